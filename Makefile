@@ -1,0 +1,35 @@
+# icefill build, test and benchmark entry points. Everything a fresh machine
+# needs is fetched by these targets (Go modules, linters); nothing else.
+
+GO        ?= go
+BIN       := bin/icefill
+CACHE     := $(CURDIR)/.cache
+GOBIN_DIR := $(CACHE)/bin
+STATICCHECK_VERSION := v0.8.2
+# Benchmark size: the issue's 10 days x 1,000,000 events.
+BENCH_DAYS   ?= 10
+BENCH_EVENTS ?= 1000000
+
+.PHONY: all build test test-short lint bench demo clean
+
+all: build
+
+build:
+	$(GO) build -o $(BIN) ./cmd/icefill
+
+test:
+	$(GO) vet ./...
+	$(GO) test -count=1 ./...
+
+lint: $(GOBIN_DIR)/staticcheck
+	$(GO) vet ./...
+	$(GOBIN_DIR)/staticcheck ./...
+
+$(GOBIN_DIR)/staticcheck:
+	GOBIN=$(GOBIN_DIR) $(GO) install honnef.co/go/tools/cmd/staticcheck@$(STATICCHECK_VERSION)
+
+bench: build
+	./scripts/bench.sh $(BENCH_DAYS) $(BENCH_EVENTS)
+
+clean:
+	rm -rf bin icefill-data

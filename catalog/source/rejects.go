@@ -1,0 +1,108 @@
+package source
+
+import (
+	"context"
+	"fmt"
+	"sort"
+
+	"github.com/apache/arrow-go/v18/arrow"
+	"github.com/apache/arrow-go/v18/arrow/array"
+	"github.com/apache/arrow-go/v18/arrow/memory"
+
+	"github.com/icefill/icefill/catalog/objstore"
+	"github.com/icefill/icefill/catalog/pqfile"
+	"github.com/icefill/icefill/features"
+)
+
+// RejectSchema is the layout of a rejects file: where the row was, why it
+// was rejected, and its raw values as far as they could be read.
+var RejectSchema = arrow.NewSchema([]arrow.Field{
+	{Name: "dt", Type: arrow.FixedWidthTypes.Date32},
+	{Name: "file", Type: arrow.BinaryTypes.String},
+	{Name: "row", Type: arrow.PrimitiveTypes.Int64},
+	{Name: "reason", Type: arrow.BinaryTypes.String},
+	{Name: "event_id", Type: arrow.BinaryTypes.String, Nullable: true},
+	{Name: "event_ts", Type: &arrow.TimestampType{Unit: arrow.Microsecond, TimeZone: "UTC"}, Nullable: true},
+	{Name: "user_id", Type: arrow.BinaryTypes.String, Nullable: true},
+	{Name: "event_type", Type: arrow.BinaryTypes.String, Nullable: true},
+}, nil)
+
+// WriteRejects stores rejects as Parquet at path (nothing is written for none).
+func WriteRejects(ctx context.Context, st objstore.Store, path string, rejects []features.Reject) error {
+	if len(rejects) == 0 {
+		return nil
+	}
+	b := array.NewRecordBuilder(memory.DefaultAllocator, RejectSchema)
+	defer b.Release()
+	str := func(i int, v *string) {
+		if v == nil {
+			b.Field(i).AppendNull()
+		} else {
+			b.Field(i).(*array.StringBuilder).Append(*v)
+		}
+	}
+	for _, r := range rejects {
+		b.Field(0).(*array.Date32Builder).Append(arrow.Date32(r.Date))
+		b.Field(1).(*array.StringBuilder).Append(r.File)
+		b.Field(2).(*array.Int64Builder).Append(r.Row)
+		b.Field(3).(*array.StringBuilder).Append(string(r.Reason))
+		str(4, r.EventID)
+		if r.EventTS == nil {
+			b.Field(5).AppendNull()
+		} else {
+			b.Field(5).(*array.TimestampBuilder).Append(arrow.Timestamp(*r.EventTS))
+		}
+		str(6, r.UserID)
+		str(7, r.EventType)
+	}
+	rec := b.NewRecordBatch()
+	defer rec.Release()
+	if err := pqfile.Write(ctx, st, path, RejectSchema, rec); err != nil {
+		return fmt.Errorf("keep rejected rows: %w", err)
+	}
+	return nil
+}
+
+// RejectCounts counts rejects per reason, in a stable order for printing.
+func RejectCounts(rejects []features.Reject) []ReasonCount {
+	m := map[features.RejectReason]int64{}
+	for _, r := range rejects {
+		m[r.Reason]++
+	}
+	out := make([]ReasonCount, 0, len(m))
+	for k, v := range m {
+		out = append(out, ReasonCount{Reason: k, Count: v})
+	}
+	sort.Slice(out, func(i, j int) bool { return out[i].Reason < out[j].Reason })
+	return out
+}
+
+// ReasonCount is one line of a reject summary.
+type ReasonCount struct {
+	Reason features.RejectReason `json:"reason"`
+	Count  int64                 `json:"count"`
+}
+
+// RejectLimitError fails a partition whose rejected share is over the limit.
+type RejectLimitError struct {
+	Day      features.Date
+	Rejected int64
+	Read     int64
+	Limit    float64
+}
+
+func (e *RejectLimitError) Error() string {
+	return fmt.Sprintf("partition %s: %d of %d rows rejected (%.4f%%), over the limit of %.4f%%; inspect the rejected rows, fix the source or raise --max-reject-rate",
+		e.Day, e.Rejected, e.Read, 100*float64(e.Rejected)/float64(e.Read), 100*e.Limit)
+}
+
+// CheckRejects applies the limit: strictly greater fails.
+func CheckRejects(day *features.Day, limit float64) error {
+	if day.RowsRead > 0 && day.RejectedShare() > limit {
+		return &RejectLimitError{Day: day.Date, Rejected: day.RejectedCount(), Read: day.RowsRead, Limit: limit}
+	}
+	return nil
+}
+
+// DefaultRejectLimit is the spec's default: 0.1 % of a partition's rows.
+const DefaultRejectLimit = 0.001

@@ -1,0 +1,231 @@
+// Package source reads the raw event source of the spec (§1): one folder
+// dt=YYYY-MM-DD of Parquet files per UTC day, on a local disk or S3,
+// decoded into features.Day values.
+package source
+
+import (
+	"context"
+	"crypto/sha256"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"io"
+	"sort"
+	"strings"
+
+	"github.com/apache/arrow-go/v18/arrow/memory"
+	"github.com/apache/arrow-go/v18/parquet"
+	"github.com/apache/arrow-go/v18/parquet/file"
+	"github.com/apache/arrow-go/v18/parquet/pqarrow"
+
+	"github.com/icefill/icefill/catalog/objstore"
+	"github.com/icefill/icefill/features"
+)
+
+// Source is an opened source root.
+type Source struct {
+	store objstore.Store
+	// Location is the root as the user gave it.
+	Location string
+}
+
+// Open opens the source at location (path, file:// or s3:// URL).
+func Open(ctx context.Context, location string, opts objstore.S3Options) (*Source, error) {
+	st, err := objstore.Open(ctx, location, opts)
+	if err != nil {
+		return nil, fmt.Errorf("open source %s: %w", location, err)
+	}
+	return New(st, location), nil
+}
+
+// New wraps an already opened store.
+func New(st objstore.Store, location string) *Source { return &Source{store: st, Location: location} }
+
+// Store is the object store under the source.
+func (s *Source) Store() objstore.Store { return s.store }
+
+// DayDir is the folder name of day d.
+func DayDir(d features.Date) string { return "dt=" + d.String() }
+
+// ErrMissingDay is returned (wrapped) for a day with no folder or no files.
+var ErrMissingDay = errors.New("source day is missing")
+
+// Days lists the days present in the source, oldest first. Folders that are
+// not dt=YYYY-MM-DD are ignored.
+func (s *Source) Days(ctx context.Context) ([]features.Date, error) {
+	dirs, err := s.store.ListDirs(ctx, "")
+	if err != nil {
+		return nil, fmt.Errorf("list source %s: %w", s.Location, err)
+	}
+	var out []features.Date
+	for _, name := range dirs {
+		if !strings.HasPrefix(name, "dt=") {
+			continue
+		}
+		d, err := features.ParseDate(strings.TrimPrefix(name, "dt="))
+		if err != nil {
+			continue
+		}
+		out = append(out, d)
+	}
+	sort.Slice(out, func(i, j int) bool { return out[i] < out[j] })
+	return out, nil
+}
+
+// Files lists day d's Parquet files sorted by name (the spec's tie-break
+// order). A day without any file is missing.
+func (s *Source) Files(ctx context.Context, d features.Date) ([]objstore.Object, error) {
+	objs, err := s.store.List(ctx, DayDir(d))
+	if err != nil {
+		if errors.Is(err, objstore.ErrNotExist) {
+			return nil, fmt.Errorf("%s in %s: %w", DayDir(d), s.Location, ErrMissingDay)
+		}
+		return nil, fmt.Errorf("list %s in %s: %w", DayDir(d), s.Location, err)
+	}
+	var files []objstore.Object
+	for _, o := range objs {
+		if strings.HasSuffix(o.Path, ".parquet") {
+			files = append(files, o)
+		}
+	}
+	if len(files) == 0 {
+		return nil, fmt.Errorf("%s in %s has no .parquet file: %w", DayDir(d), s.Location, ErrMissingDay)
+	}
+	sort.Slice(files, func(i, j int) bool { return files[i].Path < files[j].Path })
+	return files, nil
+}
+
+// Fingerprint identifies the exact input of a day: file names, sizes and
+// ETags (or modification times on disks). Files are immutable by contract,
+// so an equal fingerprint means equal content.
+func Fingerprint(files []objstore.Object) string {
+	h := sha256.New()
+	for _, f := range files {
+		v := f.ETag
+		if v == "" {
+			v = f.ModTime.UTC().Format("2006-01-02T15:04:05.000000000Z")
+		}
+		fmt.Fprintf(h, "%s\x00%d\x00%s\n", f.Path, f.Size, v)
+	}
+	return hex.EncodeToString(h.Sum(nil))[:32]
+}
+
+// ReadOptions tune a day read.
+type ReadOptions struct {
+	// BatchSize is the Arrow batch length; 0 means 64Ki rows.
+	BatchSize int
+	// Throttle, when set, is called with the byte count of every read before
+	// it is made (the read-rate limit).
+	Throttle func(ctx context.Context, n int) error
+	// SizeHint pre-sizes the decoded columns (events expected).
+	SizeHint int
+}
+
+// ReadDay reads and decodes every file of day d.
+func (s *Source) ReadDay(ctx context.Context, d features.Date, opts ReadOptions) (*features.Day, error) {
+	files, err := s.Files(ctx, d)
+	if err != nil {
+		return nil, err
+	}
+	return s.ReadFiles(ctx, d, files, opts)
+}
+
+// ReadFiles decodes the given files as day d, in name order whatever order
+// they are given in (file name is part of the spec's tie-break).
+func (s *Source) ReadFiles(ctx context.Context, d features.Date, files []objstore.Object, opts ReadOptions) (*features.Day, error) {
+	files = append([]objstore.Object(nil), files...)
+	sort.Slice(files, func(i, j int) bool { return files[i].Path < files[j].Path })
+	b := features.NewDayBuilder(d, opts.SizeHint)
+	for _, f := range files {
+		if err := s.readFile(ctx, f, b, opts); err != nil {
+			return nil, err
+		}
+	}
+	return b.Finish(), nil
+}
+
+// readDict lists the low-cardinality string columns read as Arrow
+// dictionaries: decoding then maps a few dictionary entries per batch
+// instead of a string per row.
+var readDict = []string{features.ColEventType, features.ColChannel, features.ColCountry}
+
+func (s *Source) readFile(ctx context.Context, obj objstore.Object, b *features.DayBuilder, opts ReadOptions) error {
+	url := s.store.URL(obj.Path)
+	f, err := s.store.Open(ctx, obj.Path)
+	if err != nil {
+		return fmt.Errorf("open source file %s: %w", url, err)
+	}
+	defer f.Close()
+	var ra io.ReaderAt = f
+	if opts.Throttle != nil {
+		ra = throttledReader{ctx: ctx, r: f, wait: opts.Throttle}
+	}
+	pf, err := file.NewParquetReader(io.NewSectionReader(ra, 0, f.Size()), file.WithReadProps(parquet.NewReaderProperties(memory.DefaultAllocator)))
+	if err != nil {
+		return fmt.Errorf("source file %s is not readable Parquet (%v); replace or remove the file, then run again", url, err)
+	}
+	defer pf.Close()
+	sch := pf.MetaData().Schema
+	var names []string
+	for i := 0; i < sch.NumColumns(); i++ {
+		names = append(names, sch.Column(i).Name())
+	}
+	if missing := features.MissingRequired(names); missing != "" {
+		return &features.ColumnError{File: url, Column: missing, Problem: "is missing (a required column of the source contract)"}
+	}
+	batch := opts.BatchSize
+	if batch <= 0 {
+		batch = 64 << 10
+	}
+	props := pqarrow.ArrowReadProperties{BatchSize: int64(batch)}
+	var cols []int
+	for _, name := range features.UsedColumns {
+		idx := sch.ColumnIndexByName(name)
+		if idx < 0 {
+			continue // a missing nullable column reads as nulls
+		}
+		cols = append(cols, idx)
+		for _, dn := range readDict {
+			if dn == name {
+				props.SetReadDict(idx, true)
+			}
+		}
+	}
+	fr, err := pqarrow.NewFileReader(pf, props, memory.DefaultAllocator)
+	if err != nil {
+		return fmt.Errorf("source file %s: map Parquet schema to Arrow: %w", url, err)
+	}
+	rr, err := fr.GetRecordReader(ctx, cols, nil)
+	if err != nil {
+		return fmt.Errorf("source file %s: %w", url, err)
+	}
+	defer rr.Release()
+	b.StartFile(obj.Path)
+	for rr.Next() {
+		if err := b.Add(rr.RecordBatch()); err != nil {
+			var ce *features.ColumnError
+			if errors.As(err, &ce) {
+				ce.File = url
+				return ce
+			}
+			return fmt.Errorf("source file %s: %w", url, err)
+		}
+	}
+	if err := rr.Err(); err != nil && !errors.Is(err, io.EOF) {
+		return fmt.Errorf("source file %s is corrupt (%v); replace or remove the file, then run again", url, err)
+	}
+	return ctx.Err()
+}
+
+type throttledReader struct {
+	ctx  context.Context
+	r    io.ReaderAt
+	wait func(context.Context, int) error
+}
+
+func (t throttledReader) ReadAt(p []byte, off int64) (int, error) {
+	if err := t.wait(t.ctx, len(p)); err != nil {
+		return 0, err
+	}
+	return t.r.ReadAt(p, off)
+}

@@ -1,0 +1,237 @@
+package main
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"os"
+	"path/filepath"
+	"runtime"
+	"runtime/pprof"
+	"slices"
+	"sync"
+	"syscall"
+	"time"
+
+	"github.com/apache/arrow-go/v18/arrow/memory"
+	"github.com/urfave/cli/v2"
+
+	"github.com/icefill/icefill/catalog/objstore"
+	"github.com/icefill/icefill/catalog/pqfile"
+	"github.com/icefill/icefill/catalog/source"
+	"github.com/icefill/icefill/catalog/source/synth"
+	"github.com/icefill/icefill/features"
+	"github.com/icefill/icefill/rewrite"
+)
+
+// benchResult is one measured pass over the benchmark days.
+type benchResult struct {
+	Events        int64   `json:"events"`
+	WallSeconds   float64 `json:"wall_seconds"`
+	CPUSeconds    float64 `json:"cpu_seconds"`
+	EventsPerSec  float64 `json:"events_per_sec"`
+	PerCore       float64 `json:"events_per_sec_per_core"`
+	PerCPUSecond  float64 `json:"events_per_cpu_second"`
+	OutputRows    int64   `json:"output_rows"`
+	PeakRSSBytes  int64   `json:"peak_rss_bytes"`
+	Cores         int     `json:"cores"`
+	Workers       int     `json:"workers"`
+	Partitions    int     `json:"partitions"`
+	Logic         string  `json:"logic"`
+	Repetition    int     `json:"repetition"`
+}
+
+func benchCommand() *cli.Command {
+	return &cli.Command{
+		Name:  "bench",
+		Usage: "measure compute throughput (read Parquet → logic → write Parquet) on generated data",
+		Description: `Generates --days days of --events-per-day events with gen-events (once; reused
+from --dir), then computes every day as a partition --repeat times and prints, per pass
+and as the median: events per second per core, events per CPU-second and the process's
+peak resident memory. Run one logic per process so peak memory is its own.
+
+Example:
+   icefill bench --days 10 --events-per-day 1000000 --logic corrected`,
+		Flags: []cli.Flag{
+			&cli.IntFlag{Name: "days", Value: 10, Usage: "number of partitions to compute"},
+			&cli.IntFlag{Name: "events-per-day", Value: 1_000_000, Usage: "average events per generated day"},
+			&cli.StringFlag{Name: "dir", Value: ".cache/bench", Usage: "where generated data and outputs live"},
+			logicFlag(),
+			&cli.IntFlag{Name: "workers", Value: runtime.NumCPU(), Usage: "partitions computed at once"},
+			&cli.IntFlag{Name: "repeat", Value: 3, Usage: "measured passes; the median is reported"},
+			&cli.StringFlag{Name: "cpuprofile", Usage: "write a pprof CPU profile of the measured passes"},
+			&cli.BoolFlag{Name: "json", Usage: "print results as JSON lines"},
+		},
+		Action: func(c *cli.Context) error {
+			logic, err := parseLogic(c)
+			if err != nil {
+				return err
+			}
+			return runBench(c, logic)
+		},
+	}
+}
+
+func runBench(c *cli.Context, logic features.Logic) error {
+	ctx := c.Context
+	days, perDay := c.Int("days"), c.Int("events-per-day")
+	if days < 1 || perDay < 1 {
+		return usageErr("--days and --events-per-day must be positive")
+	}
+	// Generate LookbackDays extra days before the measured ones so every
+	// measured partition has a full lookback, as in a real backfill.
+	from := features.MustParseDate("2024-01-01")
+	genFrom, to := from, from.AddDays(features.LookbackDays+days-1)
+	dataDir := filepath.Join(c.String("dir"), fmt.Sprintf("events-%dx%d", days+features.LookbackDays, perDay))
+	if err := ensureBenchData(ctx, c, dataDir, synth.Config{From: genFrom, To: to, EventsPerDay: perDay, Seed: 1, V2From: from.AddDays(features.LookbackDays + days/2)}); err != nil {
+		return err
+	}
+	src, err := source.Open(ctx, dataDir, objstore.S3Options{})
+	if err != nil {
+		return err
+	}
+	outStore, err := objstore.NewLocal(filepath.Join(c.String("dir"), "out"))
+	if err != nil {
+		return err
+	}
+	partitions := features.DaysBetween(from.AddDays(features.LookbackDays), to)
+	slices.Reverse(partitions) // newest first, as run does by default
+	if prof := c.String("cpuprofile"); prof != "" {
+		f, err := os.Create(prof)
+		if err != nil {
+			return err
+		}
+		defer f.Close()
+		if err := pprof.StartCPUProfile(f); err != nil {
+			return err
+		}
+		defer pprof.StopCPUProfile()
+	}
+	var results []benchResult
+	for rep := 1; rep <= c.Int("repeat"); rep++ {
+		r, err := benchPass(ctx, src, outStore, partitions, logic, c.Int("workers"))
+		if err != nil {
+			return err
+		}
+		r.Repetition = rep
+		results = append(results, r)
+		printBench(c, "pass", r)
+	}
+	med := slices.Clone(results)
+	slices.SortFunc(med, func(a, b benchResult) int {
+		switch {
+		case a.PerCore < b.PerCore:
+			return -1
+		case a.PerCore > b.PerCore:
+			return 1
+		}
+		return 0
+	})
+	m := med[len(med)/2]
+	m.Repetition = 0
+	printBench(c, "median", m)
+	return nil
+}
+
+func ensureBenchData(ctx context.Context, c *cli.Context, dir string, cfg synth.Config) error {
+	marker := filepath.Join(dir, ".complete")
+	if _, err := os.Stat(marker); err == nil {
+		return nil
+	}
+	os.RemoveAll(dir)
+	st, err := objstore.NewLocal(dir)
+	if err != nil {
+		return err
+	}
+	fmt.Fprintf(c.App.ErrWriter, "generating benchmark data in %s (once)…\n", dir)
+	if _, err := synth.Generate(ctx, st, cfg, nil); err != nil {
+		return fmt.Errorf("generate benchmark data: %w", err)
+	}
+	return os.WriteFile(marker, nil, 0o644)
+}
+
+func cpuTime() time.Duration {
+	var ru syscall.Rusage
+	syscall.Getrusage(syscall.RUSAGE_SELF, &ru)
+	return time.Duration(ru.Utime.Nano() + ru.Stime.Nano())
+}
+
+func peakRSS() int64 {
+	var ru syscall.Rusage
+	syscall.Getrusage(syscall.RUSAGE_SELF, &ru)
+	return ru.Maxrss * 1024 // kilobytes on Linux
+}
+
+// benchPass computes every partition once with a fresh day cache, writing
+// each partition's rows to Parquet as a real run would before committing.
+func benchPass(ctx context.Context, src *source.Source, out objstore.Store, partitions []features.Date, logic features.Logic, workers int) (benchResult, error) {
+	runtime.GC()
+	in, err := rewrite.NewInputs(ctx, src, rewrite.InputOptions{Workers: workers})
+	if err != nil {
+		return benchResult{}, err
+	}
+	schema := features.FullSchema
+	if logic == features.Legacy {
+		schema = features.LegacySchema
+	}
+	start, cpu0 := time.Now(), cpuTime()
+	var mu sync.Mutex
+	var firstErr error
+	var events, rows int64
+	next := make(chan features.Date)
+	var wg sync.WaitGroup
+	for w := 0; w < workers; w++ {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for d := range next {
+				p, err := in.Compute(ctx, d, logic, source.DefaultRejectLimit)
+				if err == nil {
+					rec := p.Output.Record(memory.DefaultAllocator, schema)
+					err = pqfile.Write(ctx, out, d.String()+".parquet", schema, rec)
+					rec.Release()
+				}
+				mu.Lock()
+				if err != nil && firstErr == nil {
+					firstErr = err
+				}
+				if p != nil {
+					events += p.InputRows
+					if p.Output != nil {
+						rows += int64(p.Output.Len())
+					}
+				}
+				mu.Unlock()
+			}
+		}()
+	}
+	for _, d := range partitions {
+		next <- d
+	}
+	close(next)
+	wg.Wait()
+	if firstErr != nil {
+		return benchResult{}, firstErr
+	}
+	wall, cpu := time.Since(start).Seconds(), (cpuTime() - cpu0).Seconds()
+	cores := min(workers, runtime.GOMAXPROCS(0))
+	return benchResult{
+		Events: events, WallSeconds: wall, CPUSeconds: cpu,
+		EventsPerSec: float64(events) / wall, PerCore: float64(events) / wall / float64(cores),
+		PerCPUSecond: float64(events) / cpu, OutputRows: rows, PeakRSSBytes: peakRSS(),
+		Cores: cores, Workers: workers, Partitions: len(partitions), Logic: string(logic),
+	}, nil
+}
+
+func printBench(c *cli.Context, label string, r benchResult) {
+	if c.Bool("json") {
+		b, _ := json.Marshal(struct {
+			Label string `json:"label"`
+			benchResult
+		}{label, r})
+		fmt.Fprintln(c.App.Writer, string(b))
+		return
+	}
+	fmt.Fprintf(c.App.Writer, "%-6s logic=%-9s partitions=%d events=%d wall=%.2fs cpu=%.2fs events/s=%.0f events/s/core=%.0f events/cpu-s=%.0f peak_rss=%.0fMiB\n",
+		label, r.Logic, r.Partitions, r.Events, r.WallSeconds, r.CPUSeconds, r.EventsPerSec, r.PerCore, r.PerCPUSecond, float64(r.PeakRSSBytes)/(1<<20))
+}

@@ -1,0 +1,74 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"fmt"
+
+	"github.com/urfave/cli/v2"
+
+	"github.com/icefill/icefill/catalog/source"
+	"github.com/icefill/icefill/features"
+)
+
+// Exit codes scripts can trust. One table, used by every command and
+// printed in the help.
+const (
+	exitOK          = 0 // success
+	exitFailed      = 1 // the job ran and some of it failed (partitions, a validation)
+	exitUsage       = 2 // bad flags or bad input data: fix the call or the data
+	exitUnavailable = 3 // catalog or storage unreachable or erroring: retry later
+	exitRefused     = 4 // a guard refused (validation missing, ref moved, lease held)
+	exitInterrupted = 130
+)
+
+const exitCodesHelp = `EXIT CODES:
+   0    success
+   1    the job ran and part of it failed (partitions, validation); see the report
+   2    bad flags or bad input (missing days, unreadable files, too many rejects)
+   3    catalog or storage unavailable; safe to retry
+   4    refused by a guard (e.g. nothing validated, main moved); read the message
+   130  interrupted; re-run the same command to continue`
+
+// exitError carries an exit code with a message for the user.
+type exitError struct {
+	code int
+	err  error
+}
+
+func (e *exitError) Error() string { return e.err.Error() }
+func (e *exitError) Unwrap() error { return e.err }
+
+func withCode(code int, err error) error {
+	if err == nil {
+		return nil
+	}
+	return &exitError{code: code, err: err}
+}
+
+func usageErr(format string, args ...any) error {
+	return withCode(exitUsage, fmt.Errorf(format, args...))
+}
+
+// exitCode classifies an error that reached main.
+func exitCode(err error) int {
+	var ee *exitError
+	var ce *features.ColumnError
+	var me *source.MissingDaysError
+	var re *source.RejectLimitError
+	switch {
+	case err == nil:
+		return exitOK
+	case errors.As(err, &ee):
+		return ee.code
+	case errors.Is(err, context.Canceled):
+		return exitInterrupted
+	case errors.As(err, &ce), errors.As(err, &me), errors.As(err, &re), errors.Is(err, source.ErrMissingDay):
+		return exitUsage
+	}
+	var ce2 cli.ExitCoder
+	if errors.As(err, &ce2) {
+		return ce2.ExitCode()
+	}
+	return exitFailed
+}

@@ -1,0 +1,192 @@
+// Package rewrite is the partition engine: it plans which partitions a
+// backfill must (re)compute, computes each from its source days, and runs
+// them through a throttled worker pool onto a branch.
+package rewrite
+
+import (
+	"context"
+	"crypto/sha256"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"io"
+	"sort"
+	"sync"
+
+	"golang.org/x/sync/errgroup"
+
+	"github.com/icefill/icefill/catalog/objstore"
+	"github.com/icefill/icefill/catalog/source"
+	"github.com/icefill/icefill/features"
+)
+
+// Inputs reads source days for partitions, decoding each day once and
+// sharing it between the partitions that need it.
+type Inputs struct {
+	src          *source.Source
+	avail        *source.Availability
+	allowMissing bool
+	readOpts     source.ReadOptions
+	cache        *dayCache
+
+	mu    sync.Mutex
+	files map[features.Date][]objstore.Object
+}
+
+// InputOptions configure Inputs.
+type InputOptions struct {
+	// AllowMissing treats missing days as empty instead of failing.
+	AllowMissing bool
+	// Workers is how many partitions run at once; it sizes the day cache.
+	Workers int
+	Read    source.ReadOptions
+}
+
+// NewInputs lists the source once and prepares to read it.
+func NewInputs(ctx context.Context, src *source.Source, opts InputOptions) (*Inputs, error) {
+	avail, err := src.Availability(ctx)
+	if err != nil {
+		return nil, err
+	}
+	workers := max(opts.Workers, 1)
+	return &Inputs{src: src, avail: avail, allowMissing: opts.AllowMissing, readOpts: opts.Read,
+		cache: newDayCache(features.LookbackDays + workers + 1), files: map[features.Date][]objstore.Object{}}, nil
+}
+
+// Source is the source being read.
+func (in *Inputs) Source() *source.Source { return in.src }
+
+// Availability is the source's day listing taken at start.
+func (in *Inputs) Availability() *source.Availability { return in.avail }
+
+// CheckMissing fails with a MissingDaysError unless every input day of the
+// partitions exists (or missing days were allowed).
+func (in *Inputs) CheckMissing(partitions []features.Date, logic features.Logic) (mp, ml []features.Date, err error) {
+	mp, ml = in.avail.Missing(partitions, logic)
+	if (len(mp) > 0 || len(ml) > 0) && !in.allowMissing {
+		return mp, ml, &source.MissingDaysError{Source: in.src.Location, Partitions: mp, Lookback: ml}
+	}
+	return mp, ml, nil
+}
+
+// dayFiles lists day d's files (nil for a day that counts as empty).
+func (in *Inputs) dayFiles(ctx context.Context, d features.Date) ([]objstore.Object, error) {
+	in.mu.Lock()
+	f, ok := in.files[d]
+	in.mu.Unlock()
+	if ok {
+		return f, nil
+	}
+	if !in.avail.Has(d) {
+		return nil, nil
+	}
+	f, err := in.src.Files(ctx, d)
+	if err != nil {
+		if errors.Is(err, source.ErrMissingDay) && in.allowMissing {
+			f, err = nil, nil
+		} else {
+			return nil, err
+		}
+	}
+	in.mu.Lock()
+	in.files[d] = f
+	in.mu.Unlock()
+	return f, nil
+}
+
+// day returns decoded day d, or nil when it counts as empty.
+func (in *Inputs) day(ctx context.Context, d features.Date) (*features.Day, error) {
+	files, err := in.dayFiles(ctx, d)
+	if err != nil || files == nil {
+		return nil, err
+	}
+	return in.cache.get(ctx, d, func(ctx context.Context) (*features.Day, error) {
+		return in.src.ReadFiles(ctx, d, files, in.readOpts)
+	})
+}
+
+// Partition is one computed partition, ready to write.
+type Partition struct {
+	Date   features.Date
+	Logic  features.Logic
+	Output *features.Output
+	// Day is the decoded partition day (nil when it counted as empty).
+	Day *features.Day
+	// Fingerprint covers every file of every day read (the partition day
+	// and, for the corrected logic, its lookback).
+	Fingerprint string
+	// Files are the partition day's own files.
+	Files     []objstore.Object
+	InputRows int64
+	Rejected  int64
+}
+
+// InputFingerprint is the fingerprint of partition d's inputs under logic,
+// without reading any data: it decides whether a checkpoint is current.
+func (in *Inputs) InputFingerprint(ctx context.Context, d features.Date, logic features.Logic) (string, []objstore.Object, error) {
+	h := sha256.New()
+	var own []objstore.Object
+	for _, day := range append([]features.Date{d}, source.LookbackOf(d, logic)...) {
+		files, err := in.dayFiles(ctx, day)
+		if err != nil {
+			return "", nil, err
+		}
+		if day == d {
+			own = files
+		}
+		io.WriteString(h, day.String()+"="+source.Fingerprint(files)+";")
+	}
+	return hex.EncodeToString(h.Sum(nil))[:32], own, nil
+}
+
+// Compute reads partition d's input days (in parallel) and runs logic.
+// A partition whose rejected share exceeds rejectLimit fails.
+func (in *Inputs) Compute(ctx context.Context, d features.Date, logic features.Logic, rejectLimit float64) (*Partition, error) {
+	fp, own, err := in.InputFingerprint(ctx, d, logic)
+	if err != nil {
+		return nil, err
+	}
+	need := append([]features.Date{d}, source.LookbackOf(d, logic)...)
+	days := make([]*features.Day, len(need))
+	g, gctx := errgroup.WithContext(ctx)
+	g.SetLimit(2)
+	for i, day := range need {
+		g.Go(func() error {
+			var err error
+			days[i], err = in.day(gctx, day)
+			if err != nil && day != d {
+				return fmt.Errorf("lookback day %s of partition %s: %w", day, d, err)
+			}
+			return err
+		})
+	}
+	if err := g.Wait(); err != nil {
+		return nil, err
+	}
+	p := &Partition{Date: d, Logic: logic, Day: days[0], Fingerprint: fp, Files: own}
+	main := days[0]
+	if main == nil {
+		// The day counts as empty (allowed missing): an empty partition,
+		// which still replaces whatever rows it had.
+		main = features.NewDayBuilder(d, 0).Finish()
+	}
+	p.InputRows, p.Rejected = main.RowsRead, main.RejectedCount()
+	if err := source.CheckRejects(main, rejectLimit); err != nil {
+		return p, err
+	}
+	switch logic {
+	case features.Legacy:
+		p.Output = features.ComputeLegacy(main)
+	case features.Corrected:
+		p.Output, err = features.ComputeCorrected(main, days[1:])
+		if err != nil {
+			return p, err
+		}
+	default:
+		return nil, fmt.Errorf("unknown logic %q", logic)
+	}
+	return p, nil
+}
+
+// SortDates sorts in place, oldest first.
+func SortDates(ds []features.Date) { sort.Slice(ds, func(i, j int) bool { return ds[i] < ds[j] }) }
