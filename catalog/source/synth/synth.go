@@ -1,6 +1,6 @@
-// Package synth writes deterministic synthetic raw-event Parquet files that
-// follow the CLV source contract, with the duplicates, late data, schema
-// switch and rare bad rows the real producer delivers.
+// Package synth writes deterministic synthetic raw-event Parquet day folders
+// that follow the CLV source contract, with the duplicates, late data, schema
+// switch and rare bad rows a real producer delivers.
 package synth
 
 import (
@@ -485,6 +485,15 @@ func (r *rng) int63n(n int64) int64 {
 	return int64(hi)
 }
 
+// powInt is u**k for a small k >= 1.
+func powInt(u float64, k int) float64 {
+	v := u
+	for range k - 1 {
+		v *= u
+	}
+	return v
+}
+
 func unitFloat(x uint64) float64 { return float64(x>>11) / (1 << 53) }
 
 func (r *rng) float() float64 { return unitFloat(r.next()) }
@@ -523,7 +532,7 @@ func (p *plan) sessions(d features.Date) int {
 
 func (p *plan) customer(r *rng) uint32 {
 	u := r.float()
-	rank := uint64(float64(p.customers) * u * u) // customerSkew = 2
+	rank := uint64(float64(p.customers) * powInt(u, customerSkew))
 	if rank >= p.customers {
 		rank = p.customers - 1
 	}
@@ -553,7 +562,7 @@ func (p *plan) amount(r *rng) int32 {
 		return -1
 	}
 	u := r.float()
-	return int32(orderMinCents * math.Exp(u*u*math.Log(orderMaxCents/orderMinCents))) // amountSkew = 2
+	return int32(orderMinCents * math.Exp(powInt(u, amountSkew)*math.Log(orderMaxCents/orderMinCents)))
 }
 
 // newEvent draws an event's attributes from its own seed (one draw of its
