@@ -26,19 +26,19 @@ import (
 
 // benchResult is one measured pass over the benchmark days.
 type benchResult struct {
-	Events        int64   `json:"events"`
-	WallSeconds   float64 `json:"wall_seconds"`
-	CPUSeconds    float64 `json:"cpu_seconds"`
-	EventsPerSec  float64 `json:"events_per_sec"`
-	PerCore       float64 `json:"events_per_sec_per_core"`
-	PerCPUSecond  float64 `json:"events_per_cpu_second"`
-	OutputRows    int64   `json:"output_rows"`
-	PeakRSSBytes  int64   `json:"peak_rss_bytes"`
-	Cores         int     `json:"cores"`
-	Workers       int     `json:"workers"`
-	Partitions    int     `json:"partitions"`
-	Logic         string  `json:"logic"`
-	Repetition    int     `json:"repetition"`
+	Events       int64   `json:"events"`
+	WallSeconds  float64 `json:"wall_seconds"`
+	CPUSeconds   float64 `json:"cpu_seconds"`
+	EventsPerSec float64 `json:"events_per_sec"`
+	PerCore      float64 `json:"events_per_sec_per_core"`
+	PerCPUSecond float64 `json:"events_per_cpu_second"`
+	OutputRows   int64   `json:"output_rows"`
+	PeakRSSBytes int64   `json:"peak_rss_bytes"`
+	Cores        int     `json:"cores"`
+	Workers      int     `json:"workers"`
+	Partitions   int     `json:"partitions"`
+	Logic        string  `json:"logic"`
+	Repetition   int     `json:"repetition"`
 }
 
 func benchCommand() *cli.Command {

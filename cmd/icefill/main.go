@@ -51,6 +51,11 @@ Start here:
 			genEventsCommand(),
 			computeCommand(),
 			benchCommand(),
+			planCommand(),
+			runCommand(),
+			statusCommand(),
+			gcCommand(),
+			totalsCommand(),
 		},
 		ExitErrHandler: func(*cli.Context, error) {}, // main decides the exit code
 	}
@@ -75,3 +80,6 @@ func setupLogging(format, level string, w io.Writer) error {
 	slog.SetDefault(slog.New(h))
 	return nil
 }
+
+// logger is the process logger set up by the app's Before hook.
+func logger() *slog.Logger { return slog.Default() }

@@ -1,0 +1,160 @@
+package rewrite
+
+import (
+	"context"
+	"fmt"
+	"slices"
+
+	"github.com/icefill/icefill/catalog/source"
+	"github.com/icefill/icefill/features"
+	"github.com/icefill/icefill/snapshots"
+)
+
+// Order is the order partitions are started in.
+type Order string
+
+// Orders: newest first by default, so the most-read recent days are fixed
+// first and a stopped backfill has already repaired what matters most.
+const (
+	NewestFirst Order = "newest-first"
+	OldestFirst Order = "oldest-first"
+)
+
+// ParseOrder reads an --order value.
+func ParseOrder(s string) (Order, error) {
+	switch Order(s) {
+	case NewestFirst, OldestFirst:
+		return Order(s), nil
+	}
+	return "", fmt.Errorf("order %q: want newest-first or oldest-first", s)
+}
+
+// PartitionStatus says what a plan will do with a partition.
+type PartitionStatus string
+
+// Statuses of a planned partition.
+const (
+	StatusDone          PartitionStatus = "done"           // checkpoint current: skipped
+	StatusTodo          PartitionStatus = "todo"           // never committed on this branch
+	StatusSourceChanged PartitionStatus = "source-changed" // committed from other input files: recomputed
+	StatusLogicChanged  PartitionStatus = "logic-changed"  // committed by another logic version: recomputed
+	StatusForced        PartitionStatus = "forced"         // --force
+	StatusFailed        PartitionStatus = "failed"         // failed last time: retried
+)
+
+// PlannedPartition is one partition of a plan.
+type PlannedPartition struct {
+	Day         features.Date
+	Status      PartitionStatus
+	Fingerprint string
+	// Bytes is the size of the partition day's own source files.
+	Bytes int64
+	Files int
+	// MissingInput is true when a missing day counts as empty (--allow-missing).
+	MissingInput bool
+}
+
+// Plan is what a run will do.
+type Plan struct {
+	Partitions []PlannedPartition
+	// MissingPartitions and MissingLookback list absent source days.
+	MissingPartitions, MissingLookback []features.Date
+}
+
+// Todo lists the partitions to compute, in run order.
+func (p *Plan) Todo() []PlannedPartition {
+	var out []PlannedPartition
+	for _, pp := range p.Partitions {
+		if pp.Status != StatusDone {
+			out = append(out, pp)
+		}
+	}
+	return out
+}
+
+// Count returns how many partitions have status s.
+func (p *Plan) Count(s PartitionStatus) int {
+	n := 0
+	for _, pp := range p.Partitions {
+		if pp.Status == s {
+			n++
+		}
+	}
+	return n
+}
+
+// TodoBytes is the source volume of the partitions to compute.
+func (p *Plan) TodoBytes() int64 {
+	var n int64
+	for _, pp := range p.Todo() {
+		n += pp.Bytes
+	}
+	return n
+}
+
+// PlanOptions choose the partitions.
+type PlanOptions struct {
+	Days  []features.Date
+	Logic features.Logic
+	Order Order
+	Force bool
+	// Shard and Shards select this process's share (partition index modulo
+	// Shards equals Shard) when many processes split one backfill.
+	Shard, Shards int
+}
+
+// MakePlan checks the inputs and classifies each partition against the
+// branch state. It reads the source listing only, never data.
+func MakePlan(ctx context.Context, in *Inputs, state *snapshots.State, opts PlanOptions) (*Plan, error) {
+	days := slices.Clone(opts.Days)
+	slices.Sort(days)
+	if opts.Order == NewestFirst || opts.Order == "" {
+		slices.Reverse(days)
+	}
+	mp, ml, err := in.CheckMissing(days, opts.Logic)
+	plan := &Plan{MissingPartitions: mp, MissingLookback: ml}
+	if err != nil {
+		return plan, err
+	}
+	missing := map[features.Date]bool{}
+	for _, d := range append(slices.Clone(mp), ml...) {
+		missing[d] = true
+	}
+	version := opts.Logic.Version()
+	for i, d := range days {
+		if opts.Shards > 1 && i%opts.Shards != opts.Shard {
+			continue
+		}
+		fp, files, err := in.InputFingerprint(ctx, d, opts.Logic)
+		if err != nil {
+			return plan, fmt.Errorf("plan partition %s: %w", d, err)
+		}
+		pp := PlannedPartition{Day: d, Fingerprint: fp, Files: len(files), MissingInput: missing[d]}
+		for _, f := range files {
+			pp.Bytes += f.Size
+		}
+		for _, l := range source.LookbackOf(d, opts.Logic) {
+			if missing[l] {
+				pp.MissingInput = true
+			}
+		}
+		cp, committed := state.Checkpoints[d.String()]
+		_, failed := state.Failures[d.String()]
+		switch {
+		case opts.Force:
+			pp.Status = StatusForced
+		case committed && cp.Logic == version && cp.Fingerprint == fp:
+			pp.Status = StatusDone
+		case committed && cp.Logic != version:
+			pp.Status = StatusLogicChanged
+		case committed:
+			pp.Status = StatusSourceChanged
+		case failed:
+			pp.Status = StatusFailed
+		default:
+			pp.Status = StatusTodo
+		}
+		plan.Partitions = append(plan.Partitions, pp)
+	}
+	return plan, nil
+}

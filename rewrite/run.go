@@ -1,0 +1,443 @@
+package rewrite
+
+import (
+	"context"
+	"crypto/rand"
+	"encoding/hex"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"iter"
+	"log/slog"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/apache/arrow-go/v18/arrow"
+	"github.com/apache/arrow-go/v18/arrow/memory"
+	"github.com/apache/iceberg-go"
+	"github.com/apache/iceberg-go/table"
+	"github.com/google/uuid"
+
+	"github.com/icefill/icefill/catalog"
+	"github.com/icefill/icefill/catalog/objstore"
+	"github.com/icefill/icefill/catalog/source"
+	"github.com/icefill/icefill/features"
+	"github.com/icefill/icefill/snapshots"
+)
+
+// RunOptions configure a backfill run.
+type RunOptions struct {
+	Branch      string
+	Logic       features.Logic
+	Days        []features.Date
+	Order       Order
+	Workers     int
+	Force       bool
+	RejectLimit float64
+	PauseWindow *PauseWindow
+	// RunID identifies this run in checkpoints; NewRunID() when empty.
+	RunID string
+	// Shard/Shards split partitions between processes (see PlanOptions).
+	Shard, Shards int
+	// GCMinAge is the age under which an unreferenced data file is assumed
+	// to belong to a running writer; the start-of-run clean-up spares it.
+	// Zero means DefaultGCMinAge: deleting young unreferenced files is only
+	// safe when no other process writes the table, so it must be asked for
+	// explicitly (a tiny positive value).
+	GCMinAge time.Duration
+	// CompactAbove triggers a manifest rewrite when the branch head has
+	// more manifests (default 64); checked every CompactEvery commits (16).
+	CompactAbove, CompactEvery int
+	S3                         objstore.S3Options
+	Fault                      snapshots.Fault
+	Progress                   Progress
+	SourceName                 string
+	Log                        *slog.Logger
+}
+
+// Progress hears about a run as it goes; implementations must be safe for
+// concurrent use.
+type Progress interface {
+	Planned(plan *Plan)
+	Started(day features.Date)
+	Committed(day features.Date, p *Partition, res snapshots.CommitResult, took time.Duration)
+	Failed(day features.Date, err error)
+	Paused(until time.Time)
+}
+
+// PartitionFailure is one partition that did not commit.
+type PartitionFailure struct {
+	Day features.Date
+	Err error
+}
+
+// RunResult summarizes a run.
+type RunResult struct {
+	RunID       string
+	Plan        *Plan
+	Committed   []features.Date
+	Failed      []PartitionFailure
+	Events      int64
+	OutputRows  int64
+	Elapsed     time.Duration
+	Latencies   []time.Duration // successful catalog commit calls, in commit order
+	Recovered   int             // commits whose lost answer was resolved by reading back
+	Orphans     *snapshots.GCResult
+	SchemaAdded bool
+}
+
+// NewRunID returns a sortable, unique run id.
+func NewRunID() string {
+	var b [3]byte
+	rand.Read(b[:])
+	return time.Now().UTC().Format("20060102T150405Z") + "-" + hex.EncodeToString(b[:])
+}
+
+// DefaultGCMinAge is how old an unreferenced data file must be before a
+// clean-up may assume no live writer is about to commit it.
+const DefaultGCMinAge = time.Hour
+
+// ErrPartitionsFailed is returned (wrapped) when some partitions failed.
+var ErrPartitionsFailed = errors.New("some partitions failed")
+
+// Run recomputes the planned partitions onto the branch, one atomic commit
+// per partition. It is safe to run many times, from many processes at once:
+// a partition whose checkpoint matches its logic and input is skipped, and
+// each commit resolves conflicts and unknown outcomes itself.
+func Run(ctx context.Context, cat *catalog.Catalog, in *Inputs, opts RunOptions) (*RunResult, error) {
+	log := opts.Log
+	if log == nil {
+		log = slog.Default()
+	}
+	if opts.RunID == "" {
+		opts.RunID = NewRunID()
+	}
+	if opts.Workers < 1 {
+		opts.Workers = 1
+	}
+	if opts.GCMinAge <= 0 {
+		opts.GCMinAge = DefaultGCMinAge
+	}
+	res := &RunResult{RunID: opts.RunID}
+	start := time.Now()
+
+	// Missing inputs stop the run before anything is written.
+	if _, _, err := in.CheckMissing(opts.Days, opts.Logic); err != nil {
+		return res, err
+	}
+	tbl, _, err := cat.EnsureTable(ctx)
+	if err != nil {
+		return res, err
+	}
+	if opts.Logic == features.Corrected {
+		if tbl, res.SchemaAdded, err = cat.EnsureFeatureColumns(ctx); err != nil {
+			return res, err
+		}
+		if res.SchemaAdded {
+			log.Warn("added the feature columns touches_7d, distinct_channels_7d, avg_hours_to_convert to the table schema; an Iceberg table has one schema, so readers of main now see them as null columns until the backfill is promoted", "table", cat.Ident())
+		}
+	}
+	base, err := snapshots.EnsureBranch(ctx, cat.Iceberg(), cat.Ident(), opts.Branch)
+	if err != nil {
+		return res, err
+	}
+	committer := &snapshots.Committer{Catalog: cat.Iceberg(), Ident: cat.Ident(), Branch: opts.Branch, Fault: opts.Fault, Log: log}
+
+	tbl, err = cat.LoadTable(ctx)
+	if err != nil {
+		return res, err
+	}
+	state, err := snapshots.ReadState(tbl.Properties(), opts.Branch)
+	if err != nil {
+		return res, err
+	}
+	plan, err := MakePlan(ctx, in, state, PlanOptions{Days: opts.Days, Logic: opts.Logic, Order: opts.Order, Force: opts.Force, Shard: opts.Shard, Shards: opts.Shards})
+	res.Plan = plan
+	if err != nil {
+		return res, err
+	}
+	if opts.Progress != nil {
+		opts.Progress.Planned(plan)
+	}
+	if err := recordPlan(ctx, committer, opts, base, state); err != nil {
+		return res, err
+	}
+
+	// Files left by interrupted attempts: safe to delete once old enough
+	// that no live writer can still be about to commit them.
+	gc, err := snapshots.CollectGarbage(ctx, tbl, opts.S3, opts.GCMinAge, false, time.Now())
+	if err != nil {
+		log.Warn("orphan clean-up at start failed; continuing (run `icefill gc` later)", "err", err)
+	} else {
+		res.Orphans = gc
+		if gc.Deleted > 0 {
+			log.Info("deleted data files of interrupted attempts", "files", gc.Deleted)
+		}
+	}
+
+	todo := plan.Todo()
+	w := &worker{cat: cat, in: in, opts: opts, committer: committer, log: log, tbl: tbl}
+	var mu sync.Mutex
+	next := make(chan PlannedPartition)
+	var wg sync.WaitGroup
+	commits := 0
+	for i := 0; i < opts.Workers; i++ {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for pp := range next {
+				p, cres, err := w.do(ctx, pp)
+				mu.Lock()
+				if err != nil {
+					if ctx.Err() == nil {
+						res.Failed = append(res.Failed, PartitionFailure{Day: pp.Day, Err: err})
+					}
+				} else if p != nil {
+					res.Committed = append(res.Committed, pp.Day)
+					res.Events += p.InputRows
+					res.OutputRows += int64(p.Output.Len())
+					res.Latencies = append(res.Latencies, cres.Latency)
+					if cres.Recovered {
+						res.Recovered++
+					}
+					commits++
+				}
+				compact := commits > 0 && commits%max(opts.CompactEvery, 1) == 0
+				mu.Unlock()
+				if err != nil && ctx.Err() == nil {
+					w.recordFailure(ctx, pp.Day, err)
+				}
+				if compact {
+					if done, err := committer.CompactManifests(ctx, opts.CompactAbove); err != nil {
+						log.Warn("manifest compaction failed; will retry later", "branch", opts.Branch, "err", err)
+					} else if done {
+						log.Info("compacted branch manifests", "branch", opts.Branch)
+					}
+				}
+			}
+		}()
+	}
+feed:
+	for _, pp := range todo {
+		if err := waitPause(ctx, opts.PauseWindow, opts.Progress); err != nil {
+			break
+		}
+		select {
+		case next <- pp:
+		case <-ctx.Done():
+			break feed
+		}
+	}
+	close(next)
+	wg.Wait()
+	res.Elapsed = time.Since(start)
+	if err := ctx.Err(); err != nil {
+		return res, err
+	}
+	if len(res.Failed) > 0 {
+		return res, fmt.Errorf("%w: %d of %d", ErrPartitionsFailed, len(res.Failed), len(todo))
+	}
+	return res, nil
+}
+
+func recordPlan(ctx context.Context, c *snapshots.Committer, opts RunOptions, base int64, state *snapshots.State) error {
+	if len(opts.Days) == 0 {
+		return nil
+	}
+	from, to := opts.Days[0], opts.Days[0]
+	for _, d := range opts.Days {
+		from, to = min(from, d), max(to, d)
+	}
+	p := snapshots.Plan{From: from.String(), To: to.String(), Logic: opts.Logic.Version(), Source: opts.SourceName, Partitions: len(opts.Days), Base: base}
+	if state.Plan != nil && *state.Plan == p {
+		return nil
+	}
+	return c.UpdateState(ctx, func(s *snapshots.State) error {
+		// Widen an existing plan rather than narrow it: several runs (or
+		// shards) may cover parts of one backfill.
+		if s.Plan != nil && s.Plan.Logic == p.Logic {
+			if s.Plan.From < p.From {
+				p.From = s.Plan.From
+			}
+			if s.Plan.To > p.To {
+				p.To = s.Plan.To
+			}
+			f, _ := features.ParseDate(p.From)
+			t, _ := features.ParseDate(p.To)
+			p.Partitions = int(t-f) + 1
+			if s.Plan.Base != 0 {
+				p.Base = s.Plan.Base
+			}
+		}
+		s.Plan = &p
+		return nil
+	})
+}
+
+func waitPause(ctx context.Context, w *PauseWindow, progress Progress) error {
+	for {
+		left := w.Remaining(time.Now())
+		if left == 0 {
+			return nil
+		}
+		if progress != nil {
+			progress.Paused(time.Now().Add(left))
+		}
+		t := time.NewTimer(min(left, time.Minute))
+		select {
+		case <-ctx.Done():
+			t.Stop()
+			return ctx.Err()
+		case <-t.C:
+		}
+	}
+}
+
+type worker struct {
+	cat       *catalog.Catalog
+	in        *Inputs
+	opts      RunOptions
+	committer *snapshots.Committer
+	log       *slog.Logger
+	tbl       *table.Table // for writing data files: location, schema, spec
+	mu        sync.Mutex
+}
+
+// do computes, writes and commits one partition. It returns a nil
+// partition when another process committed it meanwhile.
+func (w *worker) do(ctx context.Context, pp PlannedPartition) (*Partition, snapshots.CommitResult, error) {
+	start := time.Now()
+	day := pp.Day
+	if w.opts.Progress != nil {
+		w.opts.Progress.Started(day)
+	}
+	// Another process may have finished this partition since we planned.
+	if pp.Status != StatusForced {
+		if tbl, err := w.cat.LoadTable(ctx); err == nil {
+			if st, err := snapshots.ReadState(tbl.Properties(), w.opts.Branch); err == nil && st.Current(day.String(), w.opts.Logic.Version(), pp.Fingerprint) {
+				return nil, snapshots.CommitResult{}, nil
+			}
+		}
+	}
+	p, err := w.in.Compute(ctx, day, w.opts.Logic, w.opts.RejectLimit)
+	if err != nil {
+		return nil, snapshots.CommitResult{}, fmt.Errorf("compute partition %s: %w", day, err)
+	}
+	if p.Day != nil && len(p.Day.Rejects) > 0 {
+		if err := w.writeRejects(ctx, p); err != nil {
+			return nil, snapshots.CommitResult{}, err
+		}
+	}
+	attempt := w.opts.RunID + "/" + uuid.NewString()[:8]
+	files, err := w.writeDataFiles(ctx, p)
+	if err != nil {
+		return nil, snapshots.CommitResult{}, fmt.Errorf("write data files of partition %s: %w", day, err)
+	}
+	cp := snapshots.Checkpoint{
+		Logic: w.opts.Logic.Version(), Fingerprint: p.Fingerprint, RunID: w.opts.RunID, Attempt: attempt,
+		CommittedAt: time.Now().UnixMilli(), InputRows: p.InputRows, OutputRows: int64(p.Output.Len()), Rejected: p.Rejected,
+		Seconds: time.Since(start).Seconds(),
+	}
+	summary := iceberg.Properties{
+		snapshots.SummaryPartition:   day.String(),
+		snapshots.SummaryRunID:       w.opts.RunID,
+		snapshots.SummaryLogic:       cp.Logic,
+		snapshots.SummaryFingerprint: p.Fingerprint,
+		snapshots.SummarySourceFiles: sourceFilesSummary(p.Files),
+		snapshots.SummaryInputRows:   fmt.Sprint(p.InputRows),
+		snapshots.SummaryOutputRows:  fmt.Sprint(p.Output.Len()),
+		snapshots.SummaryRejected:    fmt.Sprint(p.Rejected),
+		snapshots.SummaryAttempt:     attempt,
+	}
+	// Files older than the clean-up threshold may be collected by another
+	// process's gc: commit them well before that, or not at all.
+	deadline := time.Now().Add(w.opts.GCMinAge / 2)
+	res, err := w.committer.Commit(ctx, snapshots.PartitionCommit{
+		Day: iceberg.Date(day), DayText: day.String(), Files: files, Checkpoint: cp, Summary: summary, Deadline: deadline,
+	})
+	if err != nil {
+		return nil, res, err
+	}
+	if w.opts.Progress != nil {
+		w.opts.Progress.Committed(day, p, res, time.Since(start))
+	}
+	return p, res, nil
+}
+
+// writeDataFiles writes the partition's rows as Parquet data files of the
+// table, once; every commit attempt reuses them.
+func (w *worker) writeDataFiles(ctx context.Context, p *Partition) ([]iceberg.DataFile, error) {
+	if p.Output.Len() == 0 {
+		return nil, nil
+	}
+	schema := features.FullSchema
+	if w.opts.Logic == features.Legacy {
+		schema = features.LegacySchema
+	}
+	rec := p.Output.Record(memory.DefaultAllocator, schema)
+	records := iter.Seq2[arrow.RecordBatch, error](func(yield func(arrow.RecordBatch, error) bool) {
+		yield(rec, nil) // WriteRecords releases it
+	})
+	var files []iceberg.DataFile
+	for df, err := range table.WriteRecords(ctx, w.tbl, schema, records) {
+		if err != nil {
+			return nil, err
+		}
+		files = append(files, df)
+	}
+	return files, nil
+}
+
+// writeRejects keeps the partition's rejected rows beside the table:
+// <table location>/_icefill/rejects/<branch>/dt=<day>/<run>.parquet.
+func (w *worker) writeRejects(ctx context.Context, p *Partition) error {
+	st, err := objstore.Open(ctx, strings.TrimSuffix(w.tbl.Location(), "/")+"/_icefill/rejects/"+w.opts.Branch, w.opts.S3)
+	if err != nil {
+		return err
+	}
+	return source.WriteRejects(ctx, st, source.DayDir(p.Date)+"/"+w.opts.RunID+".parquet", p.Day.Rejects)
+}
+
+func (w *worker) recordFailure(ctx context.Context, day features.Date, cause error) {
+	msg := cause.Error()
+	if len(msg) > 500 {
+		msg = msg[:500] + "…"
+	}
+	err := w.committer.UpdateState(ctx, func(s *snapshots.State) error {
+		s.Failures[day.String()] = snapshots.Failure{RunID: w.opts.RunID, Error: msg, At: time.Now().UnixMilli(), Logic: w.opts.Logic.Version()}
+		return nil
+	})
+	if err != nil {
+		w.log.Warn("could not record the failure in the catalog", "partition", day, "err", err)
+	}
+	if w.opts.Progress != nil {
+		w.opts.Progress.Failed(day, cause)
+	}
+}
+
+// sourceFilesSummary lists the day's files compactly for the snapshot
+// summary: name, size and ETag or modification time, at most ~4 KB.
+func sourceFilesSummary(files []objstore.Object) string {
+	type f struct {
+		Name string `json:"n"`
+		Size int64  `json:"s"`
+		Ver  string `json:"v"`
+	}
+	var out []f
+	total := 0
+	for i, o := range files {
+		v := o.ETag
+		if v == "" {
+			v = o.ModTime.UTC().Format(time.RFC3339Nano)
+		}
+		total += len(o.Path) + len(v) + 24
+		if total > 4000 {
+			out = append(out, f{Name: fmt.Sprintf("… %d more", len(files)-i)})
+			break
+		}
+		out = append(out, f{Name: o.Path, Size: o.Size, Ver: v})
+	}
+	b, _ := json.Marshal(out)
+	return string(b)
+}

@@ -1,0 +1,186 @@
+package snapshots
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"time"
+
+	"github.com/apache/iceberg-go"
+	"github.com/apache/iceberg-go/catalog"
+	"github.com/apache/iceberg-go/table"
+)
+
+// KeepSnapshots is the branch retention icefill sets: more snapshots than
+// any backfill has partitions, so expiry never removes a checkpoint.
+const KeepSnapshots = 1_000_000
+
+// EnsureBranch creates branch from main's current snapshot with retention
+// that keeps its checkpoints, unless it exists. It returns main's snapshot
+// id the branch was made from (0 when main has no snapshot yet: then the
+// first partition commit creates the branch). Concurrent callers are safe.
+func EnsureBranch(ctx context.Context, cat catalog.Catalog, ident table.Identifier, branch string) (int64, error) {
+	if branch == table.MainBranch {
+		return 0, nil
+	}
+	for attempt := 1; attempt <= 10; attempt++ {
+		tbl, err := cat.LoadTable(ctx, ident)
+		if err != nil {
+			return 0, fmt.Errorf("load table %s: %w", ident, err)
+		}
+		if ref, ok := refOf(tbl, branch); ok {
+			if ref.SnapshotRefType != table.BranchRef {
+				return 0, fmt.Errorf("%q is a tag of table %s, not a branch; choose another --branch", branch, ident)
+			}
+			return int64(tbl.Properties().GetInt(baseProperty(branch), 0)), nil
+		}
+		main := tbl.CurrentSnapshot()
+		if main == nil {
+			return 0, nil
+		}
+		base := main.SnapshotID
+		_, _, err = cat.CommitTable(ctx, ident,
+			[]table.Requirement{
+				table.AssertTableUUID(tbl.Metadata().TableUUID()),
+				table.AssertRefSnapshotID(branch, nil),
+			},
+			[]table.Update{
+				table.NewSetSnapshotRefUpdate(branch, base, table.BranchRef, 0, 0, KeepSnapshots),
+				table.NewSetPropertiesUpdate(iceberg.Properties{baseProperty(branch): fmt.Sprint(base)}),
+			})
+		if err == nil {
+			return int64(base), nil
+		}
+		if ctx.Err() != nil {
+			return 0, ctx.Err()
+		}
+		if err := sleepCtx(ctx, backoff(attempt, time.Second)); err != nil {
+			return 0, err
+		}
+	}
+	return 0, fmt.Errorf("create branch %q on %s: gave up after repeated conflicts; re-run the command", branch, ident)
+}
+
+// baseProperty records which main snapshot a branch was forked from.
+func baseProperty(branch string) string { return "icefill.base." + branch }
+
+func refOf(tbl *table.Table, name string) (table.SnapshotRef, bool) {
+	for n, r := range tbl.Metadata().Refs() {
+		if n == name {
+			return r, true
+		}
+	}
+	return table.SnapshotRef{}, false
+}
+
+// ensureRetention gives a branch created implicitly by its first commit
+// (on a table whose main had no snapshot) the retention EnsureBranch sets.
+func ensureRetention(ctx context.Context, cat catalog.Catalog, ident table.Identifier, branch string) error {
+	tbl, err := cat.LoadTable(ctx, ident)
+	if err != nil {
+		return err
+	}
+	ref, ok := refOf(tbl, branch)
+	if !ok || branch == table.MainBranch || (ref.MinSnapshotsToKeep != nil && *ref.MinSnapshotsToKeep >= KeepSnapshots) {
+		return nil
+	}
+	id := ref.SnapshotID
+	_, _, err = cat.CommitTable(ctx, ident,
+		[]table.Requirement{table.AssertTableUUID(tbl.Metadata().TableUUID()), table.AssertRefSnapshotID(branch, &id)},
+		[]table.Update{table.NewSetSnapshotRefUpdate(branch, id, table.BranchRef, 0, 0, KeepSnapshots)})
+	return err
+}
+
+// UpdateState applies change to the branch state in a commit that touches
+// nothing else (run plans, failure records), pinned to the branch head and
+// retried on conflict.
+func (c *Committer) UpdateState(ctx context.Context, change func(*State) error) error {
+	var lastErr error
+	for attempt := 1; attempt <= 20; attempt++ {
+		if attempt > 1 {
+			if err := sleepCtx(ctx, backoff(attempt, c.MaxBackoff)); err != nil {
+				return err
+			}
+		}
+		tbl, err := c.Catalog.LoadTable(ctx, c.Ident)
+		if err != nil {
+			lastErr = err
+			if errors.Is(err, catalog.ErrNoSuchTable) {
+				return err
+			}
+			continue
+		}
+		state, err := ReadState(tbl.Properties(), c.Branch)
+		if err != nil {
+			return err
+		}
+		if err := change(state); err != nil {
+			return err
+		}
+		enc, err := state.Encode()
+		if err != nil {
+			return err
+		}
+		if tbl.Properties()[StateProperty(c.Branch)] == enc {
+			return nil
+		}
+		txn := tbl.NewTransactionOnBranch(c.Branch)
+		if err := txn.AssertRefSnapshotID(c.Branch); err != nil {
+			return err
+		}
+		if err := txn.SetProperties(iceberg.Properties{StateProperty(c.Branch): enc}); err != nil {
+			return err
+		}
+		if _, err := txn.Commit(ctx); err == nil {
+			return nil
+		} else {
+			lastErr = err
+		}
+		if ctx.Err() != nil {
+			return ctx.Err()
+		}
+	}
+	return fmt.Errorf("update state of branch %s: %w", c.Branch, lastErr)
+}
+
+// CompactManifests rewrites the branch's manifests into few when it has
+// more than threshold: each overwrite adds a manifest and commit cost grows
+// with their number. A failure here is harmless; the next call retries.
+func (c *Committer) CompactManifests(ctx context.Context, threshold int) (bool, error) {
+	for attempt := 1; attempt <= 5; attempt++ {
+		tbl, err := c.Catalog.LoadTable(ctx, c.Ident)
+		if err != nil {
+			return false, err
+		}
+		head := tbl.SnapshotByName(c.Branch)
+		if head == nil {
+			return false, nil
+		}
+		fs, err := tbl.FS(ctx)
+		if err != nil {
+			return false, err
+		}
+		manifests, err := head.Manifests(fs)
+		if err != nil {
+			return false, err
+		}
+		if len(manifests) <= threshold {
+			return false, nil
+		}
+		txn := tbl.NewTransactionOnBranch(c.Branch)
+		res, err := txn.RewriteManifests(ctx)
+		if err != nil {
+			return false, err
+		}
+		if res.IsNoOp() {
+			return false, nil
+		}
+		if _, err := txn.Commit(ctx); err == nil {
+			return true, nil
+		}
+		if err := sleepCtx(ctx, backoff(attempt, c.MaxBackoff)); err != nil {
+			return false, err
+		}
+	}
+	return false, nil
+}

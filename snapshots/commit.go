@@ -1,0 +1,226 @@
+package snapshots
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"math/rand/v2"
+	"time"
+
+	"github.com/apache/iceberg-go"
+	"github.com/apache/iceberg-go/catalog"
+	"github.com/apache/iceberg-go/table"
+)
+
+// PartitionColumn is the identity-partitioned date column of the table.
+const PartitionColumn = "event_date"
+
+// Fault lets tests (and the crash-test harness) fail or kill the process at
+// a named point of the commit protocol. Nil in production.
+type Fault func(point string) error
+
+// Fault points, in protocol order.
+const (
+	PointBeforeCommit = "before-commit" // data files written, nothing committed
+	PointLostResponse = "lost-response" // the commit landed, its answer is "lost"
+	PointAfterCommit  = "after-commit"  // committed, before the caller hears of it
+)
+
+// Committer commits partitions to one branch. It is safe for concurrent use:
+// every attempt starts from a freshly loaded table.
+type Committer struct {
+	Catalog catalog.Catalog
+	Ident   table.Identifier
+	Branch  string
+	// MaxAttempts bounds the attempts per commit (default 40).
+	MaxAttempts int
+	// MaxBackoff caps the wait between attempts (default 5s).
+	MaxBackoff time.Duration
+	Fault      Fault
+	Log        *slog.Logger
+}
+
+// PartitionCommit is what one partition commit installs.
+type PartitionCommit struct {
+	Day        iceberg.Date
+	DayText    string
+	Files      []iceberg.DataFile
+	Checkpoint Checkpoint
+	Summary    iceberg.Properties
+	// Deadline, when set, stops new attempts after it: the data files may
+	// by then be taken for orphans by another process's clean-up.
+	Deadline time.Time
+}
+
+// CommitResult says how a commit went.
+type CommitResult struct {
+	Attempts int
+	// Recovered is true when an attempt's answer was lost or failed but
+	// reading the table back showed it had landed.
+	Recovered bool
+	// Latency is the duration of the successful catalog commit call.
+	Latency time.Duration
+}
+
+// ErrDeadline is returned when a commit could not land before its data
+// files risked being collected as orphans.
+var ErrDeadline = errors.New("data files were not committed in time")
+
+// ErrGaveUp wraps the last error when the attempt budget is spent.
+var ErrGaveUp = errors.New("commit did not succeed within its attempt budget")
+
+func (c *Committer) log() *slog.Logger {
+	if c.Log != nil {
+		return c.Log
+	}
+	return slog.Default()
+}
+
+// Commit atomically replaces partition pc.Day on the branch with pc.Files
+// and records pc.Checkpoint in the branch state, retrying on conflicts
+// (another worker, the nightly job committing to main) and resolving
+// unknown outcomes by reading the table back: it never commits twice.
+func (c *Committer) Commit(ctx context.Context, pc PartitionCommit) (CommitResult, error) {
+	maxAttempts := c.MaxAttempts
+	if maxAttempts <= 0 {
+		maxAttempts = 40
+	}
+	var res CommitResult
+	var lastErr error
+	for attempt := 1; attempt <= maxAttempts; attempt++ {
+		res.Attempts = attempt
+		if attempt > 1 {
+			if err := sleepCtx(ctx, backoff(attempt, c.MaxBackoff)); err != nil {
+				return res, err
+			}
+		}
+		tbl, err := c.Catalog.LoadTable(ctx, c.Ident)
+		if err != nil {
+			if ctx.Err() != nil || errors.Is(err, catalog.ErrNoSuchTable) {
+				return res, fmt.Errorf("load table %s: %w", c.Ident, err)
+			}
+			lastErr = fmt.Errorf("load table: %w", err)
+			continue
+		}
+		state, err := ReadState(tbl.Properties(), c.Branch)
+		if err != nil {
+			return res, err
+		}
+		if cp, ok := state.Checkpoints[pc.DayText]; ok && cp.Attempt == pc.Checkpoint.Attempt {
+			// An earlier attempt whose answer we did not get has landed.
+			res.Recovered = attempt > 1
+			return res, nil
+		}
+		if !pc.Deadline.IsZero() && time.Now().After(pc.Deadline) {
+			return res, fmt.Errorf("partition %s on branch %s: %w; last error: %v; the next run recomputes it",
+				pc.DayText, c.Branch, ErrDeadline, lastErr)
+		}
+		if attempt > 1 && lastErr != nil {
+			c.log().Debug("retrying partition commit", "partition", pc.DayText, "branch", c.Branch, "attempt", attempt, "cause", lastErr)
+		}
+		start := time.Now()
+		err = c.attempt(ctx, tbl, state, pc)
+		if err == nil {
+			res.Latency = time.Since(start)
+			if c.Fault != nil {
+				if ferr := c.Fault(PointAfterCommit); ferr != nil {
+					return res, ferr
+				}
+			}
+			return res, nil
+		}
+		if ctx.Err() != nil {
+			return res, ctx.Err()
+		}
+		lastErr = err
+	}
+	return res, fmt.Errorf("partition %s on branch %s: %w after %d attempts; last error: %v; re-run the same command to continue",
+		pc.DayText, c.Branch, ErrGaveUp, maxAttempts, lastErr)
+}
+
+func (c *Committer) attempt(ctx context.Context, tbl *table.Table, state *State, pc PartitionCommit) error {
+	next := state.Clone()
+	next.Checkpoints[pc.DayText] = pc.Checkpoint
+	delete(next.Failures, pc.DayText)
+	summary := iceberg.Properties{}
+	for k, v := range pc.Summary {
+		summary[k] = v
+	}
+	summary[SummaryDone] = fmt.Sprint(len(next.Checkpoints))
+	enc, err := next.Encode()
+	if err != nil {
+		return err
+	}
+	old, err := PartitionFiles(ctx, tbl, c.Branch, pc.Day)
+	if err != nil {
+		return err
+	}
+	txn := tbl.NewTransactionOnBranch(c.Branch)
+	if len(old) > 0 || len(pc.Files) > 0 {
+		if err := txn.ReplaceDataFilesWithDataFiles(ctx, old, pc.Files, summary); err != nil {
+			return fmt.Errorf("stage partition %s: %w", pc.DayText, err)
+		}
+	} else if err := txn.AssertRefSnapshotID(c.Branch); err != nil {
+		// Nothing to replace (an empty day that was empty before): the
+		// commit only records the checkpoint, still pinned to the head.
+		return err
+	}
+	if err := txn.SetProperties(iceberg.Properties{StateProperty(c.Branch): enc}); err != nil {
+		return err
+	}
+	if c.Fault != nil {
+		if err := c.Fault(PointBeforeCommit); err != nil {
+			return err
+		}
+	}
+	if _, err := txn.Commit(ctx); err != nil {
+		return fmt.Errorf("commit partition %s: %w", pc.DayText, err)
+	}
+	if c.Fault != nil {
+		if err := c.Fault(PointLostResponse); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// PartitionFiles lists the data files of partition day on ref (nil when the
+// ref does not exist yet or has no snapshot).
+func PartitionFiles(ctx context.Context, tbl *table.Table, ref string, day iceberg.Date) ([]iceberg.DataFile, error) {
+	head := tbl.SnapshotByName(ref)
+	if head == nil {
+		return nil, nil
+	}
+	tasks, err := tbl.Scan(table.WithSnapshotID(head.SnapshotID),
+		table.WithRowFilter(iceberg.EqualTo(iceberg.Reference(PartitionColumn), day))).PlanFiles(ctx)
+	if err != nil {
+		return nil, fmt.Errorf("plan files of partition %v on %s: %w", day, ref, err)
+	}
+	files := make([]iceberg.DataFile, 0, len(tasks))
+	for _, t := range tasks {
+		files = append(files, t.File)
+	}
+	return files, nil
+}
+
+// backoff is exponential with full jitter: 50 ms × 2^n, capped.
+func backoff(attempt int, maxWait time.Duration) time.Duration {
+	if maxWait <= 0 {
+		maxWait = 5 * time.Second
+	}
+	d := 50 * time.Millisecond << min(attempt, 10)
+	d = min(d, maxWait)
+	return d/2 + time.Duration(rand.Int64N(int64(d/2)+1))
+}
+
+func sleepCtx(ctx context.Context, d time.Duration) error {
+	t := time.NewTimer(d)
+	defer t.Stop()
+	select {
+	case <-ctx.Done():
+		return ctx.Err()
+	case <-t.C:
+		return nil
+	}
+}
