@@ -28,6 +28,9 @@ lint: $(GOBIN_DIR)/staticcheck
 $(GOBIN_DIR)/staticcheck:
 	GOBIN=$(GOBIN_DIR) $(GO) install honnef.co/go/tools/cmd/staticcheck@$(STATICCHECK_VERSION)
 
+demo: build
+	./scripts/demo.sh
+
 bench: build
 	./scripts/bench.sh $(BENCH_DAYS) $(BENCH_EVENTS)
 

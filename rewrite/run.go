@@ -47,7 +47,7 @@ type RunOptions struct {
 	// explicitly (a tiny positive value).
 	GCMinAge time.Duration
 	// CompactAbove triggers a manifest rewrite when the branch head has
-	// more manifests (default 64); checked every CompactEvery commits (16).
+	// more manifests; checked every CompactEvery commits.
 	CompactAbove, CompactEvery int
 	S3                         objstore.S3Options
 	Fault                      snapshots.Fault
@@ -351,8 +351,12 @@ func (w *worker) do(ctx context.Context, pp PlannedPartition) (*Partition, snaps
 		snapshots.SummaryAttempt:     attempt,
 	}
 	// Files older than the clean-up threshold may be collected by another
-	// process's gc: commit them well before that, or not at all.
-	deadline := time.Now().Add(w.opts.GCMinAge / 2)
+	// process's gc: commit them well before that, or not at all. A threshold
+	// under a minute says no other process runs: no deadline then.
+	var deadline time.Time
+	if w.opts.GCMinAge >= time.Minute {
+		deadline = time.Now().Add(w.opts.GCMinAge / 2)
+	}
 	res, err := w.committer.Commit(ctx, snapshots.PartitionCommit{
 		Day: iceberg.Date(day), DayText: day.String(), Files: files, Checkpoint: cp, Summary: summary, Deadline: deadline,
 	})

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"log/slog"
 	"math/rand/v2"
+	"sync"
 	"time"
 
 	"github.com/apache/iceberg-go"
@@ -39,6 +40,12 @@ type Committer struct {
 	MaxBackoff time.Duration
 	Fault      Fault
 	Log        *slog.Logger
+
+	// mu serializes this process's commits: workers compute in parallel,
+	// but two of them racing for the same branch head would only make one
+	// lose and back off (it can starve behind a fast neighbour). Conflicts
+	// then come only from other processes and the nightly job.
+	mu sync.Mutex
 }
 
 // PartitionCommit is what one partition commit installs.
@@ -95,8 +102,10 @@ func (c *Committer) Commit(ctx context.Context, pc PartitionCommit) (CommitResul
 				return res, err
 			}
 		}
+		c.mu.Lock()
 		tbl, err := c.Catalog.LoadTable(ctx, c.Ident)
 		if err != nil {
+			c.mu.Unlock()
 			if ctx.Err() != nil || errors.Is(err, catalog.ErrNoSuchTable) {
 				return res, fmt.Errorf("load table %s: %w", c.Ident, err)
 			}
@@ -105,15 +114,18 @@ func (c *Committer) Commit(ctx context.Context, pc PartitionCommit) (CommitResul
 		}
 		state, err := ReadState(tbl.Properties(), c.Branch)
 		if err != nil {
+			c.mu.Unlock()
 			return res, err
 		}
 		if cp, ok := state.Checkpoints[pc.DayText]; ok && cp.Attempt == pc.Checkpoint.Attempt {
 			// An earlier attempt whose answer we did not get has landed.
+			c.mu.Unlock()
 			res.Recovered = attempt > 1
 			return res, nil
 		}
 		if !pc.Deadline.IsZero() && time.Now().After(pc.Deadline) {
-			return res, fmt.Errorf("partition %s on branch %s: %w; last error: %v; the next run recomputes it",
+			c.mu.Unlock()
+			return res, fmt.Errorf("partition %s on branch %s: %w (last error: %v); the next run recomputes it",
 				pc.DayText, c.Branch, ErrDeadline, lastErr)
 		}
 		if attempt > 1 && lastErr != nil {
@@ -121,6 +133,7 @@ func (c *Committer) Commit(ctx context.Context, pc PartitionCommit) (CommitResul
 		}
 		start := time.Now()
 		err = c.attempt(ctx, tbl, state, pc)
+		c.mu.Unlock()
 		if err == nil {
 			res.Latency = time.Since(start)
 			if c.Fault != nil {

@@ -166,7 +166,7 @@ Examples:
 				Branch: c.String("branch"), Logic: r.logic, Days: r.days, Order: r.order, Workers: workers,
 				Force: c.Bool("force"), RejectLimit: c.Float64("max-reject-rate"), PauseWindow: pause,
 				RunID: c.String("run-id"), Shard: r.shard, Shards: r.shards, GCMinAge: gcMinAge(c.Duration("gc-min-age")),
-				CompactAbove: 64, CompactEvery: 16, S3: s3Options(c), Fault: fault, Progress: prog,
+				CompactAbove: 32, CompactEvery: 8, S3: s3Options(c), Fault: fault, Progress: prog,
 				SourceName: c.String("source"), Log: logger(),
 			})
 			prog.finish()
