@@ -56,6 +56,9 @@ Start here:
 			statusCommand(),
 			gcCommand(),
 			totalsCommand(),
+			promoteCommand(),
+			rollbackCommand(),
+			historyCommand(),
 		},
 		ExitErrHandler: func(*cli.Context, error) {}, // main decides the exit code
 	}

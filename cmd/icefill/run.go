@@ -23,8 +23,8 @@ import (
 
 func rangeFlags() []cli.Flag {
 	return []cli.Flag{
-		&cli.StringFlag{Name: "from", Required: true, Usage: "first partition day, YYYY-MM-DD"},
-		&cli.StringFlag{Name: "to", Required: true, Usage: "last partition day, YYYY-MM-DD (inclusive)"},
+		&cli.StringFlag{Name: "from", Usage: "first partition day, YYYY-MM-DD (required)"},
+		&cli.StringFlag{Name: "to", Usage: "last partition day, YYYY-MM-DD, inclusive (required)"},
 		logicFlag(),
 		&cli.StringFlag{Name: "order", Value: string(rewrite.NewestFirst), Usage: "newest-first (recent days repaired first) or oldest-first"},
 		&cli.BoolFlag{Name: "force", Usage: "recompute partitions even when their checkpoint is current"},
@@ -45,6 +45,9 @@ type rangeArgs struct {
 
 func parseRange(c *cli.Context) (rangeArgs, error) {
 	var r rangeArgs
+	if c.String("from") == "" || c.String("to") == "" {
+		return r, usageErr("--from and --to are required")
+	}
 	from, err := parseDateFlag(c, "from")
 	if err != nil {
 		return r, err
@@ -113,6 +116,7 @@ func runCommand() *cli.Command {
 		&cli.StringFlag{Name: "max-read-rate", Usage: "cap on source reads of this process, e.g. 200MiB/s (default: unlimited)", EnvVars: []string{"ICEFILL_MAX_READ_RATE"}},
 		&cli.StringFlag{Name: "pause-window", Usage: "HH:MM-HH:MM (UTC): no new partition starts inside it, running ones finish", EnvVars: []string{"ICEFILL_PAUSE_WINDOW"}},
 		&cli.StringFlag{Name: "run-id", Usage: "name this run in checkpoints (default: a timestamp)"},
+		&cli.BoolFlag{Name: "catch-up", Usage: "instead of --from/--to: recompute exactly the partitions main changed since the branch forked that the branch has not recomputed since (what promote asks for)"},
 		&cli.DurationFlag{Name: "gc-min-age", Value: rewrite.DefaultGCMinAge, Usage: "at start, delete unreferenced data files older than this; younger ones may belong to a live writer, so use 0s only when no other run is active"},
 	)
 	return &cli.Command{
@@ -139,8 +143,14 @@ Examples:
 		Flags:  flags,
 		Before: configFileBefore(flags),
 		Action: func(c *cli.Context) error {
-			r, err := parseRange(c)
-			if err != nil {
+			var r rangeArgs
+			var err error
+			if c.Bool("catch-up") {
+				r, err = catchUpRange(c)
+			} else {
+				r, err = parseRange(c)
+			}
+			if err != nil || (c.Bool("catch-up") && len(r.days) == 0) {
 				return err
 			}
 			pause, err := rewrite.ParsePauseWindow(c.String("pause-window"))
@@ -164,7 +174,7 @@ Examples:
 			prog := newProgress(c.App.ErrWriter, logger())
 			res, err := rewrite.Run(c.Context, cat, in, rewrite.RunOptions{
 				Branch: c.String("branch"), Logic: r.logic, Days: r.days, Order: r.order, Workers: workers,
-				Force: c.Bool("force"), RejectLimit: c.Float64("max-reject-rate"), PauseWindow: pause,
+				Force: c.Bool("force") || c.Bool("catch-up"), RejectLimit: c.Float64("max-reject-rate"), PauseWindow: pause,
 				RunID: c.String("run-id"), Shard: r.shard, Shards: r.shards, GCMinAge: gcMinAge(c.Duration("gc-min-age")),
 				CompactAbove: 32, CompactEvery: 8, S3: s3Options(c), Fault: fault, Progress: prog,
 				SourceName: c.String("source"), Log: logger(),
@@ -174,6 +184,46 @@ Examples:
 			return classifyRunErr(err)
 		},
 	}
+}
+
+// catchUpRange asks the catalog which days promote would refuse for.
+func catchUpRange(c *cli.Context) (rangeArgs, error) {
+	var r rangeArgs
+	logic, err := parseLogic(c)
+	if err != nil {
+		return r, err
+	}
+	r.logic, r.order = logic, rewrite.NewestFirst
+	cat, err := openCatalog(c)
+	if err != nil {
+		return r, err
+	}
+	defer cat.Close()
+	tbl, err := cat.LoadTable(c.Context)
+	if err != nil {
+		return r, withCode(exitUsage, err)
+	}
+	state, err := snapshots.ReadState(tbl.Properties(), c.String("branch"))
+	if err != nil {
+		return r, err
+	}
+	days, err := snapshots.UncoveredDays(c.Context, tbl, c.String("branch"), state)
+	if err != nil {
+		return r, withCode(exitUnavailable, err)
+	}
+	for _, d := range days {
+		day, err := features.ParseDate(d)
+		if err != nil {
+			return r, err
+		}
+		r.days = append(r.days, day)
+	}
+	if len(r.days) == 0 {
+		fmt.Fprintf(c.App.Writer, "nothing to catch up: branch %s covers every partition main changed since it forked\n", c.String("branch"))
+	} else {
+		fmt.Fprintf(c.App.Writer, "catching up %d partition(s) main changed since the fork: %s\n", len(days), strings.Join(days, ", "))
+	}
+	return r, nil
 }
 
 // gcMinAge maps an explicit --gc-min-age 0s to "immediately" (the engine
