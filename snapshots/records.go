@@ -30,16 +30,16 @@ const (
 // Validation is a passing validation: which candidate snapshot was proven
 // against which base snapshot.
 type Validation struct {
-	Candidate         string  `json:"candidate"`
-	CandidateSnapshot int64   `json:"candidate_snapshot"`
-	Base              string  `json:"base"`
-	BaseSnapshot      int64   `json:"base_snapshot"`
-	From              string  `json:"from,omitempty"`
-	To                string  `json:"to,omitempty"`
-	Checks            int     `json:"checks"`
-	Expected          string  `json:"expected,omitempty"`
-	At                int64   `json:"at"`
-	By                string  `json:"by"`
+	Candidate         string `json:"candidate"`
+	CandidateSnapshot int64  `json:"candidate_snapshot"`
+	Base              string `json:"base"`
+	BaseSnapshot      int64  `json:"base_snapshot"`
+	From              string `json:"from,omitempty"`
+	To                string `json:"to,omitempty"`
+	Checks            int    `json:"checks"`
+	Expected          string `json:"expected,omitempty"`
+	At                int64  `json:"at"`
+	By                string `json:"by"`
 	// RebasedFrom is set when a promotion rebuilt the validated snapshot on
 	// top of a newer main: the validation carries over to the result.
 	RebasedFrom int64 `json:"rebased_from,omitempty"`

@@ -207,7 +207,9 @@ func historyCommand() *cli.Command {
 				ri.Validation, _ = snapshots.ReadValidation(tbl.Properties(), name)
 				refs = append(refs, ri)
 			}
-			sort.Slice(refs, func(i, j int) bool { return refs[i].Type < refs[j].Type || refs[i].Type == refs[j].Type && refs[i].Name < refs[j].Name })
+			sort.Slice(refs, func(i, j int) bool {
+				return refs[i].Type < refs[j].Type || refs[i].Type == refs[j].Type && refs[i].Name < refs[j].Name
+			})
 			if c.Bool("json") {
 				enc := json.NewEncoder(c.App.Writer)
 				enc.SetIndent("", "  ")
