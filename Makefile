@@ -9,6 +9,7 @@ STATICCHECK_VERSION := v0.8.2
 # Benchmark size: the issue's 10 days x 1,000,000 events.
 BENCH_DAYS   ?= 10
 BENCH_EVENTS ?= 1000000
+BENCH_COMMITS ?= 1000
 
 .PHONY: all build test test-short lint bench demo clean
 
@@ -32,7 +33,7 @@ demo: build
 	./scripts/demo.sh
 
 bench: build
-	./scripts/bench.sh $(BENCH_DAYS) $(BENCH_EVENTS)
+	./scripts/bench.sh $(BENCH_DAYS) $(BENCH_EVENTS) $(BENCH_COMMITS)
 
 clean:
 	rm -rf bin icefill-data

@@ -95,6 +95,7 @@ func ensureRetention(ctx context.Context, cat catalog.Catalog, ident table.Ident
 // nothing else (run plans, failure records), pinned to the branch head and
 // retried on conflict.
 func (c *Committer) UpdateState(ctx context.Context, change func(*State) error) error {
+	c.forgetTable()
 	var lastErr error
 	for attempt := 1; attempt <= 20; attempt++ {
 		if attempt > 1 {
@@ -147,6 +148,7 @@ func (c *Committer) UpdateState(ctx context.Context, change func(*State) error) 
 // more than threshold: each overwrite adds a manifest and commit cost grows
 // with their number. A failure here is harmless; the next call retries.
 func (c *Committer) CompactManifests(ctx context.Context, threshold int) (bool, error) {
+	c.forgetTable()
 	for attempt := 1; attempt <= 5; attempt++ {
 		tbl, err := c.Catalog.LoadTable(ctx, c.Ident)
 		if err != nil {
@@ -183,4 +185,12 @@ func (c *Committer) CompactManifests(ctx context.Context, threshold int) (bool, 
 		}
 	}
 	return false, nil
+}
+
+// forgetTable drops the cached table: a commit outside the commit loop
+// made it stale.
+func (c *Committer) forgetTable() {
+	c.mu.Lock()
+	c.last = nil
+	c.mu.Unlock()
 }

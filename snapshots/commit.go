@@ -46,6 +46,10 @@ type Committer struct {
 	// lose and back off (it can starve behind a fast neighbour). Conflicts
 	// then come only from other processes and the nightly job.
 	mu sync.Mutex
+	// last is the table as this process's latest successful commit left
+	// it: parsing table metadata is most of a commit's cost, so the next
+	// commit starts from it and reloads only after a failure.
+	last *table.Table
 }
 
 // PartitionCommit is what one partition commit installs.
@@ -103,7 +107,11 @@ func (c *Committer) Commit(ctx context.Context, pc PartitionCommit) (CommitResul
 			}
 		}
 		c.mu.Lock()
-		tbl, err := c.Catalog.LoadTable(ctx, c.Ident)
+		tbl, err := c.last, error(nil)
+		c.last = nil
+		if tbl == nil || attempt > 1 {
+			tbl, err = c.Catalog.LoadTable(ctx, c.Ident)
+		}
 		if err != nil {
 			c.mu.Unlock()
 			if ctx.Err() != nil || errors.Is(err, catalog.ErrNoSuchTable) {
@@ -132,7 +140,9 @@ func (c *Committer) Commit(ctx context.Context, pc PartitionCommit) (CommitResul
 			c.log().Debug("retrying partition commit", "partition", pc.DayText, "branch", c.Branch, "attempt", attempt, "cause", lastErr)
 		}
 		start := time.Now()
-		err = c.attempt(ctx, tbl, state, pc)
+		var next *table.Table
+		next, err = c.attempt(ctx, tbl, state, pc)
+		c.last = next
 		c.mu.Unlock()
 		if err == nil {
 			res.Latency = time.Since(start)
@@ -152,7 +162,7 @@ func (c *Committer) Commit(ctx context.Context, pc PartitionCommit) (CommitResul
 		pc.DayText, c.Branch, ErrGaveUp, maxAttempts, lastErr)
 }
 
-func (c *Committer) attempt(ctx context.Context, tbl *table.Table, state *State, pc PartitionCommit) error {
+func (c *Committer) attempt(ctx context.Context, tbl *table.Table, state *State, pc PartitionCommit) (*table.Table, error) {
 	next := state.Clone()
 	next.Checkpoints[pc.DayText] = pc.Checkpoint
 	delete(next.Failures, pc.DayText)
@@ -163,39 +173,43 @@ func (c *Committer) attempt(ctx context.Context, tbl *table.Table, state *State,
 	summary[SummaryDone] = fmt.Sprint(len(next.Checkpoints))
 	enc, err := next.Encode()
 	if err != nil {
-		return err
+		return nil, err
 	}
 	old, err := PartitionFiles(ctx, tbl, c.Branch, pc.Day)
 	if err != nil {
-		return err
+		return nil, err
 	}
 	txn := tbl.NewTransactionOnBranch(c.Branch)
 	if len(old) > 0 || len(pc.Files) > 0 {
-		if err := txn.ReplaceDataFilesWithDataFiles(ctx, old, pc.Files, summary); err != nil {
-			return fmt.Errorf("stage partition %s: %w", pc.DayText, err)
+		// New files have fresh unique names and an attempt that landed is
+		// recognised from the state first, so the library's scan of every
+		// manifest for duplicate paths is skipped.
+		if err := txn.ReplaceDataFilesWithDataFiles(ctx, old, pc.Files, summary, table.WithoutDuplicateCheck()); err != nil {
+			return nil, fmt.Errorf("stage partition %s: %w", pc.DayText, err)
 		}
 	} else if err := txn.AssertRefSnapshotID(c.Branch); err != nil {
 		// Nothing to replace (an empty day that was empty before): the
 		// commit only records the checkpoint, still pinned to the head.
-		return err
+		return nil, err
 	}
 	if err := txn.SetProperties(iceberg.Properties{StateProperty(c.Branch): enc}); err != nil {
-		return err
+		return nil, err
 	}
 	if c.Fault != nil {
 		if err := c.Fault(PointBeforeCommit); err != nil {
-			return err
+			return nil, err
 		}
 	}
-	if _, err := txn.Commit(ctx); err != nil {
-		return fmt.Errorf("commit partition %s: %w", pc.DayText, err)
+	committed, err := txn.Commit(ctx)
+	if err != nil {
+		return nil, fmt.Errorf("commit partition %s: %w", pc.DayText, err)
 	}
 	if c.Fault != nil {
 		if err := c.Fault(PointLostResponse); err != nil {
-			return err
+			return nil, err
 		}
 	}
-	return nil
+	return committed, nil
 }
 
 // PartitionFiles lists the data files of partition day on ref (nil when the

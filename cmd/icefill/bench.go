@@ -61,13 +61,30 @@ Example:
 			&cli.IntFlag{Name: "repeat", Value: 3, Usage: "measured passes; the median is reported"},
 			&cli.StringFlag{Name: "cpuprofile", Usage: "write a pprof CPU profile of the measured passes"},
 			&cli.BoolFlag{Name: "json", Usage: "print results as JSON lines"},
+			&cli.StringFlag{Name: "mode", Value: "compute", Usage: "compute (read → logic → write Parquet), run (the whole backfill into a fresh embedded catalog, commits included) or commits (commit latency as a branch grows)"},
+			&cli.IntFlag{Name: "commits", Value: 1000, Usage: "commits mode: how many one-row partitions to commit"},
 		},
 		Action: func(c *cli.Context) error {
 			logic, err := parseLogic(c)
 			if err != nil {
 				return err
 			}
-			return runBench(c, logic)
+			if prof := c.String("cpuprofile"); prof != "" && c.String("mode") == "commits" {
+				f, err := os.Create(prof)
+				if err != nil {
+					return err
+				}
+				defer f.Close()
+				pprof.StartCPUProfile(f)
+				defer pprof.StopCPUProfile()
+			}
+			switch c.String("mode") {
+			case "compute", "run":
+				return runBench(c, logic)
+			case "commits":
+				return benchCommits(c, c.Int("commits"))
+			}
+			return usageErr("--mode %q: want compute, run or commits", c.String("mode"))
 		},
 	}
 }
@@ -109,7 +126,12 @@ func runBench(c *cli.Context, logic features.Logic) error {
 	}
 	var results []benchResult
 	for rep := 1; rep <= c.Int("repeat"); rep++ {
-		r, err := benchPass(ctx, src, outStore, partitions, logic, c.Int("workers"))
+		var r benchResult
+		if c.String("mode") == "run" {
+			r, err = benchRunPass(ctx, src, c.String("dir"), partitions, logic, c.Int("workers"))
+		} else {
+			r, err = benchPass(ctx, src, outStore, partitions, logic, c.Int("workers"))
+		}
 		if err != nil {
 			return err
 		}
@@ -214,7 +236,7 @@ func benchPass(ctx context.Context, src *source.Source, out objstore.Store, part
 		return benchResult{}, firstErr
 	}
 	wall, cpu := time.Since(start).Seconds(), (cpuTime() - cpu0).Seconds()
-	cores := min(workers, runtime.GOMAXPROCS(0))
+	cores := min(workers, maxProcs())
 	return benchResult{
 		Events: events, WallSeconds: wall, CPUSeconds: cpu,
 		EventsPerSec: float64(events) / wall, PerCore: float64(events) / wall / float64(cores),
@@ -222,6 +244,8 @@ func benchPass(ctx context.Context, src *source.Source, out objstore.Store, part
 		Cores: cores, Workers: workers, Partitions: len(partitions), Logic: string(logic),
 	}, nil
 }
+
+func maxProcs() int { return runtime.GOMAXPROCS(0) }
 
 func printBench(c *cli.Context, label string, r benchResult) {
 	if c.Bool("json") {
@@ -232,6 +256,6 @@ func printBench(c *cli.Context, label string, r benchResult) {
 		fmt.Fprintln(c.App.Writer, string(b))
 		return
 	}
-	fmt.Fprintf(c.App.Writer, "%-6s logic=%-9s partitions=%d events=%d wall=%.2fs cpu=%.2fs events/s=%.0f events/s/core=%.0f events/cpu-s=%.0f peak_rss=%.0fMiB\n",
-		label, r.Logic, r.Partitions, r.Events, r.WallSeconds, r.CPUSeconds, r.EventsPerSec, r.PerCore, r.PerCPUSecond, float64(r.PeakRSSBytes)/(1<<20))
+	fmt.Fprintf(c.App.Writer, "%-6s mode=%s logic=%-9s partitions=%d events=%d wall=%.2fs cpu=%.2fs events/s=%.0f events/s/core=%.0f events/cpu-s=%.0f peak_rss=%.0fMiB\n",
+		label, c.String("mode"), r.Logic, r.Partitions, r.Events, r.WallSeconds, r.CPUSeconds, r.EventsPerSec, r.PerCore, r.PerCPUSecond, float64(r.PeakRSSBytes)/(1<<20))
 }
