@@ -125,8 +125,11 @@ func (c *Committer) UpdateState(ctx context.Context, change func(*State) error) 
 		if tbl.Properties()[StateProperty(c.Branch)] == enc {
 			return nil
 		}
-		txn := tbl.NewTransactionOnBranch(c.Branch)
-		if err := txn.AssertRefSnapshotID(c.Branch); err != nil {
+		txn, err := pinnedTxn(tbl, c.Branch)
+		if err != nil {
+			return err
+		}
+		if err := emptyAppend(ctx, txn, iceberg.Properties{SummaryOperation: "state"}); err != nil {
 			return err
 		}
 		if err := txn.SetProperties(iceberg.Properties{StateProperty(c.Branch): enc}); err != nil {

@@ -14,27 +14,33 @@ type Change struct {
 	Day iceberg.Date
 	// At is the time of the newest such commit (Unix ms).
 	At int64
+	// Seq is the sequence number of the newest such commit.
+	Seq int64
 	// Snapshots touching the partition, newest first.
 	Snapshots []int64
 }
 
-// ChangedPartitions lists the partitions changed by the snapshots after
-// base up to head (head's ancestry), skipping snapshots icefill made itself
-// (promotion rebases and restores) and those that only rewrite manifests.
-// ok is false when base is not an ancestor of head.
-func ChangedPartitions(ctx context.Context, tbl *table.Table, base, head int64) (map[iceberg.Date]*Change, bool, error) {
+// ChangedPartitions lists the partitions whose content differs between
+// snapshot base and snapshot head. When head descends from base through
+// snapshots still in the metadata, it reads what each of those commits
+// added or removed (skipping icefill's own rebase, restore and state
+// commits and manifest rewrites), which also says when each partition last
+// changed. When that history is cut (snapshot expiry removes intermediate
+// snapshots) it compares the two snapshots' files per partition instead and
+// dates every change at head: conservative, never blind.
+func ChangedPartitions(ctx context.Context, tbl *table.Table, base, head int64) (map[iceberg.Date]*Change, error) {
 	changes := map[iceberg.Date]*Change{}
 	if base == head {
-		return changes, true, nil
+		return changes, nil
 	}
 	lookup := tbl.Metadata().SnapshotByID
 	if !table.IsAncestorOf(head, base, lookup) {
-		return nil, false, nil
+		return diffPartitions(ctx, tbl, base, head)
 	}
 	chain, _ := table.AncestorsBetween(head, base, lookup)
 	fs, err := tbl.FS(ctx)
 	if err != nil {
-		return nil, false, err
+		return nil, err
 	}
 	fieldID := partitionFieldID(tbl)
 	for _, s := range chain {
@@ -42,13 +48,15 @@ func ChangedPartitions(ctx context.Context, tbl *table.Table, base, head int64) 
 			continue
 		}
 		if s.Summary != nil {
+			// icefill's own commits on main (rebase, restore, state) and
+			// manifest rewrites change no partition's content.
 			if s.Summary.Properties[SummaryOperation] != "" || s.Summary.Operation == table.OpReplace {
 				continue
 			}
 		}
 		manifests, err := s.Manifests(fs)
 		if err != nil {
-			return nil, false, fmt.Errorf("read manifests of snapshot %d: %w", s.SnapshotID, err)
+			return nil, fmt.Errorf("read manifests of snapshot %d: %w", s.SnapshotID, err)
 		}
 		for _, m := range manifests {
 			if m.SnapshotID() != s.SnapshotID {
@@ -56,7 +64,7 @@ func ChangedPartitions(ctx context.Context, tbl *table.Table, base, head int64) 
 			}
 			entries, err := m.FetchEntries(fs, false)
 			if err != nil {
-				return nil, false, fmt.Errorf("read manifest %s: %w", m.FilePath(), err)
+				return nil, fmt.Errorf("read manifest %s: %w", m.FilePath(), err)
 			}
 			for _, e := range entries {
 				if e.Status() == iceberg.EntryStatusEXISTING || e.SnapshotID() != s.SnapshotID {
@@ -71,16 +79,62 @@ func ChangedPartitions(ctx context.Context, tbl *table.Table, base, head int64) 
 					c = &Change{Day: day}
 					changes[day] = c
 				}
-				if s.TimestampMs > c.At {
-					c.At = s.TimestampMs
-				}
+				c.At = max(c.At, s.TimestampMs)
+				c.Seq = max(c.Seq, s.SequenceNumber)
 				if n := len(c.Snapshots); n == 0 || c.Snapshots[n-1] != s.SnapshotID {
 					c.Snapshots = append(c.Snapshots, s.SnapshotID)
 				}
 			}
 		}
 	}
-	return changes, true, nil
+	return changes, nil
+}
+
+// diffPartitions compares two snapshots' data files partition by partition.
+func diffPartitions(ctx context.Context, tbl *table.Table, base, head int64) (map[iceberg.Date]*Change, error) {
+	hs, bs := tbl.SnapshotByID(head), tbl.SnapshotByID(base)
+	if hs == nil || bs == nil {
+		return nil, fmt.Errorf("snapshot %d or %d is no longer in the table metadata (expired?); cannot tell what changed between them", base, head)
+	}
+	before, err := FilesByPartition(ctx, tbl, base)
+	if err != nil {
+		return nil, err
+	}
+	after, err := FilesByPartition(ctx, tbl, head)
+	if err != nil {
+		return nil, err
+	}
+	changes := map[iceberg.Date]*Change{}
+	mark := func(d iceberg.Date) {
+		changes[d] = &Change{Day: d, At: hs.TimestampMs, Seq: hs.SequenceNumber, Snapshots: []int64{head}}
+	}
+	for d, files := range after {
+		if !samePaths(files, before[d]) {
+			mark(d)
+		}
+	}
+	for d := range before {
+		if _, ok := after[d]; !ok {
+			mark(d)
+		}
+	}
+	return changes, nil
+}
+
+func samePaths(a, b []iceberg.DataFile) bool {
+	if len(a) != len(b) {
+		return false
+	}
+	set := make(map[string]bool, len(a))
+	for _, f := range a {
+		set[f.FilePath()] = true
+	}
+	for _, f := range b {
+		if !set[f.FilePath()] {
+			return false
+		}
+	}
+	return true
 }
 
 // partitionFieldID is the id of the event_date partition field.

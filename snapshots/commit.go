@@ -9,9 +9,12 @@ import (
 	"sync"
 	"time"
 
+	"github.com/apache/arrow-go/v18/arrow/array"
 	"github.com/apache/iceberg-go"
 	"github.com/apache/iceberg-go/catalog"
 	"github.com/apache/iceberg-go/table"
+
+	"github.com/icefill/icefill/features"
 )
 
 // PartitionColumn is the identity-partitioned date column of the table.
@@ -50,6 +53,9 @@ type Committer struct {
 	// it: parsing table metadata is most of a commit's cost, so the next
 	// commit starts from it and reloads only after a failure.
 	last *table.Table
+	// retained is set once the branch is known to carry icefill's
+	// retention (a branch made by its first commit does not).
+	retained bool
 }
 
 // PartitionCommit is what one partition commit installs.
@@ -146,6 +152,14 @@ func (c *Committer) Commit(ctx context.Context, pc PartitionCommit) (CommitResul
 		c.mu.Unlock()
 		if err == nil {
 			res.Latency = time.Since(start)
+			if !c.retained {
+				if rerr := ensureRetention(ctx, c.Catalog, c.Ident, c.Branch); rerr == nil {
+					c.retained = true
+				} else {
+					c.log().Warn("could not set the branch's snapshot retention; will retry", "branch", c.Branch, "err", rerr)
+				}
+				c.forgetTable()
+			}
 			if c.Fault != nil {
 				if ferr := c.Fault(PointAfterCommit); ferr != nil {
 					return res, ferr
@@ -164,7 +178,12 @@ func (c *Committer) Commit(ctx context.Context, pc PartitionCommit) (CommitResul
 
 func (c *Committer) attempt(ctx context.Context, tbl *table.Table, state *State, pc PartitionCommit) (*table.Table, error) {
 	next := state.Clone()
-	next.Checkpoints[pc.DayText] = pc.Checkpoint
+	cp := pc.Checkpoint
+	// The pin below makes this commit land on exactly this metadata, so its
+	// snapshot gets the next sequence number: an ordering with main's
+	// commits that needs no clock.
+	cp.Seq = tbl.Metadata().LastSequenceNumber() + 1
+	next.Checkpoints[pc.DayText] = cp
 	delete(next.Failures, pc.DayText)
 	summary := iceberg.Properties{}
 	for k, v := range pc.Summary {
@@ -179,7 +198,10 @@ func (c *Committer) attempt(ctx context.Context, tbl *table.Table, state *State,
 	if err != nil {
 		return nil, err
 	}
-	txn := tbl.NewTransactionOnBranch(c.Branch)
+	txn, err := pinnedTxn(tbl, c.Branch)
+	if err != nil {
+		return nil, err
+	}
 	if len(old) > 0 || len(pc.Files) > 0 {
 		// New files have fresh unique names and an attempt that landed is
 		// recognised from the state first, so the library's scan of every
@@ -187,9 +209,9 @@ func (c *Committer) attempt(ctx context.Context, tbl *table.Table, state *State,
 		if err := txn.ReplaceDataFilesWithDataFiles(ctx, old, pc.Files, summary, table.WithoutDuplicateCheck()); err != nil {
 			return nil, fmt.Errorf("stage partition %s: %w", pc.DayText, err)
 		}
-	} else if err := txn.AssertRefSnapshotID(c.Branch); err != nil {
-		// Nothing to replace (an empty day that was empty before): the
-		// commit only records the checkpoint, still pinned to the head.
+	} else if err := emptyAppend(ctx, txn, summary); err != nil {
+		// An empty day that was empty before: an empty snapshot still moves
+		// the head, so the state change is compare-and-swapped like any other.
 		return nil, err
 	}
 	if err := txn.SetProperties(iceberg.Properties{StateProperty(c.Branch): enc}); err != nil {
@@ -210,6 +232,30 @@ func (c *Committer) attempt(ctx context.Context, tbl *table.Table, state *State,
 		}
 	}
 	return committed, nil
+}
+
+// pinnedTxn opens a transaction on branch whose commit requires the branch
+// head it was read at. Every icefill commit that changes the branch state
+// moves the head, so this pin is a compare-and-swap of the state too. It is
+// explicit so that a table's commit.retry.num-retries cannot re-target it
+// to a newer head on retry.
+func pinnedTxn(tbl *table.Table, branch string) (*table.Transaction, error) {
+	txn := tbl.NewTransactionOnBranch(branch)
+	if err := txn.AssertRefSnapshotID(branch); err != nil {
+		return nil, err
+	}
+	return txn, nil
+}
+
+// emptyAppend stages a snapshot that adds nothing: it moves the branch head
+// so that a change of state alone is guarded like a data commit.
+func emptyAppend(ctx context.Context, txn *table.Transaction, summary iceberg.Properties) error {
+	rdr, err := array.NewRecordReader(features.LegacySchema, nil)
+	if err != nil {
+		return err
+	}
+	defer rdr.Release()
+	return txn.Append(ctx, rdr, summary)
 }
 
 // PartitionFiles lists the data files of partition day on ref (nil when the

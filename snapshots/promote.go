@@ -311,23 +311,34 @@ func UncoveredDays(ctx context.Context, tbl *table.Table, branch string, state *
 	}
 	fork := commonAncestor(head.SnapshotID, main.SnapshotID, lookup)
 	if fork == 0 {
-		return nil, fmt.Errorf("branch %s and main share no history", branch)
+		// History cut by expiry: fall back to the snapshot the branch was
+		// made from (or last rebased onto), compared file by file.
+		fork = int64(tbl.Properties().GetInt(baseProperty(branch), 0))
+		if fork == 0 || tbl.SnapshotByID(fork) == nil {
+			return nil, fmt.Errorf("branch %s and main share no history that is still in the metadata; cannot tell what main changed", branch)
+		}
 	}
-	changes, ok, err := ChangedPartitions(ctx, tbl, fork, main.SnapshotID)
+	changes, err := ChangedPartitions(ctx, tbl, fork, main.SnapshotID)
 	if err != nil {
 		return nil, err
 	}
-	if !ok {
-		return nil, fmt.Errorf("cannot trace main back to the fork point %d", fork)
-	}
 	var out []string
 	for _, day := range SortedDays(changes) {
-		cp, done := state.Checkpoints[dayText(day)]
-		if !done || cp.CommittedAt < changes[day].At {
+		if cp, done := state.Checkpoints[dayText(day)]; !done || !recomputedAfter(cp, changes[day]) {
 			out = append(out, dayText(day))
 		}
 	}
 	return out, nil
+}
+
+// recomputedAfter reports whether checkpoint cp was committed after change:
+// by table sequence number (exact), or by time for checkpoints written
+// before sequence numbers were recorded.
+func recomputedAfter(cp Checkpoint, ch *Change) bool {
+	if cp.Seq > 0 {
+		return cp.Seq > ch.Seq
+	}
+	return cp.CommittedAt > ch.At
 }
 
 // commonAncestor is the newest snapshot in both histories (0 if none).

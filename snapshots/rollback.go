@@ -111,12 +111,9 @@ func Rollback(ctx context.Context, cat catalog.Catalog, ident table.Identifier, 
 
 	// The nightly job committed since: restore only the promoted partitions.
 	ev.Method = "restore"
-	changes, ok, err := ChangedPartitions(ctx, tbl, promo.To, main.SnapshotID)
+	changes, err := ChangedPartitions(ctx, tbl, promo.To, main.SnapshotID)
 	if err != nil {
-		return nil, err
-	}
-	if !ok {
-		return nil, fmt.Errorf("main no longer descends from the promoted snapshot %d (reset by someone?); name the snapshot to return to with --to and check by hand", promo.To)
+		return nil, fmt.Errorf("%w; name the snapshot to return to with --to and check by hand", err)
 	}
 	promoted := map[string]bool{}
 	for _, d := range promo.Partitions {
@@ -171,5 +168,13 @@ func Rollback(ctx context.Context, cat catalog.Catalog, ident table.Identifier, 
 		return nil, fmt.Errorf("%w (%v); nothing was changed; run rollback again", ErrMainMoved, err)
 	}
 	ev.To = t2.CurrentSnapshot().SnapshotID
+	// The restore snapshot's id exists only now: complete the record,
+	// pinned to it (if main moved on meanwhile, the record keeps To = 0).
+	history[len(history)-1].To = ev.To
+	if enc, err := encodeJSON(history); err == nil {
+		to := ev.To
+		cat.CommitTable(ctx, ident, []table.Requirement{table.AssertRefSnapshotID(table.MainBranch, &to)},
+			[]table.Update{table.NewSetPropertiesUpdate(iceberg.Properties{HistoryProperty: enc})})
+	}
 	return &ev, nil
 }

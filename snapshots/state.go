@@ -57,6 +57,9 @@ type Checkpoint struct {
 	Attempt string `json:"a"`
 	// CommittedAt is the commit time, Unix milliseconds.
 	CommittedAt int64 `json:"t"`
+	// Seq is the table sequence number of the commit: promotion compares
+	// it with main's commits to tell what the branch recomputed after.
+	Seq int64 `json:"q,omitempty"`
 	// InputRows, OutputRows and Rejected are the partition's counts.
 	InputRows  int64 `json:"i"`
 	OutputRows int64 `json:"o"`
