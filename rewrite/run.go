@@ -321,13 +321,15 @@ func (w *worker) do(ctx context.Context, pp PlannedPartition) (*Partition, snaps
 		}
 	}
 	p, err := w.in.Compute(ctx, day, w.opts.Logic, w.opts.RejectLimit)
+	// Keep the rejected rows whatever happens next: over the limit, they
+	// are what the user must inspect.
+	if p != nil && p.Day != nil && len(p.Day.Rejects) > 0 {
+		if werr := w.writeRejects(ctx, p); werr != nil {
+			return nil, snapshots.CommitResult{}, werr
+		}
+	}
 	if err != nil {
 		return nil, snapshots.CommitResult{}, fmt.Errorf("compute partition %s: %w", day, err)
-	}
-	if p.Day != nil && len(p.Day.Rejects) > 0 {
-		if err := w.writeRejects(ctx, p); err != nil {
-			return nil, snapshots.CommitResult{}, err
-		}
 	}
 	attempt := w.opts.RunID + "/" + uuid.NewString()[:8]
 	files, err := w.writeDataFiles(ctx, p)

@@ -22,6 +22,7 @@ var (
 	ErrMainMoved    = errors.New("main moved while promoting")
 	ErrNothingToDo  = errors.New("nothing to do")
 	ErrLaterChanges = errors.New("later commits changed promoted partitions")
+	ErrNoSuchRef    = errors.New("no such branch, tag or snapshot")
 )
 
 // TagRetention is how long pre-promotion tags are kept: explicitly set on
@@ -125,7 +126,7 @@ func Promote(ctx context.Context, cat catalog.Catalog, ident table.Identifier, o
 	res := &PromoteResult{}
 	head := tbl.SnapshotByName(opts.Branch)
 	if head == nil {
-		return nil, fmt.Errorf("branch %q does not exist on %s", opts.Branch, strings.Join(ident, "."))
+		return nil, fmt.Errorf("%w: branch %q does not exist on %s", ErrNoSuchRef, opts.Branch, strings.Join(ident, "."))
 	}
 	props := tbl.Properties()
 	val, err := ReadValidation(props, opts.Branch)

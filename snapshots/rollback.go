@@ -77,7 +77,7 @@ func Rollback(ctx context.Context, cat catalog.Catalog, ident table.Identifier, 
 		}
 	}
 	if target == nil {
-		return nil, fmt.Errorf("rollback target %q is neither a tag nor a snapshot of the table (was the tag removed, or the snapshot expired?)", targetName)
+		return nil, fmt.Errorf("%w: rollback target %q is neither a tag nor a snapshot of the table (was the tag removed, or the snapshot expired?)", ErrNoSuchRef, targetName)
 	}
 	if target.SnapshotID == main.SnapshotID {
 		return nil, fmt.Errorf("%w: main is already at %s (snapshot %d)", ErrNothingToDo, targetName, target.SnapshotID)

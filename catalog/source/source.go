@@ -47,6 +47,10 @@ func (s *Source) Store() objstore.Store { return s.store }
 // DayDir is the folder name of day d.
 func DayDir(d features.Date) string { return "dt=" + d.String() }
 
+// ErrUnreadable is returned (wrapped) for a source file that is not
+// readable Parquet: it fails every partition that reads it.
+var ErrUnreadable = errors.New("unreadable source file")
+
 // ErrMissingDay is returned (wrapped) for a day with no folder or no files.
 var ErrMissingDay = errors.New("source day is missing")
 
@@ -162,7 +166,7 @@ func (s *Source) readFile(ctx context.Context, obj objstore.Object, b *features.
 	}
 	pf, err := file.NewParquetReader(io.NewSectionReader(ra, 0, f.Size()), file.WithReadProps(parquet.NewReaderProperties(memory.DefaultAllocator)))
 	if err != nil {
-		return fmt.Errorf("source file %s is not readable Parquet (%v); replace or remove the file, then run again", url, err)
+		return fmt.Errorf("source file %s is not readable Parquet (%v): %w; replace or remove the file, then run again", url, err, ErrUnreadable)
 	}
 	defer pf.Close()
 	sch := pf.MetaData().Schema
@@ -212,7 +216,7 @@ func (s *Source) readFile(ctx context.Context, obj objstore.Object, b *features.
 		}
 	}
 	if err := rr.Err(); err != nil && !errors.Is(err, io.EOF) {
-		return fmt.Errorf("source file %s is corrupt (%v); replace or remove the file, then run again", url, err)
+		return fmt.Errorf("source file %s is corrupt (%v): %w; replace or remove the file, then run again", url, err, ErrUnreadable)
 	}
 	return ctx.Err()
 }

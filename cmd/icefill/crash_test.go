@@ -57,7 +57,9 @@ func TestMain(m *testing.M) {
 // status and whether the process died of SIGKILL.
 func icefill(t *testing.T, dir string, env []string, killAfter time.Duration, args ...string) (int, bool, string) {
 	t.Helper()
-	args = append(args, "--catalog-db", filepath.Join(dir, "catalog.db"), "--warehouse", filepath.Join(dir, "warehouse"))
+	if len(args) > 0 && args[0] != "compute" && args[0] != "gen-events" {
+		args = append(args, "--catalog-db", filepath.Join(dir, "catalog.db"), "--warehouse", filepath.Join(dir, "warehouse"))
+	}
 	cmd := exec.Command(binary, args...)
 	cmd.Env = append(append(os.Environ(), "ICEFILL_LOG_LEVEL=warn"), env...)
 	var out strings.Builder

@@ -4,6 +4,9 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"strings"
+
+	"github.com/apache/iceberg-go/catalog"
 
 	"github.com/urfave/cli/v2"
 
@@ -63,12 +66,32 @@ func exitCode(err error) int {
 		return ee.code
 	case errors.Is(err, context.Canceled):
 		return exitInterrupted
-	case errors.As(err, &ce), errors.As(err, &me), errors.As(err, &re), errors.Is(err, source.ErrMissingDay):
+	case errors.As(err, &ce), errors.As(err, &me), errors.As(err, &re), errors.Is(err, source.ErrMissingDay), errors.Is(err, source.ErrUnreadable):
 		return exitUsage
 	}
 	var ce2 cli.ExitCoder
 	if errors.As(err, &ce2) {
 		return ce2.ExitCode()
 	}
+	// urfave/cli reports a missing required flag as a plain error.
+	if strings.HasPrefix(err.Error(), "Required flag") {
+		return exitUsage
+	}
 	return exitFailed
 }
+
+// tableErr classifies a failure to reach the table: a table that does not
+// exist is the user's to fix (exit 2), anything else is the catalog's or
+// the network's (exit 3, retry later).
+func tableErr(err error) error {
+	if err == nil {
+		return nil
+	}
+	if errors.Is(err, catalog.ErrNoSuchTable) || errors.Is(err, catalog.ErrNoSuchNamespace) {
+		return withCode(exitUsage, err)
+	}
+	return withCode(exitUnavailable, err)
+}
+
+// usageError makes flag parsing errors exit 2, like other bad input.
+func usageError(_ *cli.Context, err error, _ bool) error { return withCode(exitUsage, err) }

@@ -61,6 +61,12 @@ Start here:
 			historyCommand(),
 		},
 		ExitErrHandler: func(*cli.Context, error) {}, // main decides the exit code
+		OnUsageError:   usageError,
+	}
+	for _, cmd := range app.Commands {
+		if cmd.OnUsageError == nil {
+			cmd.OnUsageError = usageError
+		}
 	}
 	return app
 }

@@ -35,8 +35,10 @@ func refusal(err error) error {
 	case errors.Is(err, snapshots.ErrNotValidated), errors.Is(err, snapshots.ErrUncovered), errors.Is(err, snapshots.ErrRisk),
 		errors.Is(err, snapshots.ErrMainMoved), errors.Is(err, snapshots.ErrLaterChanges), errors.Is(err, snapshots.ErrNothingToDo):
 		return withCode(exitRefused, err)
+	case errors.Is(err, snapshots.ErrNoSuchRef):
+		return withCode(exitUsage, err)
 	}
-	return withCode(exitUnavailable, err)
+	return tableErr(err)
 }
 
 func promoteCommand() *cli.Command {
@@ -183,7 +185,7 @@ func historyCommand() *cli.Command {
 			defer cat.Close()
 			tbl, err := cat.LoadTable(c.Context)
 			if err != nil {
-				return withCode(exitUsage, err)
+				return tableErr(err)
 			}
 			events, err := snapshots.ReadHistory(tbl.Properties())
 			if err != nil {

@@ -201,7 +201,7 @@ func catchUpRange(c *cli.Context) (rangeArgs, error) {
 	defer cat.Close()
 	tbl, err := cat.LoadTable(c.Context)
 	if err != nil {
-		return r, withCode(exitUsage, err)
+		return r, tableErr(err)
 	}
 	state, err := snapshots.ReadState(tbl.Properties(), c.String("branch"))
 	if err != nil {
@@ -390,7 +390,7 @@ func statusCommand() *cli.Command {
 			defer cat.Close()
 			tbl, err := cat.LoadTable(c.Context)
 			if err != nil {
-				return withCode(exitUsage, err)
+				return tableErr(err)
 			}
 			st, err := rewrite.BranchStatus(tbl, c.String("branch"), time.Now())
 			if err != nil {
@@ -464,7 +464,7 @@ runs may be active: their written-but-not-yet-committed files look unreferenced.
 			defer cat.Close()
 			tbl, err := cat.LoadTable(c.Context)
 			if err != nil {
-				return withCode(exitUsage, err)
+				return tableErr(err)
 			}
 			res, err := snapshots.CollectGarbage(c.Context, tbl, s3Options(c), c.Duration("min-age"), c.Bool("dry-run"), time.Now())
 			if err != nil {

@@ -29,7 +29,7 @@ func totalsCommand() *cli.Command {
 			defer cat.Close()
 			tbl, err := cat.LoadTable(c.Context)
 			if err != nil {
-				return withCode(exitUsage, err)
+				return tableErr(err)
 			}
 			var all []*validate.Totals
 			for _, ref := range strings.Split(c.String("refs"), ",") {
