@@ -4,7 +4,8 @@
 # build the buggy production table on main with the legacy logic, backfill
 # the corrected logic onto branch clv-fix, kill it part-way (kill -9, at
 # the worst moment: data files written, commit not yet made), resume, and
-# compare main with the branch.
+# compare main with the branch; then validate the branch against main,
+# promote it, and roll the promotion back.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 BIN=./bin/icefill
@@ -47,7 +48,29 @@ $BIN status --branch clv-fix
 
 step "8. main (legacy, what readers still see) beside clv-fix (corrected)"
 $BIN totals --refs main,clv-fix
+
+step "9. validate clv-fix against main, declaring the differences the fix intends (spec §5)"
+$BIN validate --base main --candidate clv-fix --expected docs/expected-clv-fix.yaml --report "$DATA/validation.json" --sample 5
+
+step "10. the same validation without declaring them fails, and says why"
+set +e
+$BIN validate --base main --candidate clv-fix --no-record --sample 3 > "$DATA/validation-undeclared.txt"
+rc=$?
+set -e
+grep -E "FAIL|RESULT" "$DATA/validation-undeclared.txt" | head -n 12
+echo "validate exited with status $rc (1 = failed)"
+[ "$rc" -eq 1 ] || { echo "demo: undeclared differences were supposed to fail" >&2; exit 1; }
+
+step "11. promote clv-fix onto main (tags the old main first)"
+$BIN promote --branch clv-fix --notify-cmd 'echo "  notified downstream: $ICEFILL_KIND main $ICEFILL_FROM_SNAPSHOT -> $ICEFILL_TO_SNAPSHOT"'
+$BIN totals --refs main,clv-fix
+
+step "12. roll the promotion back: main is as before"
+$BIN rollback
+$BIN totals --refs main,clv-fix
+
+step "13. the table's story, from the catalog"
+$BIN history
 echo
-echo "Readers of main are untouched. The catalog is $DATA/catalog.db (catalog name 'icefill',"
-echo "table analytics.clv_daily, warehouse $DATA/warehouse): PyIceberg's SqlCatalog and Spark's"
-echo "JdbcCatalog can open it as it is."
+echo "The catalog is $DATA/catalog.db (catalog name 'icefill', table analytics.clv_daily,"
+echo "warehouse $DATA/warehouse): PyIceberg's SqlCatalog and Spark's JdbcCatalog open it as it is."

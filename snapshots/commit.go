@@ -7,6 +7,7 @@ import (
 	"log/slog"
 	"math/rand/v2"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/apache/arrow-go/v18/arrow/array"
@@ -55,7 +56,7 @@ type Committer struct {
 	last *table.Table
 	// retained is set once the branch is known to carry icefill's
 	// retention (a branch made by its first commit does not).
-	retained bool
+	retained atomic.Bool
 }
 
 // PartitionCommit is what one partition commit installs.
@@ -152,9 +153,9 @@ func (c *Committer) Commit(ctx context.Context, pc PartitionCommit) (CommitResul
 		c.mu.Unlock()
 		if err == nil {
 			res.Latency = time.Since(start)
-			if !c.retained {
+			if !c.retained.Load() {
 				if rerr := ensureRetention(ctx, c.Catalog, c.Ident, c.Branch); rerr == nil {
-					c.retained = true
+					c.retained.Store(true)
 				} else {
 					c.log().Warn("could not set the branch's snapshot retention; will retry", "branch", c.Branch, "err", rerr)
 				}

@@ -56,6 +56,7 @@ Start here:
 			statusCommand(),
 			gcCommand(),
 			totalsCommand(),
+			validateCommand(),
 			promoteCommand(),
 			rollbackCommand(),
 			historyCommand(),
