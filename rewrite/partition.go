@@ -7,11 +7,9 @@ import (
 	"context"
 	"crypto/sha256"
 	"encoding/hex"
-	"errors"
 	"fmt"
 	"io"
 	"sort"
-	"sync"
 
 	"golang.org/x/sync/errgroup"
 
@@ -28,9 +26,6 @@ type Inputs struct {
 	allowMissing bool
 	readOpts     source.ReadOptions
 	cache        *dayCache
-
-	mu    sync.Mutex
-	files map[features.Date][]objstore.Object
 }
 
 // InputOptions configure Inputs.
@@ -50,7 +45,7 @@ func NewInputs(ctx context.Context, src *source.Source, opts InputOptions) (*Inp
 	}
 	workers := max(opts.Workers, 1)
 	return &Inputs{src: src, avail: avail, allowMissing: opts.AllowMissing, readOpts: opts.Read,
-		cache: newDayCache(features.LookbackDays + workers + 1), files: map[features.Date][]objstore.Object{}}, nil
+		cache: newDayCache(features.LookbackDays + workers + 1)}, nil
 }
 
 // Source is the source being read.
@@ -69,29 +64,10 @@ func (in *Inputs) CheckMissing(partitions []features.Date, logic features.Logic)
 	return mp, ml, nil
 }
 
-// dayFiles lists day d's files (nil for a day that counts as empty).
-func (in *Inputs) dayFiles(ctx context.Context, d features.Date) ([]objstore.Object, error) {
-	in.mu.Lock()
-	f, ok := in.files[d]
-	in.mu.Unlock()
-	if ok {
-		return f, nil
-	}
-	if !in.avail.Has(d) {
-		return nil, nil
-	}
-	f, err := in.src.Files(ctx, d)
-	if err != nil {
-		if errors.Is(err, source.ErrMissingDay) && in.allowMissing {
-			f, err = nil, nil
-		} else {
-			return nil, err
-		}
-	}
-	in.mu.Lock()
-	in.files[d] = f
-	in.mu.Unlock()
-	return f, nil
+// dayFiles lists day d's files as listed at start (nil for a day that
+// counts as empty).
+func (in *Inputs) dayFiles(_ context.Context, d features.Date) ([]objstore.Object, error) {
+	return in.avail.Files(d), nil
 }
 
 // day returns decoded day d, or nil when it counts as empty.

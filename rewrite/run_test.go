@@ -550,3 +550,30 @@ func TestGCDeletesOnlyOldUnreferencedFiles(t *testing.T) {
 	}
 	assertSameRows(t, "after gc", rows(t, cat, "clv-fix"), before)
 }
+
+func TestEmptyDayFolderIsMissingAndSubfoldersIgnored(t *testing.T) {
+	f := newFixture(t)
+	day := first + 3
+	dir := filepath.Join(f.srcDir, source.DayDir(day))
+	// Move the day's files into a sub-folder: not part of the contract, so
+	// the day folder is empty and the day is missing.
+	sub := filepath.Join(dir, "late")
+	if err := os.MkdirAll(sub, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	entries, _ := os.ReadDir(dir)
+	for _, e := range entries {
+		if !e.IsDir() {
+			os.Rename(filepath.Join(dir, e.Name()), filepath.Join(sub, e.Name()))
+		}
+	}
+	cat := f.catalog("c")
+	_, err := rewrite.Run(context.Background(), cat, f.inputs(false), opts("clv-fix"))
+	var me *source.MissingDaysError
+	if !errors.As(err, &me) || len(me.Partitions) != 1 || me.Partitions[0] != day {
+		t.Fatalf("want day %s missing, got %v", day, err)
+	}
+	if _, err := cat.LoadTable(context.Background()); err == nil {
+		t.Fatal("the table was created although the run stopped on missing input")
+	}
+}

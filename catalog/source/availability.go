@@ -3,35 +3,65 @@ package source
 import (
 	"context"
 	"fmt"
+	"sort"
 	"strings"
+
+	"github.com/icefill/icefill/catalog/objstore"
 
 	"github.com/icefill/icefill/features"
 )
 
-// Availability is which days the source holds.
+// Availability is the source's content as listed once at the start of a
+// job: which days hold files, and which files. A job reads exactly the
+// files it listed (and fingerprinted), whatever lands later.
 type Availability struct {
 	present     map[features.Date]bool
+	files       map[features.Date][]objstore.Object
 	First, Last features.Date
 }
 
-// Availability lists the source's days once.
+// Availability lists the whole source in one pass. A day is present when
+// its folder holds at least one .parquet file directly (files in
+// sub-folders are not part of the contract); an empty day folder is missing.
 func (s *Source) Availability(ctx context.Context) (*Availability, error) {
-	days, err := s.Days(ctx)
+	objs, err := s.store.List(ctx, "")
 	if err != nil {
-		return nil, err
+		return nil, fmt.Errorf("list source %s: %w", s.Location, err)
 	}
-	a := &Availability{present: map[features.Date]bool{}}
-	for _, d := range days {
+	a := &Availability{present: map[features.Date]bool{}, files: map[features.Date][]objstore.Object{}}
+	for _, o := range objs {
+		dir, name, ok := strings.Cut(o.Path, "/")
+		if !ok || strings.Contains(name, "/") || !strings.HasSuffix(name, ".parquet") || !strings.HasPrefix(dir, "dt=") {
+			continue
+		}
+		d, err := features.ParseDate(strings.TrimPrefix(dir, "dt="))
+		if err != nil {
+			continue
+		}
 		a.present[d] = true
+		a.files[d] = append(a.files[d], o)
 	}
-	if len(days) > 0 {
-		a.First, a.Last = days[0], days[len(days)-1]
+	first := true
+	for d := range a.present {
+		if first || d < a.First {
+			a.First = d
+		}
+		if first || d > a.Last {
+			a.Last = d
+		}
+		first = false
+	}
+	for d := range a.files {
+		sort.Slice(a.files[d], func(i, j int) bool { return a.files[d][i].Path < a.files[d][j].Path })
 	}
 	return a, nil
 }
 
-// Has reports whether day d has a folder.
+// Has reports whether day d holds at least one file.
 func (a *Availability) Has(d features.Date) bool { return a.present[d] }
+
+// Files are day d's files as listed, sorted by name (nil when missing).
+func (a *Availability) Files(d features.Date) []objstore.Object { return a.files[d] }
 
 // Empty reports whether the source holds no day at all.
 func (a *Availability) Empty() bool { return len(a.present) == 0 }
