@@ -11,7 +11,7 @@ BENCH_DAYS   ?= 10
 BENCH_EVENTS ?= 1000000
 BENCH_COMMITS ?= 1000
 
-.PHONY: all build test test-short lint bench demo clean
+.PHONY: all build test test-integration lint bench demo clean
 
 all: build
 
@@ -28,6 +28,13 @@ lint: $(GOBIN_DIR)/staticcheck
 
 $(GOBIN_DIR)/staticcheck:
 	GOBIN=$(GOBIN_DIR) $(GO) install honnef.co/go/tools/cmd/staticcheck@$(STATICCHECK_VERSION)
+
+# Integration tests against real servers (MinIO, or S3_SERVER=seaweedfs; the
+# Apache Iceberg REST catalog) and real readers (PyIceberg, Spark). The first
+# run installs everything into .cache/ or $$ICEFILL_IT_CACHE (about 13 min with
+# the MinIO build); later runs take about 2 min.
+test-integration:
+	./integration/run.sh
 
 demo: build
 	./scripts/demo.sh
