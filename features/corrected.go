@@ -4,8 +4,11 @@ import (
 	"bytes"
 	"cmp"
 	"fmt"
+	"math/bits"
+	"runtime"
 	"slices"
 	"sort"
+	"sync"
 )
 
 // LookbackDays is the corrected logic's window: dt = D−7 … D−1.
@@ -40,50 +43,183 @@ func ComputeCorrected(d *Day, lookback []*Day) (*Output, error) {
 		}
 	}
 	dead := dedup(days)
-	return attribute(days, dead), nil
+	out := attribute(days, dead)
+	// The days' columns live off the Go heap: keep the days until done.
+	runtime.KeepAlive(days)
+	return out, nil
 }
 
-// deadSet marks, per day, the events that do not count for this partition:
-// losing copies of a duplicated event_id, and orders/refunds of dt = D that
-// were already counted on an earlier day.
+// deadSet marks, per day (rank), the events (by position) that do not
+// count for this partition: losing copies of a duplicated event_id, and
+// orders/refunds of dt = D that were already counted on an earlier day.
 type deadSet [][]uint64
 
-func (s deadSet) has(rank int, ev int32) bool { return s[rank][ev>>6]&(1<<(ev&63)) != 0 }
-func (s deadSet) add(rank int, ev int32)      { s[rank][ev>>6] |= 1 << (ev & 63) }
+func (s deadSet) add(rank int, ev int32) { s[rank][ev>>6] |= 1 << (ev & 63) }
+
+func isDead(bits []uint64, ev int32) bool { return bits[ev>>6]&(1<<(ev&63)) != 0 }
 
 type copyRef struct {
 	rank int
 	ev   int32
 }
 
-// dedup walks the days' id indexes (each sorted by hash) in one merged
-// pass; only hashes seen more than once need a closer look.
-func dedup(days []*Day) deadSet {
-	dead := make(deadSet, len(days))
-	idx := make([][]idRef, len(days))
-	pos := make([]int, len(days))
-	for r, day := range days {
-		dead[r] = make([]uint64, day.Len()/64+1)
-		idx[r] = day.index()
+// dupCand is a place where a hash seen more than once in the window
+// occurs: rank's index at position pos (anywhere in the run of that hash).
+type dupCand struct {
+	hash uint32
+	rank int32
+	pos  int32
+}
+
+// pairEntry caches the hashes two days share, as the positions of each
+// shared hash in both days' indexes (computed once, reused by every
+// partition whose window holds both days).
+type pairEntry struct {
+	once sync.Once
+	a, b []int32 // positions in the holder's and in the other day's index
+}
+
+// maxPairs bounds the pair cache a Day holds; entries for days that were
+// evicted and decoded again are dropped with it.
+const maxPairs = 64
+
+// sharedHashes returns, for days x and y, the positions in x's and in y's
+// index of every hash both hold (one position per hash, in its run).
+func sharedHashes(x, y *Day) (px, py []int32) {
+	holder, other := x, y
+	if y.serial > x.serial {
+		holder, other = y, x
 	}
-	var group []copyRef
+	holder.pairMu.Lock()
+	if holder.pairs == nil || len(holder.pairs) >= maxPairs {
+		holder.pairs = map[uint64]*pairEntry{}
+	}
+	e := holder.pairs[other.serial]
+	if e == nil {
+		e = &pairEntry{}
+		holder.pairs[other.serial] = e
+	}
+	holder.pairMu.Unlock()
+	e.once.Do(func() { e.a, e.b = mergeShared(holder.index().keys, other.index().keys) })
+	runtime.KeepAlive(holder)
+	runtime.KeepAlive(other)
+	if holder == x {
+		return e.a, e.b
+	}
+	return e.b, e.a
+}
+
+// mergeShared walks two sorted key arrays once and returns where each
+// hash present in both starts in each. The hash range is cut in eight and
+// the eight merges advance in lockstep: independent dependency chains keep
+// the core busy while loads are in flight.
+func mergeShared(a, b []uint64) (pa, pb []int32) {
+	const lanes = 8
+	var ia, ea, ib, eb [lanes]int
+	for q := 0; q < lanes; q++ {
+		lim := uint64(q+1) << 61 // keys below this have hash < (q+1)<<29
+		if q == lanes-1 {
+			ea[q], eb[q] = len(a), len(b)
+		} else {
+			ea[q] = sort.Search(len(a), func(i int) bool { return a[i] >= lim })
+			eb[q] = sort.Search(len(b), func(i int) bool { return b[i] >= lim })
+		}
+		if q > 0 {
+			ia[q], ib[q] = ea[q-1], eb[q-1]
+		}
+	}
+	var hits [lanes][][2]int32
 	for {
-		minHash, live := uint64(0), false
-		for r := range days {
-			if pos[r] < len(idx[r]) {
-				if h := idx[r][pos[r]].hash; !live || h < minHash {
-					minHash, live = h, true
+		live := false
+		for q := 0; q < lanes; q++ {
+			i, j := ia[q], ib[q]
+			if i >= ea[q] || j >= eb[q] {
+				continue
+			}
+			live = true
+			// A few steps per lane per round.
+			for step := 0; step < 8 && i < ea[q] && j < eb[q]; step++ {
+				x, y := a[i]>>32, b[j]>>32
+				if x != y {
+					_, lt := bits.Sub64(x, y, 0)
+					i += int(lt)
+					j += int(lt ^ 1)
+					continue
+				}
+				hits[q] = append(hits[q], [2]int32{int32(i), int32(j)})
+				for i < ea[q] && a[i]>>32 == x {
+					i++
+				}
+				for j < eb[q] && b[j]>>32 == x {
+					j++
 				}
 			}
+			ia[q], ib[q] = i, j
 		}
 		if !live {
 			break
 		}
+	}
+	for q := range hits {
+		for _, h := range hits[q] {
+			pa = append(pa, h[0])
+			pb = append(pb, h[1])
+		}
+	}
+	return pa, pb
+}
+
+// dedup finds every event_id seen more than once in the window: each day's
+// own losing copies (cached per day) and the hashes shared by each pair of
+// days (cached per pair), then resolves only the latter.
+func dedup(days []*Day) deadSet {
+	dead := make(deadSet, len(days))
+	idx := make([]*idIndex, len(days))
+	for r, day := range days {
+		dead[r] = make([]uint64, day.Len()/64+1)
+		idx[r] = day.index()
+	}
+	// Copies that lose within their own day never count.
+	for r, x := range idx {
+		for _, e := range x.selfDead {
+			dead.add(r, e)
+		}
+	}
+	// Ids seen on two days or more: resolve them with all their copies.
+	var cands []dupCand
+	for r1 := range days {
+		for r2 := r1 + 1; r2 < len(days); r2++ {
+			p1, p2 := sharedHashes(days[r1], days[r2])
+			for i := range p1 {
+				h := keyHash(idx[r1].keys[p1[i]])
+				cands = append(cands,
+					dupCand{hash: h, rank: int32(r1), pos: p1[i]},
+					dupCand{hash: h, rank: int32(r2), pos: p2[i]})
+			}
+		}
+	}
+	slices.SortFunc(cands, func(a, b dupCand) int {
+		if c := cmp.Compare(a.hash, b.hash); c != 0 {
+			return c
+		}
+		return cmp.Compare(a.rank, b.rank)
+	})
+	var group []copyRef
+	for i := 0; i < len(cands); {
+		h := cands[i].hash
 		group = group[:0]
-		for r := range days {
-			for pos[r] < len(idx[r]) && idx[r][pos[r]].hash == minHash {
-				group = append(group, copyRef{rank: r, ev: idx[r][pos[r]].ev})
-				pos[r]++
+		for ; i < len(cands) && cands[i].hash == h; i++ {
+			c := cands[i]
+			if i > 0 && cands[i-1].hash == h && cands[i-1].rank == c.rank {
+				continue // run already taken
+			}
+			keys := idx[c.rank].keys
+			p := c.pos
+			for p > 0 && keyHash(keys[p-1]) == h {
+				p--
+			}
+			for ; int(p) < len(keys) && keyHash(keys[p]) == h; p++ {
+				group = append(group, copyRef{rank: int(c.rank), ev: keyPos(keys[p])})
 			}
 		}
 		if len(group) > 1 {
@@ -99,16 +235,29 @@ func resolveHashGroup(days []*Day, dead deadSet, group []copyRef) {
 	for len(group) > 0 {
 		first := group[0]
 		firstID := days[first.rank].id(first.ev)
-		same := []copyRef{first}
-		rest := group[:0:0]
+		split := false
 		for _, c := range group[1:] {
-			if bytes.Equal(days[c.rank].id(c.ev), firstID) {
-				same = append(same, c)
-			} else {
-				rest = append(rest, c)
+			if !bytes.Equal(days[c.rank].id(c.ev), firstID) {
+				split = true
+				break
 			}
 		}
-		group = rest
+		var same []copyRef
+		if !split {
+			// The usual case: one id behind the hash.
+			same, group = group, nil
+		} else {
+			same = []copyRef{first}
+			rest := group[:0:0]
+			for _, c := range group[1:] {
+				if bytes.Equal(days[c.rank].id(c.ev), firstID) {
+					same = append(same, c)
+				} else {
+					rest = append(rest, c)
+				}
+			}
+			group = rest
+		}
 		if len(same) < 2 {
 			continue
 		}
@@ -121,7 +270,8 @@ func resolveHashGroup(days []*Day, dead deadSet, group []copyRef) {
 				inLookback = true
 			}
 			wt, ct := days[win.rank].ts[win.ev], days[c.rank].ts[c.ev]
-			if ct < wt || (ct == wt && (c.rank < win.rank || (c.rank == win.rank && c.ev < win.ev))) {
+			if ct < wt || (ct == wt && (c.rank < win.rank ||
+				(c.rank == win.rank && days[c.rank].seq[c.ev] < days[win.rank].seq[win.ev]))) {
 				win = c
 			}
 		}
@@ -137,14 +287,16 @@ func resolveHashGroup(days []*Day, dead deadSet, group []copyRef) {
 	}
 }
 
-type touchRef struct {
-	ts  int64
-	id  []byte
-	chn uint32
+// paidRef is a surviving touch with a channel.
+type paidRef struct {
+	ts   int64
+	ev   int32
+	rank uint8
+	chn  uint16
 }
 
 type rowAgg struct {
-	chn                   uint32
+	chn                   uint16
 	name                  string
 	orders, gross, refund int64
 	hoursSum, hoursN      int64
@@ -155,18 +307,35 @@ type rowAgg struct {
 func attribute(days []*Day, dead deadSet) *Output {
 	d := days[0]
 	out := &Output{Date: d.Date, Logic: Corrected}
+	// A customer's rows are one per channel: usually one.
+	n := customersWith(d, Order, Refund)
+	out.reserve(n+n/8+16, true)
+	chNames := channelNames()
+	ctNames := countrySymbols.snapshot()
 	featFrom := (d.Date - 6).StartMicros()
 	featTo := (d.Date + 1).StartMicros()
 	lbPos := make([]int, len(days))
-	var touches, paid []touchRef
+	// Lookback days by ascending dt, then D: touches come out nearly in
+	// event_ts order.
+	order := make([]int, 0, len(days))
+	for r := 1; r < len(days); r++ {
+		order = append(order, r)
+	}
+	order = append(order, 0)
+	var paid []paidRef
+	var runs, ptr []int
 	var rows []rowAgg
-	var chans []uint32
-	alive := func(e int32) bool { return !dead.has(0, e) }
-	for k, c := range d.custs {
-		evs := d.customerEvents(k)
+	var chOther []uint16
+	dead0 := dead[0]
+	typ0, ts0 := d.typ, d.ts
+	idCmp := func(a, b paidRef) int {
+		return bytes.Compare(days[a.rank].id(a.ev), days[b.rank].id(b.ev))
+	}
+	for k := range d.custHi {
+		lo, hi := d.customerRange(k)
 		counted := false
-		for _, e := range evs {
-			if t := d.typ[e]; (t == Order || t == Refund) && alive(e) {
+		for e := lo; e < hi; e++ {
+			if t := typ0[e]; (t == Order || t == Refund) && !isDead(dead0, e) {
 				counted = true
 				break
 			}
@@ -174,75 +343,138 @@ func attribute(days []*Day, dead deadSet) *Output {
 		if !counted {
 			continue
 		}
-		touches = touches[:0]
-		for r, day := range days {
-			devs := evs
+		ch, cl := d.custHi[k], d.custLo[k]
+		var touches7d int64
+		var chMask uint64
+		chOther = chOther[:0]
+		paid = paid[:0]
+		runs = runs[:0]
+		sorted := true
+		for _, r := range order {
+			day := days[r]
+			a, b := lo, hi
 			if r > 0 {
-				kk, ok := day.findCustomer(c, lbPos[r])
+				kk, ok := day.findCustomer(ch, cl, lbPos[r])
 				lbPos[r] = kk
 				if !ok {
 					continue
 				}
-				devs = day.customerEvents(kk)
+				a, b = day.customerRange(kk)
 			}
-			for _, e := range devs {
-				if day.typ[e] == Touch && !dead.has(r, e) {
-					touches = append(touches, touchRef{ts: day.ts[e], id: day.id(e), chn: day.chn[e]})
+			dr := dead[r]
+			dtyp, dts, dchn := day.typ, day.ts, day.chn
+			runs = append(runs, len(paid))
+			for e := a; e < b; e++ {
+				if dtyp[e] != Touch || isDead(dr, e) {
+					continue
+				}
+				ts, c := dts[e], dchn[e]
+				if ts >= featFrom && ts < featTo {
+					touches7d++
+					if c != 0 {
+						if c < 64 {
+							chMask |= 1 << c
+						} else if !slices.Contains(chOther, c) {
+							chOther = append(chOther, c)
+						}
+					}
+				}
+				if c != 0 {
+					if n := len(paid); n > 0 && paid[n-1].ts >= ts {
+						sorted = false
+					}
+					paid = append(paid, paidRef{ts: ts, ev: e, rank: uint8(r), chn: c})
 				}
 			}
 		}
-		slices.SortFunc(touches, func(a, b touchRef) int {
-			if x := cmp.Compare(a.ts, b.ts); x != 0 {
-				return x
-			}
-			return bytes.Compare(a.id, b.id)
-		})
-
-		var touches7d int64
-		chans = chans[:0]
-		paid = paid[:0]
-		for _, t := range touches {
-			if t.ts >= featFrom && t.ts < featTo {
-				touches7d++
-				if t.chn != 0 && !slices.Contains(chans, t.chn) {
-					chans = append(chans, t.chn)
-				}
-			}
-			if t.chn != 0 {
-				paid = append(paid, t)
-			}
-		}
+		runs = append(runs, len(paid))
+		distinct := int32(bits.OnesCount64(chMask) + len(chOther))
 
 		rows = rows[:0]
-		for _, e := range evs {
-			typ := d.typ[e]
-			if (typ != Order && typ != Refund) || !alive(e) {
+		j := 0
+		ptr = ptr[:0]
+		for range runs {
+			ptr = append(ptr, 0)
+		}
+		for e := lo; e < hi; e++ {
+			t := typ0[e]
+			if (t != Order && t != Refund) || isDead(dead0, e) {
 				continue
 			}
-			ets := d.ts[e]
-			chn, delta, ok := lastTouch(paid, ets)
-			i := slices.IndexFunc(rows, func(r rowAgg) bool { return r.chn == chn })
-			if i < 0 {
-				rows = append(rows, rowAgg{chn: chn, name: channelName(chn)})
-				i = len(rows) - 1
-			}
-			if typ == Order {
-				rows[i].orders++
-				rows[i].gross += d.amount[e]
-				if ok {
-					rows[i].hoursSum += delta
-					rows[i].hoursN++
+			// Events come in event_ts order: the last touch at or before
+			// ets only moves forward.
+			ets := ts0[e]
+			best := -1
+			if sorted {
+				for j < len(paid) && paid[j].ts <= ets {
+					j++
+				}
+				if p := j - 1; p >= 0 {
+					for p > 0 && paid[p-1].ts == paid[p].ts {
+						p--
+					}
+					best = p
 				}
 			} else {
-				rows[i].refund += d.amount[e]
+				// Each day's touches are in (event_ts, event_id) order:
+				// take each day's candidate, then the best of them.
+				for r := 0; r+1 < len(runs); r++ {
+					from, to := runs[r], runs[r+1]
+					q := max(ptr[r], from)
+					for q < to && paid[q].ts <= ets {
+						q++
+					}
+					ptr[r] = q
+					p := q - 1
+					if p < from {
+						continue
+					}
+					for p > from && paid[p-1].ts == paid[p].ts {
+						p--
+					}
+					// The greatest event_ts wins, ties the smallest event_id.
+					if best < 0 || paid[p].ts > paid[best].ts ||
+						(paid[p].ts == paid[best].ts && idCmp(paid[p], paid[best]) < 0) {
+						best = p
+					}
+				}
+			}
+			var chn uint16
+			var delta int64
+			ok := false
+			if best >= 0 && paid[best].ts > ets-window {
+				chn, delta, ok = paid[best].chn, ets-paid[best].ts, true
+			}
+			i := 0
+			for i < len(rows) && rows[i].chn != chn {
+				i++
+			}
+			if i == len(rows) {
+				rows = append(rows, rowAgg{chn: chn, name: chNames[chn]})
+			}
+			r := &rows[i]
+			if t == Order {
+				r.orders++
+				r.gross += d.amountOf(e)
+				if ok {
+					r.hoursSum += delta
+					r.hoursN++
+				}
+			} else {
+				r.refund += d.amountOf(e)
 			}
 		}
-		slices.SortFunc(rows, func(a, b rowAgg) int { return cmp.Compare(a.name, b.name) })
-		country := latestCountry(d, evs, func(e int32) bool { return !alive(e) })
+		for i := 1; i < len(rows); i++ {
+			for j := i; j > 0 && rows[j].name < rows[j-1].name; j-- {
+				rows[j], rows[j-1] = rows[j-1], rows[j]
+			}
+		}
+		country := latestCountry(d, lo, hi, dead0)
+		c := d.customer(k)
 		for _, r := range rows {
-			out.appendRow(c, r.name, r.orders, r.gross, r.refund, country)
+			out.appendRow(c, r.name, r.orders, r.gross, r.refund, country, ctNames)
 			out.Touches7d = append(out.Touches7d, touches7d)
-			out.DistinctChannels7d = append(out.DistinctChannels7d, int32(len(chans)))
+			out.DistinctChannels7d = append(out.DistinctChannels7d, distinct)
 			if r.hoursN > 0 {
 				out.AvgHours = append(out.AvgHours, float64(r.hoursSum)/float64(r.hoursN*3_600_000_000))
 				out.AvgHoursOK = append(out.AvgHoursOK, true)
@@ -253,18 +485,4 @@ func attribute(days []*Day, dead deadSet) *Output {
 		}
 	}
 	return out
-}
-
-// lastTouch finds, among touches with a channel sorted by (ts, id), the one
-// with the greatest ts ≤ ets and > ets − 7 days, ties broken by the smallest
-// id; it returns its channel and ets − t.ts, or channel 0 (direct).
-func lastTouch(paid []touchRef, ets int64) (uint32, int64, bool) {
-	j := sort.Search(len(paid), func(i int) bool { return paid[i].ts > ets }) - 1
-	if j < 0 || paid[j].ts <= ets-window {
-		return 0, 0, false
-	}
-	for j > 0 && paid[j-1].ts == paid[j].ts {
-		j--
-	}
-	return paid[j].chn, ets - paid[j].ts, true
 }

@@ -1,9 +1,15 @@
 package features
 
 import (
+	"encoding/binary"
 	"fmt"
 	"hash/maphash"
+	"math"
+	"runtime"
+	"slices"
+	"sync"
 	"time"
+	"unsafe"
 
 	"github.com/apache/arrow-go/v18/arrow"
 	"github.com/apache/arrow-go/v18/arrow/array"
@@ -121,25 +127,144 @@ func valueType(t arrow.DataType) arrow.DataType {
 // files in name order and each file's batches in row order.
 type DayBuilder struct {
 	day      *Day
-	custIdx  map[CustomerID]int32
-	v1Cache  map[int64]int32
 	file     int
 	fileRows int64
+
+	// Accepted events so far, spread by customer (see buildBuckets).
+	bk buildBuckets
+	n  int
+
+	// Per-batch scratch, reused.
+	hi, lo []uint64
+	reason []uint8
+	tsv    []int64
+	h32    []uint32
+	amt    []int64
+	typ    []uint8
+	chn    []uint16
+	ctry   []uint16
+	rej    []int
+
+	// v1 cache: user id -> customer, direct-mapped.
+	v1 *v1Cache
+
+	mem *buildMem
 }
+
+// v1Cache maps v1 user ids to customers (SHA-1 is the costly part of
+// decoding v1 files). Direct-mapped; a slot holds uid+1, 0 when empty.
+type v1Cache [1 << v1CacheBits]v1Slot
+
+type v1Slot struct {
+	key    uint64
+	hi, lo uint64
+}
+
+// v1CacheBits sizes the cache to a large population (24 MiB).
+const v1CacheBits = 20
+
+// v1Caches keeps idle caches for the next day's builder: the population
+// of one day is mostly the population of the next. At most maxIdleV1
+// caches are kept, so memory follows the number of concurrent decodes.
+var v1Caches struct {
+	mu   sync.Mutex
+	idle []*v1Cache
+}
+
+const maxIdleV1 = 2
+
+func getV1Cache() *v1Cache {
+	v1Caches.mu.Lock()
+	defer v1Caches.mu.Unlock()
+	if n := len(v1Caches.idle); n > 0 {
+		c := v1Caches.idle[n-1]
+		v1Caches.idle = v1Caches.idle[:n-1]
+		return c
+	}
+	// Mapped outside the Go heap like the day's columns (no pointers).
+	return (*v1Cache)(unsafe.Pointer(unsafe.SliceData(mapBytes(int(unsafe.Sizeof(v1Cache{}))))))
+}
+
+func putV1Cache(c *v1Cache) {
+	v1Caches.mu.Lock()
+	defer v1Caches.mu.Unlock()
+	if len(v1Caches.idle) >= maxIdleV1 {
+		unmapBytes(unsafe.Slice((*byte)(unsafe.Pointer(c)), unsafe.Sizeof(*c)))
+		return
+	}
+	v1Caches.idle = append(v1Caches.idle, c)
+}
+
+// maxIDBytes bounds a day's event-id bytes (offsets are 32-bit).
+const maxIDBytes = 1<<32 - 1
 
 // NewDayBuilder starts decoding day d. sizeHint (events) pre-sizes columns; 0 is fine.
 func NewDayBuilder(d Date, sizeHint int) *DayBuilder {
-	day := &Day{Date: d}
-	day.idOff = make([]int64, 1, sizeHint+1)
-	day.idData = make([]byte, 0, sizeHint*24)
-	day.idHash = make([]uint64, 0, sizeHint)
-	day.ts = make([]int64, 0, sizeHint)
-	day.cust = make([]int32, 0, sizeHint)
-	day.typ = make([]EventType, 0, sizeHint)
-	day.chn = make([]uint32, 0, sizeHint)
-	day.amount = make([]int64, 0, sizeHint)
-	day.ctry = make([]uint32, 0, sizeHint)
-	return &DayBuilder{day: day, custIdx: map[CustomerID]int32{}, v1Cache: map[int64]int32{}, file: -1}
+	b := &DayBuilder{day: &Day{Date: d}, file: -1}
+	b.day.idOff = []uint32{0}
+	b.Reserve(sizeHint, sizeHint*24)
+	return b
+}
+
+// Reserve makes room for rows more events holding about idBytes bytes of
+// event ids, so the columns grow once instead of doubling. The first
+// reservation maps the day's id columns and the decode buckets outside the
+// Go heap (see mapBytes); later growth, if any, is ordinary.
+func (b *DayBuilder) Reserve(rows, idBytes int) {
+	if rows <= 0 {
+		return
+	}
+	d := b.day
+	per := rows/len(b.bk) + rows/len(b.bk)/8 + 16
+	if (b.mem == nil || b.mem.scratch == nil && b.mem.regions == nil) && b.n == 0 && len(d.idData) == 0 {
+		if b.mem == nil {
+			b.mem = &buildMem{}
+			runtime.AddCleanup(b, releaseBuild, b.mem)
+		}
+		off := mapBytes(4 * (rows + 1))
+		b.mem.regions = append(b.mem.regions, off)
+		d.idOff = append(view[uint32](off, rows+1)[:0], d.idOff...)
+		if idBytes > 0 {
+			data := mapBytes(idBytes)
+			b.mem.regions = append(b.mem.regions, data)
+			d.idData = view[byte](data, idBytes)[:0]
+		}
+		size := int(unsafe.Sizeof(bent{}))
+		b.mem.scratch = getScratch(per * size * len(b.bk))
+		for k := range b.bk {
+			b.bk[k] = view[bent](b.mem.scratch[k*per*size:], per)[:0]
+		}
+		return
+	}
+	d.idOff = slices.Grow(d.idOff, rows)
+	if idBytes > 0 {
+		d.idData = slices.Grow(d.idData, idBytes)
+	}
+	for k := range b.bk {
+		if cap(b.bk[k])-len(b.bk[k]) < per {
+			b.bk[k] = slices.Grow(b.bk[k], per)
+		}
+	}
+}
+
+// buildMem is the mapped memory of a builder: the decode buckets (scratch,
+// returned by Finish) and the regions the day's columns start in (handed
+// to the Day by Finish). A builder dropped without Finish releases both.
+type buildMem struct {
+	scratch  []byte
+	regions  [][]byte
+	v1       *v1Cache
+	finished bool
+}
+
+func releaseBuild(m *buildMem) {
+	if m.v1 != nil {
+		putV1Cache(m.v1)
+	}
+	if !m.finished {
+		putScratch(m.scratch)
+		unmapAll(m.regions)
+	}
 }
 
 // StartFile begins the next file; later batches belong to it.
@@ -148,6 +273,18 @@ func (b *DayBuilder) StartFile(name string) {
 	b.file = len(b.day.Files) - 1
 	b.fileRows = 0
 }
+
+// reject reasons in precedence order; 0 accepts the row.
+const (
+	rsOK uint8 = iota
+	rsNullEventID
+	rsNullEventTS
+	rsNullUserID
+	rsNotUUID
+	rsUnknownType
+)
+
+var reasonOf = [...]RejectReason{"", RejectNullEventID, RejectNullEventTS, RejectNullUserID, RejectUserIDNotUUID, RejectUnknownType}
 
 // Add decodes one batch of the current file.
 func (b *DayBuilder) Add(rec arrow.RecordBatch) error {
@@ -210,91 +347,258 @@ func (b *DayBuilder) Add(rec arrow.RecordBatch) error {
 
 	d := b.day
 	n := int(rec.NumRows())
-	for i := 0; i < n; i++ {
-		row := b.fileRows + int64(i)
-		id, idOK := ids.value(i)
-		ts, tsOK := tsCol.value(i)
-		typ := types.code(i)
-		var cust int32
-		var reason RejectReason
-		switch {
-		case !idOK:
-			reason = RejectNullEventID
-		case !tsOK:
-			reason = RejectNullEventTS
+	b.hi = grow(b.hi, n)
+	b.lo = grow(b.lo, n)
+	b.reason = grow(b.reason, n)
+	b.typ = grow(b.typ, n)
+	b.tsv = grow(b.tsv, n)
+	b.h32 = grow(b.h32, n)
+	b.amt = grow(b.amt, n)
+	b.chn = grow(b.chn, n)
+	b.ctry = grow(b.ctry, n)
+	reason := b.reason
+	clear(reason)
+
+	// Codes of the low-cardinality columns.
+	if err := types.codes8(b.typ); err != nil {
+		return err
+	}
+	if err := channels.codes16(ColChannel, b.chn); err != nil {
+		return err
+	}
+	if err := countries.codes16(ColCountry, b.ctry); err != nil {
+		return err
+	}
+
+	// Customers, and the rejects in precedence order (a later check only
+	// fills rows still accepted).
+	switch {
+	case userInts != nil:
+		b.v1Customers(userInts.Int64Values(), nil, userInts)
+	case userInt32 != nil:
+		b.v1Customers(nil, userInt32.Int32Values(), userInt32)
+	default:
+		b.v2Customers(userStrs)
+	}
+	for i, t := range b.typ[:n] {
+		if t == 0 && reason[i] == rsOK {
+			reason[i] = rsUnknownType
 		}
-		if reason == "" {
-			switch {
-			case userInts != nil || userInt32 != nil:
-				var uid int64
-				var ok bool
-				if userInts != nil {
-					ok = userInts.IsValid(i)
-					uid = userInts.Value(i)
-				} else {
-					ok = userInt32.IsValid(i)
-					uid = int64(userInt32.Value(i))
-				}
-				if !ok {
-					reason = RejectNullUserID
-				} else {
-					cust = b.v1Customer(uid)
-				}
-			default:
-				s, ok := userStrs.value(i)
-				if !ok {
-					reason = RejectNullUserID
-				} else if c, valid := ParseCustomerV2(s); !valid {
-					reason = RejectUserIDNotUUID
-				} else {
-					cust = b.customer(c)
-				}
+	}
+	if ids.arr == nil || ids.arr.NullN() > 0 {
+		for i := range reason {
+			if ids.arr == nil || ids.arr.IsNull(i) {
+				reason[i] = rsNullEventID
 			}
 		}
-		if reason == "" && typ == 0 {
-			reason = RejectUnknownType
+	}
+	if tsCol.arr.NullN() > 0 {
+		for i := range reason {
+			if tsCol.arr.IsNull(i) && reason[i] != rsNullEventID {
+				reason[i] = rsNullEventTS
+			}
 		}
-		if reason != "" {
-			d.Rejects = append(d.Rejects, b.reject(file, row, reason, ids, tsCol, userInts, userInt32, userStrs, col(ColEventType), i))
-			continue
+	}
+	rej := b.rej[:0]
+	for i, r := range reason {
+		if r != rsOK {
+			rej = append(rej, i)
+			d.Rejects = append(d.Rejects, b.reject(file, b.fileRows+int64(i), reasonOf[r], ids, tsCol, userInts, userInt32, userStrs, col(ColEventType), i))
 		}
-		d.idData = append(d.idData, id...)
-		d.idOff = append(d.idOff, int64(len(d.idData)))
-		d.idHash = append(d.idHash, maphash.Bytes(idSeed, id))
-		d.ts = append(d.ts, ts)
-		d.cust = append(d.cust, cust)
-		d.typ = append(d.typ, EventType(typ))
-		d.chn = append(d.chn, channels.code(i))
-		var amt int64
-		if amounts != nil && amounts.IsValid(i) {
-			amt = amounts.Value(i)
+	}
+	b.rej = rej
+
+	if b.n+n-len(rej) > math.MaxInt32 {
+		return fmt.Errorf("decode day %s: more than %d events in one day", d.Date, math.MaxInt32)
+	}
+	b.fillTimestamps(tsCol)
+	b.fillAmounts(amounts)
+
+	// Append the accepted rows, segment by segment between rejects.
+	s := 0
+	for k := 0; k <= len(rej); k++ {
+		e := n
+		if k < len(rej) {
+			e = rej[k]
 		}
-		d.amount = append(d.amount, amt)
-		d.ctry = append(d.ctry, countries.code(i))
+		if e > s {
+			if err := b.appendRows(s, e, ids); err != nil {
+				return err
+			}
+		}
+		s = e + 1
 	}
 	b.fileRows += int64(n)
 	d.RowsRead += int64(n)
 	return nil
 }
 
-func (b *DayBuilder) customer(c CustomerID) int32 {
-	k, ok := b.custIdx[c]
-	if !ok {
-		k = int32(len(b.day.custs))
-		b.day.custs = append(b.day.custs, c)
-		b.custIdx[c] = k
+func grow[T any](s []T, n int) []T {
+	if cap(s) < n {
+		return make([]T, n)
 	}
-	return k
+	return s[:n]
 }
 
-// v1Customer caches the SHA-1 per user id: a day repeats users many times.
-func (b *DayBuilder) v1Customer(uid int64) int32 {
-	if k, ok := b.v1Cache[uid]; ok {
-		return k
+// fillTimestamps converts the batch's event_ts to µs into b.tsv (rows
+// with a null event_ts are rejected and left alone).
+func (b *DayBuilder) fillTimestamps(tsCol timestampCol) {
+	raw := tsCol.arr.TimestampValues()
+	out := b.tsv
+	switch {
+	case tsCol.div != 1:
+		for i, v := range raw[:len(out)] {
+			out[i] = floorDiv(int64(v), tsCol.div)
+		}
+	case tsCol.mul != 1:
+		for i, v := range raw[:len(out)] {
+			out[i] = int64(v) * tsCol.mul
+		}
+	default:
+		for i, v := range raw[:len(out)] {
+			out[i] = int64(v)
+		}
 	}
-	k := b.customer(CustomerFromV1(uid))
-	b.v1Cache[uid] = k
-	return k
+}
+
+// fillAmounts reads the batch's amount_cents into b.amt, null as 0.
+func (b *DayBuilder) fillAmounts(amounts *array.Int64) {
+	out := b.amt
+	switch {
+	case amounts == nil:
+		clear(out)
+	case amounts.NullN() == 0:
+		copy(out, amounts.Int64Values())
+	default:
+		vals := amounts.Int64Values()
+		for i := range out {
+			var v int64
+			if amounts.IsValid(i) {
+				v = vals[i]
+			}
+			out[i] = v
+		}
+	}
+}
+
+// appendRows appends the batch rows [s, e), all accepted.
+func (b *DayBuilder) appendRows(s, e int, ids stringCol) error {
+	d := b.day
+	// Event ids.
+	if ids.str != nil && ids.dict == nil {
+		offs := ids.str.ValueOffsets()
+		data := ids.str.Data().Buffers()[2]
+		var buf []byte
+		if data != nil {
+			buf = data.Bytes()
+		}
+		base := offs[s]
+		if len(d.idData)+int(offs[e]-base) > maxIDBytes {
+			return fmt.Errorf("decode day %s: more than %d bytes of event ids in one day", d.Date, maxIDBytes)
+		}
+		cur := uint32(len(d.idData)) - uint32(base)
+		d.idData = append(d.idData, buf[base:offs[e]]...)
+		h32 := b.h32[s:e]
+		for i, o := range offs[s+1 : e+1] {
+			d.idOff = append(d.idOff, cur+uint32(o))
+			h32[i] = uint32(maphash.Bytes(idSeed, buf[offs[s+i]:o]) >> 32)
+		}
+	} else {
+		for i := s; i < e; i++ {
+			v, _ := ids.value(i)
+			if len(d.idData)+len(v) > maxIDBytes {
+				return fmt.Errorf("decode day %s: more than %d bytes of event ids in one day", d.Date, maxIDBytes)
+			}
+			d.idData = append(d.idData, v...)
+			d.idOff = append(d.idOff, uint32(len(d.idData)))
+			b.h32[i] = uint32(maphash.Bytes(idSeed, v) >> 32)
+		}
+	}
+	// The other columns, spread by customer.
+	ev := int32(b.n)
+	hi, lo, ts, amt := b.hi[s:e], b.lo[s:e], b.tsv[s:e], b.amt[s:e]
+	typ, chn, ctry, h32 := b.typ[s:e], b.chn[s:e], b.ctry[s:e], b.h32[s:e]
+	for i := range hi {
+		h := hi[i]
+		k := bucketOf(h)
+		b.bk[k] = append(b.bk[k], bent{hi: h, lo: lo[i], ts: ts[i], amount: amt[i], ev: ev,
+			h32: h32[i], chn: chn[i], ctry: ctry[i], typ: EventType(typ[i])})
+		ev++
+	}
+	b.n = int(ev)
+	return nil
+}
+
+// v1Customers fills b.hi/b.lo from integer user ids, marking null ones.
+func (b *DayBuilder) v1Customers(v64 []int64, v32 []int32, arr arrow.Array) {
+	if b.v1 == nil {
+		b.v1 = getV1Cache()
+		if b.mem == nil {
+			b.mem = &buildMem{}
+			runtime.AddCleanup(b, releaseBuild, b.mem)
+		}
+		b.mem.v1 = b.v1
+	}
+	n := len(b.reason)
+	nulls := arr.NullN() > 0
+	for i := 0; i < n; i++ {
+		if nulls && arr.IsNull(i) {
+			b.reason[i] = rsNullUserID
+			continue
+		}
+		var uid int64
+		if v64 != nil {
+			uid = v64[i]
+		} else {
+			uid = int64(v32[i])
+		}
+		// Fibonacci hashing spreads sequential ids over the slots.
+		slot := &b.v1[(uint64(uid)*0x9E3779B97F4A7C15)>>(64-v1CacheBits)]
+		if slot.key != uint64(uid)+1 || slot.key == 0 {
+			c := CustomerFromV1(uid)
+			*slot = v1Slot{key: uint64(uid) + 1, hi: binary.BigEndian.Uint64(c[:8]), lo: binary.BigEndian.Uint64(c[8:])}
+		}
+		b.hi[i], b.lo[i] = slot.hi, slot.lo
+	}
+}
+
+// v2Customers fills b.hi/b.lo from UUID strings, marking null and invalid ones.
+func (b *DayBuilder) v2Customers(us stringCol) {
+	n := len(b.reason)
+	if us.str != nil && us.dict == nil {
+		offs := us.str.ValueOffsets()
+		var buf []byte
+		if data := us.str.Data().Buffers()[2]; data != nil {
+			buf = data.Bytes()
+		}
+		nulls := us.arr.NullN() > 0
+		for i := 0; i < n; i++ {
+			if nulls && us.arr.IsNull(i) {
+				b.reason[i] = rsNullUserID
+				continue
+			}
+			hi, lo, ok := parseUUID(buf[offs[i]:offs[i+1]])
+			if !ok {
+				b.reason[i] = rsNotUUID
+				continue
+			}
+			b.hi[i], b.lo[i] = hi, lo
+		}
+		return
+	}
+	for i := 0; i < n; i++ {
+		v, ok := us.value(i)
+		if !ok {
+			b.reason[i] = rsNullUserID
+			continue
+		}
+		hi, lo, ok := parseUUID(v)
+		if !ok {
+			b.reason[i] = rsNotUUID
+			continue
+		}
+		b.hi[i], b.lo[i] = hi, lo
+	}
 }
 
 func (b *DayBuilder) reject(file string, row int64, reason RejectReason, ids stringCol, ts timestampCol,
@@ -331,7 +635,20 @@ func (b *DayBuilder) reject(file string, row int64, reason RejectReason, ids str
 
 // Finish returns the decoded day, grouped by customer.
 func (b *DayBuilder) Finish() *Day {
-	b.day.finish()
+	if b.v1 != nil {
+		putV1Cache(b.v1)
+		b.v1 = nil
+		b.mem.v1 = nil
+	}
+	if b.mem != nil {
+		b.day.regions = append(b.day.regions, b.mem.regions...)
+	}
+	b.day.finish(&b.bk, b.n)
+	if b.mem != nil {
+		// The buckets are consumed: nothing refers to the scratch now.
+		putScratch(b.mem.scratch)
+		b.mem.finished = true
+	}
 	d := b.day
 	b.day = nil
 	return d
@@ -446,6 +763,99 @@ func (c codeCol) code(i int) uint32 {
 	}
 	v, _ := c.sc.value(i)
 	return c.encode(v)
+}
+
+// codes8 writes the code of every row of the batch into out (0 for null).
+func (c codeCol) codes8(out []uint8) error {
+	return fillCodes(c, out, "", 0xff)
+}
+
+// codes16 writes the code of every row of the batch into out (0 for null).
+func (c codeCol) codes16(name string, out []uint16) error {
+	return fillCodes(c, out, name, 0xffff)
+}
+
+func fillCodes[T uint8 | uint16](c codeCol, out []T, name string, limit uint32) error {
+	if c.sc.arr == nil {
+		clear(out)
+		return nil
+	}
+	if c.dict == nil {
+		for i := range out {
+			v := c.code(i)
+			if v > limit {
+				return tooManyCodes(name, limit)
+			}
+			out[i] = T(v)
+		}
+		return nil
+	}
+	for _, v := range c.dict {
+		if v > limit {
+			return tooManyCodes(name, limit)
+		}
+	}
+	switch ind := c.sc.dict.Indices().(type) {
+	case *array.Int8:
+		lookupCodes(out, ind.Values(), c.dict)
+	case *array.Uint8:
+		lookupCodes(out, ind.Values(), c.dict)
+	case *array.Int16:
+		lookupCodes(out, ind.Values(), c.dict)
+	case *array.Uint16:
+		lookupCodes(out, ind.Values(), c.dict)
+	case *array.Int32:
+		lookupCodes(out, ind.Values(), c.dict)
+	case *array.Uint32:
+		lookupCodes(out, ind.Values(), c.dict)
+	case *array.Int64:
+		lookupCodes(out, ind.Values(), c.dict)
+	case *array.Uint64:
+		lookupCodes(out, ind.Values(), c.dict)
+	default:
+		for i := range out {
+			out[i] = T(c.code(i))
+		}
+		return nil
+	}
+	zeroNulls(c.sc.arr, out)
+	return nil
+}
+
+// lookupCodes maps dictionary indices to codes; an index out of range (the
+// undefined index under a null slot) maps to 0.
+func lookupCodes[T uint8 | uint16, I int8 | uint8 | int16 | uint16 | int32 | uint32 | int64 | uint64](out []T, idx []I, dict []uint32) {
+	idx = idx[:len(out)]
+	for i, x := range idx {
+		var v uint32
+		if uint64(x) < uint64(len(dict)) {
+			v = dict[x]
+		}
+		out[i] = T(v)
+	}
+}
+
+// zeroNulls sets out[i] to 0 where arr is null.
+func zeroNulls[T uint8 | uint16](arr arrow.Array, out []T) {
+	if arr.NullN() == 0 {
+		return
+	}
+	bm := arr.NullBitmapBytes()
+	off := arr.Data().Offset()
+	if len(bm) == 0 {
+		clear(out)
+		return
+	}
+	for i := range out {
+		j := off + i
+		if bm[j>>3]&(1<<(j&7)) == 0 {
+			out[i] = 0
+		}
+	}
+}
+
+func tooManyCodes(name string, limit uint32) error {
+	return fmt.Errorf("column %q: more than %d distinct values in one process; the compact encoding cannot hold them", name, limit)
 }
 
 // timestampCol reads event_ts as µs since epoch whatever its stored unit.

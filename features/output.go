@@ -113,33 +113,45 @@ func (o *Output) Record(mem memory.Allocator, schema *arrow.Schema) arrow.Record
 	defer b.Release()
 	n := o.Len()
 	b.Reserve(n)
-	for i := 0; i < n; i++ {
-		b.Field(0).(*array.Date32Builder).Append(arrow.Date32(o.Date))
-		b.Field(1).(*array.StringBuilder).Append(o.CustomerID[i].String())
-		b.Field(2).(*array.StringBuilder).Append(o.Channel[i])
-		b.Field(3).(*array.Int64Builder).Append(o.Orders[i])
-		b.Field(4).(*array.Int64Builder).Append(o.Gross[i])
-		b.Field(5).(*array.Int64Builder).Append(o.Refund[i])
-		b.Field(6).(*array.Int64Builder).Append(o.Net[i])
+
+	dates := make([]arrow.Date32, n)
+	for i := range dates {
+		dates[i] = arrow.Date32(o.Date)
+	}
+	b.Field(0).(*array.Date32Builder).AppendValues(dates, nil)
+
+	cb := b.Field(1).(*array.StringBuilder)
+	cb.ReserveData(36 * n)
+	var buf [36]byte
+	for _, c := range o.CustomerID {
+		c.appendText(buf[:0])
+		cb.BinaryBuilder.Append(buf[:])
+	}
+	chb := b.Field(2).(*array.StringBuilder)
+	for _, s := range o.Channel {
+		chb.BinaryBuilder.Append(unsafeBytes(s))
+	}
+	b.Field(3).(*array.Int64Builder).AppendValues(o.Orders, nil)
+	b.Field(4).(*array.Int64Builder).AppendValues(o.Gross, nil)
+	b.Field(5).(*array.Int64Builder).AppendValues(o.Refund, nil)
+	b.Field(6).(*array.Int64Builder).AppendValues(o.Net, nil)
+	ctb := b.Field(7).(*array.StringBuilder)
+	for i, s := range o.Country {
 		if o.CountryOK[i] {
-			b.Field(7).(*array.StringBuilder).Append(o.Country[i])
+			ctb.BinaryBuilder.Append(unsafeBytes(s))
 		} else {
-			b.Field(7).AppendNull()
+			ctb.AppendNull()
 		}
-		if schema.NumFields() > 8 {
-			if len(o.Touches7d) == 0 {
-				b.Field(8).AppendNull()
-				b.Field(9).AppendNull()
-				b.Field(10).AppendNull()
-				continue
-			}
-			b.Field(8).(*array.Int64Builder).Append(o.Touches7d[i])
-			b.Field(9).(*array.Int32Builder).Append(o.DistinctChannels7d[i])
-			if o.AvgHoursOK[i] {
-				b.Field(10).(*array.Float64Builder).Append(o.AvgHours[i])
-			} else {
-				b.Field(10).AppendNull()
-			}
+	}
+	if schema.NumFields() > 8 {
+		if len(o.Touches7d) == 0 {
+			b.Field(8).AppendNulls(n)
+			b.Field(9).AppendNulls(n)
+			b.Field(10).AppendNulls(n)
+		} else {
+			b.Field(8).(*array.Int64Builder).AppendValues(o.Touches7d, nil)
+			b.Field(9).(*array.Int32Builder).AppendValues(o.DistinctChannels7d, nil)
+			b.Field(10).(*array.Float64Builder).AppendValues(o.AvgHours, o.AvgHoursOK)
 		}
 	}
 	return b.NewRecordBatch()
@@ -162,7 +174,41 @@ func (o *Output) Totals() Totals {
 	return t
 }
 
-func (o *Output) appendRow(c CustomerID, channel string, orders, gross, refund int64, country uint32) {
+// reserve makes room for n rows (and their features when features is set).
+func (o *Output) reserve(n int, features bool) {
+	o.CustomerID = make([]CustomerID, 0, n)
+	o.Channel = make([]string, 0, n)
+	o.Orders = make([]int64, 0, n)
+	o.Gross = make([]int64, 0, n)
+	o.Refund = make([]int64, 0, n)
+	o.Net = make([]int64, 0, n)
+	o.Country = make([]string, 0, n)
+	o.CountryOK = make([]bool, 0, n)
+	if features {
+		o.Touches7d = make([]int64, 0, n)
+		o.DistinctChannels7d = make([]int32, 0, n)
+		o.AvgHours = make([]float64, 0, n)
+		o.AvgHoursOK = make([]bool, 0, n)
+	}
+}
+
+// customersWith counts d's customers having an event of type a or b: an
+// estimate of the rows a partition produces.
+func customersWith(d *Day, a, b EventType) int {
+	n := 0
+	for k := range d.custHi {
+		lo, hi := d.customerRange(k)
+		for _, t := range d.typ[lo:hi] {
+			if t == a || t == b {
+				n++
+				break
+			}
+		}
+	}
+	return n
+}
+
+func (o *Output) appendRow(c CustomerID, channel string, orders, gross, refund int64, country uint16, countryNames []string) {
 	o.CustomerID = append(o.CustomerID, c)
 	o.Channel = append(o.Channel, channel)
 	o.Orders = append(o.Orders, orders)
@@ -173,7 +219,7 @@ func (o *Output) appendRow(c CustomerID, channel string, orders, gross, refund i
 		o.Country = append(o.Country, "")
 		o.CountryOK = append(o.CountryOK, false)
 	} else {
-		o.Country = append(o.Country, countrySymbols.name(country))
+		o.Country = append(o.Country, countryNames[country])
 		o.CountryOK = append(o.CountryOK, true)
 	}
 }

@@ -35,10 +35,12 @@ func (s *symbols) code(b []byte) uint32 {
 	return c
 }
 
-func (s *symbols) name(c uint32) string {
+// snapshot returns the names of every code given so far, indexed by code:
+// names are only ever appended, so the slice stays valid without the lock.
+func (s *symbols) snapshot() []string {
 	s.mu.RLock()
 	defer s.mu.RUnlock()
-	return s.names[c]
+	return s.names[:len(s.names):len(s.names)]
 }
 
 var (
@@ -57,10 +59,11 @@ func channelCode(b []byte) uint32 {
 	return channelSymbols.code(b)
 }
 
-// channelName is the output value for a channel code.
-func channelName(c uint32) string {
-	if c == 0 {
-		return directChannel
-	}
-	return channelSymbols.name(c)
+// channelNames is a snapshot of channel names by code, code 0 as "direct".
+func channelNames() []string {
+	names := channelSymbols.snapshot()
+	out := make([]string, len(names))
+	copy(out, names)
+	out[0] = directChannel
+	return out
 }

@@ -88,7 +88,9 @@ func (s *Source) Files(ctx context.Context, d features.Date) ([]objstore.Object,
 	}
 	var files []objstore.Object
 	for _, o := range objs {
-		if strings.HasSuffix(o.Path, ".parquet") {
+		// Only files directly in the day folder are part of the contract.
+		rel := strings.TrimPrefix(o.Path, DayDir(d)+"/")
+		if strings.HasSuffix(rel, ".parquet") && !strings.Contains(rel, "/") {
 			files = append(files, o)
 		}
 	}
@@ -139,11 +141,44 @@ func (s *Source) ReadDay(ctx context.Context, d features.Date, opts ReadOptions)
 func (s *Source) ReadFiles(ctx context.Context, d features.Date, files []objstore.Object, opts ReadOptions) (*features.Day, error) {
 	files = append([]objstore.Object(nil), files...)
 	sort.Slice(files, func(i, j int) bool { return files[i].Path < files[j].Path })
-	b := features.NewDayBuilder(d, opts.SizeHint)
-	for _, f := range files {
-		if err := s.readFile(ctx, f, b, opts); err != nil {
+	// Open every file first: the Parquet footers' row counts size the
+	// day's columns once. A file that fails to open is left for the read
+	// loop, which reports it in name order as before.
+	opened := make([]*openedFile, len(files))
+	defer func() {
+		for _, of := range opened {
+			if of != nil {
+				of.close()
+			}
+		}
+	}()
+	rows, idBytes := 0, 0
+	for i, f := range files {
+		of, err := s.openFile(ctx, f, opts)
+		if err != nil {
+			break
+		}
+		opened[i] = of
+		r, ib := of.sizes()
+		rows += r
+		idBytes += ib
+	}
+	b := features.NewDayBuilder(d, 0)
+	b.Reserve(max(rows, opts.SizeHint), idBytes)
+	for i, f := range files {
+		of := opened[i]
+		if of == nil {
+			var err error
+			if of, err = s.openFile(ctx, f, opts); err != nil {
+				return nil, err
+			}
+			opened[i] = of
+		}
+		if err := s.readFile(ctx, f, of, b, opts); err != nil {
 			return nil, err
 		}
+		of.close()
+		opened[i] = nil
 	}
 	return b.Finish(), nil
 }
@@ -153,22 +188,58 @@ func (s *Source) ReadFiles(ctx context.Context, d features.Date, files []objstor
 // instead of a string per row.
 var readDict = []string{features.ColEventType, features.ColChannel, features.ColCountry}
 
-func (s *Source) readFile(ctx context.Context, obj objstore.Object, b *features.DayBuilder, opts ReadOptions) error {
+// openedFile is a source file opened as Parquet, footer read.
+type openedFile struct {
+	f  objstore.File
+	pf *file.Reader
+}
+
+func (o *openedFile) close() {
+	o.pf.Close()
+	o.f.Close()
+}
+
+// sizes estimates the file's rows and event-id bytes from its footer.
+func (o *openedFile) sizes() (rows, idBytes int) {
+	rows = int(o.pf.NumRows())
+	md := o.pf.MetaData()
+	col := md.Schema.ColumnIndexByName(features.ColEventID)
+	if col < 0 {
+		return rows, 0
+	}
+	var total int64
+	for g := 0; g < md.NumRowGroups(); g++ {
+		cc, err := md.RowGroup(g).ColumnChunk(col)
+		if err != nil {
+			return rows, 0
+		}
+		// Plain byte arrays: a 4-byte length before each value.
+		total += cc.TotalUncompressedSize() - 4*cc.NumValues()
+	}
+	return rows, int(max(0, min(total, int64(rows)*256)))
+}
+
+func (s *Source) openFile(ctx context.Context, obj objstore.Object, opts ReadOptions) (*openedFile, error) {
 	url := s.store.URL(obj.Path)
 	f, err := s.store.Open(ctx, obj.Path)
 	if err != nil {
-		return fmt.Errorf("open source file %s: %w", url, err)
+		return nil, fmt.Errorf("open source file %s: %w", url, err)
 	}
-	defer f.Close()
 	var ra io.ReaderAt = f
 	if opts.Throttle != nil {
 		ra = throttledReader{ctx: ctx, r: f, wait: opts.Throttle}
 	}
 	pf, err := file.NewParquetReader(io.NewSectionReader(ra, 0, f.Size()), file.WithReadProps(parquet.NewReaderProperties(memory.DefaultAllocator)))
 	if err != nil {
-		return fmt.Errorf("source file %s is not readable Parquet (%v): %w; replace or remove the file, then run again", url, err, ErrUnreadable)
+		f.Close()
+		return nil, fmt.Errorf("source file %s is not readable Parquet (%v): %w; replace or remove the file, then run again", url, err, ErrUnreadable)
 	}
-	defer pf.Close()
+	return &openedFile{f: f, pf: pf}, nil
+}
+
+func (s *Source) readFile(ctx context.Context, obj objstore.Object, of *openedFile, b *features.DayBuilder, opts ReadOptions) error {
+	url := s.store.URL(obj.Path)
+	pf := of.pf
 	sch := pf.MetaData().Schema
 	var names []string
 	for i := 0; i < sch.NumColumns(); i++ {
