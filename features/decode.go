@@ -673,12 +673,6 @@ type stringCol struct {
 	lstr *array.LargeString
 	bin  *array.Binary
 	dict *array.Dictionary
-	dv   stringValues
-}
-
-type stringValues interface {
-	IsValid(int) bool
-	ValueStr(int) string
 }
 
 func newStringCol(file, name string, a arrow.Array) (stringCol, error) {

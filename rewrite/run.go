@@ -126,12 +126,12 @@ func Run(ctx context.Context, cat *catalog.Catalog, in *Inputs, opts RunOptions)
 	if _, _, err := in.CheckMissing(opts.Days, opts.Logic); err != nil {
 		return res, err
 	}
-	tbl, _, err := cat.EnsureTable(ctx)
-	if err != nil {
+	if _, _, err := cat.EnsureTable(ctx); err != nil {
 		return res, err
 	}
 	if opts.Logic == features.Corrected {
-		if tbl, res.SchemaAdded, err = cat.EnsureFeatureColumns(ctx); err != nil {
+		var err error
+		if _, res.SchemaAdded, err = cat.EnsureFeatureColumns(ctx); err != nil {
 			return res, err
 		}
 		if res.SchemaAdded {
@@ -144,7 +144,7 @@ func Run(ctx context.Context, cat *catalog.Catalog, in *Inputs, opts RunOptions)
 	}
 	committer := &snapshots.Committer{Catalog: cat.Iceberg(), Ident: cat.Ident(), Branch: opts.Branch, Fault: opts.Fault, Log: log}
 
-	tbl, err = cat.LoadTable(ctx)
+	tbl, err := cat.LoadTable(ctx)
 	if err != nil {
 		return res, err
 	}
@@ -301,7 +301,6 @@ type worker struct {
 	committer *snapshots.Committer
 	log       *slog.Logger
 	tbl       *table.Table // for writing data files: location, schema, spec
-	mu        sync.Mutex
 }
 
 // do computes, writes and commits one partition. It returns a nil

@@ -62,11 +62,10 @@ func ChangedPartitions(ctx context.Context, tbl *table.Table, base, head int64) 
 			if m.SnapshotID() != s.SnapshotID {
 				continue // carried over from an earlier snapshot
 			}
-			entries, err := m.FetchEntries(fs, false)
-			if err != nil {
-				return nil, fmt.Errorf("read manifest %s: %w", m.FilePath(), err)
-			}
-			for _, e := range entries {
+			for e, err := range m.Entries(fs, false) {
+				if err != nil {
+					return nil, fmt.Errorf("read manifest %s: %w", m.FilePath(), err)
+				}
 				if e.Status() == iceberg.EntryStatusEXISTING || e.SnapshotID() != s.SnapshotID {
 					continue
 				}

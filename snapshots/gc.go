@@ -95,11 +95,10 @@ func referencedFiles(ctx context.Context, tbl *table.Table) (map[string]bool, er
 				continue
 			}
 			seenManifest[m.FilePath()] = true
-			entries, err := m.FetchEntries(fs, false)
-			if err != nil {
-				return nil, fmt.Errorf("read manifest %s: %w", m.FilePath(), err)
-			}
-			for _, e := range entries {
+			for e, err := range m.Entries(fs, false) {
+				if err != nil {
+					return nil, fmt.Errorf("read manifest %s: %w", m.FilePath(), err)
+				}
 				files[normalizePath(e.DataFile().FilePath())] = true
 			}
 		}

@@ -2,7 +2,6 @@ package validate
 
 import (
 	"math"
-	"slices"
 )
 
 // Quantile is the nearest-rank quantile of sorted values: the smallest value
@@ -112,8 +111,4 @@ func relDiff(base, cand, den float64) float64 {
 	return (cand - base) / math.Abs(den)
 }
 
-func sortedCopy(v []int64) []int64 {
-	out := slices.Clone(v)
-	slices.Sort(out)
-	return out
-}
+
