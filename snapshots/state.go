@@ -6,15 +6,9 @@
 package snapshots
 
 import (
-	"bytes"
-	"compress/zlib"
-	"encoding/base64"
-	"encoding/json"
 	"fmt"
-	"io"
 	"maps"
 	"slices"
-	"strings"
 
 	"github.com/apache/iceberg-go"
 )
@@ -138,43 +132,13 @@ const stateEncodingPrefix = "z1:"
 
 // Encode packs the state as zlib-compressed JSON in base64, prefixed with
 // its format: compact enough for a table property at 1,825 partitions.
-func (s *State) Encode() (string, error) {
-	raw, err := json.Marshal(s)
-	if err != nil {
-		return "", err
-	}
-	var buf bytes.Buffer
-	zw, _ := zlib.NewWriterLevel(&buf, zlib.BestCompression)
-	zw.Write(raw)
-	if err := zw.Close(); err != nil {
-		return "", err
-	}
-	return stateEncodingPrefix + base64.StdEncoding.EncodeToString(buf.Bytes()), nil
-}
+func (s *State) Encode() (string, error) { return encodeJSON(s) }
 
 // DecodeState reads a state property value ("" gives an empty state).
 func DecodeState(branch, v string) (*State, error) {
-	if v == "" {
-		return NewState(branch), nil
-	}
-	if !strings.HasPrefix(v, stateEncodingPrefix) {
-		return nil, fmt.Errorf("state of branch %q has an unknown format (written by a newer icefill?)", branch)
-	}
-	z, err := base64.StdEncoding.DecodeString(strings.TrimPrefix(v, stateEncodingPrefix))
-	if err != nil {
-		return nil, fmt.Errorf("state of branch %q is damaged: %w", branch, err)
-	}
-	zr, err := zlib.NewReader(bytes.NewReader(z))
-	if err != nil {
-		return nil, fmt.Errorf("state of branch %q is damaged: %w", branch, err)
-	}
-	raw, err := io.ReadAll(zr)
-	if err != nil {
-		return nil, fmt.Errorf("state of branch %q is damaged: %w", branch, err)
-	}
 	s := NewState(branch)
-	if err := json.Unmarshal(raw, s); err != nil {
-		return nil, fmt.Errorf("state of branch %q is damaged: %w", branch, err)
+	if err := decodeJSON(fmt.Sprintf("state of branch %q", branch), v, s); err != nil {
+		return nil, err
 	}
 	return s.Clone(), nil
 }

@@ -183,18 +183,29 @@ func TestKillAtRandomMoments(t *testing.T) {
 		t.Run(fmt.Sprint(trial), func(t *testing.T) {
 			dir := t.TempDir()
 			var kills []time.Duration
-			for k := 0; k < 4; k++ {
-				// Anywhere from start-up to the end of a clean run: reading,
-				// writing data files, committing.
-				after := time.Duration(rng.Int64N(int64(took)))
+			window := took
+			// Up to 4 kills; a run that finished before its kill shrinks the
+			// window to its own duration (the machine's speed varies) and
+			// does not count. Bounded either way.
+			for tries := 0; len(kills) < 4 && tries < 12; tries++ {
+				// Anywhere from start-up to the end of a run: reading, writing
+				// data files, committing.
+				after := time.Duration(rng.Int64N(int64(window)))
+				start := time.Now()
 				code, killed, out := icefill(t, dir, nil, after, runArgs()...)
-				if !killed {
-					if code != 0 {
-						t.Fatalf("run failed (%d): %s", code, out)
-					}
-					break // finished before the kill
+				if killed {
+					kills = append(kills, after)
+					continue
 				}
-				kills = append(kills, after)
+				if code != 0 {
+					t.Fatalf("run failed (%d): %s", code, out)
+				}
+				if len(kills) > 0 {
+					break // the branch is complete: resumed to the end
+				}
+				// Nothing was written to kill yet? Start over on a fresh catalog.
+				window = max(time.Since(start)*9/10, 10*time.Millisecond)
+				dir = t.TempDir()
 			}
 			if len(kills) == 0 {
 				t.Fatalf("no kill landed inside the run: the trial proves nothing")

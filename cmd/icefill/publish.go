@@ -178,15 +178,11 @@ func historyCommand() *cli.Command {
 		Flags:  flags,
 		Before: configFileBefore(flags),
 		Action: func(c *cli.Context) error {
-			cat, err := openCatalog(c)
+			cat, tbl, err := openTable(c)
 			if err != nil {
 				return err
 			}
 			defer cat.Close()
-			tbl, err := cat.LoadTable(c.Context)
-			if err != nil {
-				return tableErr(err)
-			}
 			events, err := snapshots.ReadHistory(tbl.Properties())
 			if err != nil {
 				return err

@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"github.com/apache/iceberg-go/catalog"
+	"github.com/apache/iceberg-go/table"
 	"github.com/urfave/cli/v2"
 
 	icecat "github.com/icefill/icefill/catalog"
@@ -84,6 +85,22 @@ func openCatalog(c *cli.Context) (*icecat.Catalog, error) {
 		return nil, withCode(exitUnavailable, fmt.Errorf("open catalog: %w", err))
 	}
 	return cat, nil
+}
+
+// openTable opens the catalog and loads the table; the caller closes the
+// catalog. A missing table is the user's to fix (exit 2), an unreachable
+// catalog is not (exit 3).
+func openTable(c *cli.Context) (*icecat.Catalog, *table.Table, error) {
+	cat, err := openCatalog(c)
+	if err != nil {
+		return nil, nil, err
+	}
+	tbl, err := cat.LoadTable(c.Context)
+	if err != nil {
+		cat.Close()
+		return nil, nil, tableErr(err)
+	}
+	return cat, tbl, nil
 }
 
 func openInputs(c *cli.Context, workers int) (*rewrite.Inputs, error) {
@@ -194,15 +211,11 @@ func catchUpRange(c *cli.Context) (rangeArgs, error) {
 		return r, err
 	}
 	r.logic, r.order = logic, rewrite.NewestFirst
-	cat, err := openCatalog(c)
+	cat, tbl, err := openTable(c)
 	if err != nil {
 		return r, err
 	}
 	defer cat.Close()
-	tbl, err := cat.LoadTable(c.Context)
-	if err != nil {
-		return r, tableErr(err)
-	}
 	state, err := snapshots.ReadState(tbl.Properties(), c.String("branch"))
 	if err != nil {
 		return r, err
@@ -383,15 +396,11 @@ func statusCommand() *cli.Command {
 		Flags:     flags,
 		Before:    configFileBefore(flags),
 		Action: func(c *cli.Context) error {
-			cat, err := openCatalog(c)
+			cat, tbl, err := openTable(c)
 			if err != nil {
 				return err
 			}
 			defer cat.Close()
-			tbl, err := cat.LoadTable(c.Context)
-			if err != nil {
-				return tableErr(err)
-			}
 			st, err := rewrite.BranchStatus(tbl, c.String("branch"), time.Now())
 			if err != nil {
 				return err
@@ -457,15 +466,11 @@ runs may be active: their written-but-not-yet-committed files look unreferenced.
 		Flags:  flags,
 		Before: configFileBefore(flags),
 		Action: func(c *cli.Context) error {
-			cat, err := openCatalog(c)
+			cat, tbl, err := openTable(c)
 			if err != nil {
 				return err
 			}
 			defer cat.Close()
-			tbl, err := cat.LoadTable(c.Context)
-			if err != nil {
-				return tableErr(err)
-			}
 			res, err := snapshots.CollectGarbage(c.Context, tbl, s3Options(c), c.Duration("min-age"), c.Bool("dry-run"), time.Now())
 			if err != nil {
 				return withCode(exitUnavailable, err)

@@ -22,15 +22,11 @@ func totalsCommand() *cli.Command {
 		Flags:     flags,
 		Before:    configFileBefore(flags),
 		Action: func(c *cli.Context) error {
-			cat, err := openCatalog(c)
+			cat, tbl, err := openTable(c)
 			if err != nil {
 				return err
 			}
 			defer cat.Close()
-			tbl, err := cat.LoadTable(c.Context)
-			if err != nil {
-				return tableErr(err)
-			}
 			var all []*validate.Totals
 			for _, ref := range strings.Split(c.String("refs"), ",") {
 				t, err := validate.RefTotals(c.Context, tbl, strings.TrimSpace(ref), nil, nil)

@@ -9,7 +9,6 @@ import (
 	"os"
 	"strings"
 
-	"github.com/apache/iceberg-go/catalog"
 	"github.com/urfave/cli/v2"
 
 	"github.com/icefill/icefill/validate"
@@ -68,18 +67,11 @@ Examples:
 			if err != nil {
 				return err
 			}
-			cat, err := openCatalog(c)
+			cat, tbl, err := openTable(c)
 			if err != nil {
 				return err
 			}
 			defer cat.Close()
-			tbl, err := cat.LoadTable(c.Context)
-			if err != nil {
-				if errors.Is(err, catalog.ErrNoSuchTable) || errors.Is(err, catalog.ErrNoSuchNamespace) {
-					return withCode(exitUsage, err)
-				}
-				return withCode(exitUnavailable, err)
-			}
 			logger().Info("validating", "table", cat.Describe(), "base", opts.Base, "candidate", opts.Candidate)
 			rep, err := validate.Compare(c.Context, tbl, opts)
 			if err != nil {
