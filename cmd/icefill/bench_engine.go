@@ -121,4 +121,3 @@ func benchCommits(c *cli.Context, n int) error {
 }
 
 func ms(d time.Duration) float64 { return float64(d.Microseconds()) / 1000 }
-
