@@ -21,6 +21,10 @@ import (
 // Inputs reads source days for partitions, decoding each day once and
 // sharing it between the partitions that need it.
 type Inputs struct {
+	// ctx is the job's context: a day decode shared by several partitions
+	// runs under it, not under the partition that happened to start it, so
+	// one partition's failure cannot cancel its neighbours' input.
+	ctx context.Context
 	src          *source.Source
 	avail        *source.Availability
 	allowMissing bool
@@ -44,7 +48,7 @@ func NewInputs(ctx context.Context, src *source.Source, opts InputOptions) (*Inp
 		return nil, err
 	}
 	workers := max(opts.Workers, 1)
-	return &Inputs{src: src, avail: avail, allowMissing: opts.AllowMissing, readOpts: opts.Read,
+	return &Inputs{ctx: ctx, src: src, avail: avail, allowMissing: opts.AllowMissing, readOpts: opts.Read,
 		cache: newDayCache(features.LookbackDays + workers + 1)}, nil
 }
 
@@ -76,8 +80,8 @@ func (in *Inputs) day(ctx context.Context, d features.Date) (*features.Day, erro
 	if err != nil || files == nil {
 		return nil, err
 	}
-	return in.cache.get(ctx, d, func(ctx context.Context) (*features.Day, error) {
-		return in.src.ReadFiles(ctx, d, files, in.readOpts)
+	return in.cache.get(ctx, d, func(context.Context) (*features.Day, error) {
+		return in.src.ReadFiles(in.ctx, d, files, in.readOpts)
 	})
 }
 

@@ -227,17 +227,33 @@ func Promote(ctx context.Context, cat catalog.Catalog, ident table.Identifier, o
 		opts.BeforePublish()
 	}
 	if _, _, err := cat.CommitTable(ctx, ident, reqs, updates); err != nil {
-		// Did it land anyway (answer lost)? main at target with our tag.
-		if t2, lerr := cat.LoadTable(ctx, ident); lerr == nil {
-			if cur := t2.CurrentSnapshot(); cur != nil && cur.SnapshotID == target && (main == nil || t2.SnapshotByName(tag) != nil) {
-				res.Event = ev
-				return res, nil
-			}
+		// Read the table back: did it land anyway (answer lost)? main at
+		// target with our tag. If main is where it was, the catalog failed
+		// (retry later); only if it moved is this a conflict.
+		t2, lerr := cat.LoadTable(ctx, ident)
+		if lerr != nil {
+			return res, fmt.Errorf("publish %s: %w; the outcome is unknown (reading the table back failed: %v): run `icefill history` when the catalog answers again", opts.Branch, err, lerr)
+		}
+		cur := t2.CurrentSnapshot()
+		if cur != nil && cur.SnapshotID == target && (main == nil || t2.SnapshotByName(tag) != nil) {
+			res.Event = ev
+			return res, nil
+		}
+		if sameSnapshot(cur, main) {
+			return res, fmt.Errorf("publish %s: %w; nothing was published: main and %s are as they were; run promote again", opts.Branch, err, opts.Branch)
 		}
 		return res, fmt.Errorf("%w (%v); nothing was published: main and %s are as they were; run promote again", ErrMainMoved, err, opts.Branch)
 	}
 	res.Event = ev
 	return res, nil
+}
+
+// sameSnapshot reports whether two (possibly nil) snapshots are the same.
+func sameSnapshot(a, b *table.Snapshot) bool {
+	if a == nil || b == nil {
+		return a == b
+	}
+	return a.SnapshotID == b.SnapshotID
 }
 
 func rebaseRef(branch string) string { return "icefill-rebase-" + branch }

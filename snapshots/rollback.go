@@ -104,7 +104,7 @@ func Rollback(ctx context.Context, cat catalog.Catalog, ident table.Identifier, 
 				table.NewSetPropertiesUpdate(iceberg.Properties{HistoryProperty: enc}),
 			})
 		if err != nil {
-			return nil, fmt.Errorf("%w (%v); nothing was changed; run rollback again", ErrMainMoved, err)
+			return rolledBackAnyway(ctx, cat, ident, ev, main, err)
 		}
 		return &ev, nil
 	}
@@ -165,7 +165,7 @@ func Rollback(ctx context.Context, cat catalog.Catalog, ident table.Identifier, 
 	}
 	t2, err := txn.Commit(ctx)
 	if err != nil {
-		return nil, fmt.Errorf("%w (%v); nothing was changed; run rollback again", ErrMainMoved, err)
+		return rolledBackAnyway(ctx, cat, ident, ev, main, err)
 	}
 	ev.To = t2.CurrentSnapshot().SnapshotID
 	// The restore snapshot's id exists only now: complete the record,
@@ -177,4 +177,29 @@ func Rollback(ctx context.Context, cat catalog.Catalog, ident table.Identifier, 
 			[]table.Update{table.NewSetPropertiesUpdate(iceberg.Properties{HistoryProperty: enc})})
 	}
 	return &ev, nil
+}
+
+// rolledBackAnyway reads the table back after a failed rollback commit:
+// the commit may have landed with its answer lost, and then running the
+// rollback again would roll back the promotion before this one. Our own
+// record in the history (same time and author) says it landed.
+func rolledBackAnyway(ctx context.Context, cat catalog.Catalog, ident table.Identifier, ev Event, main *table.Snapshot, cause error) (*Event, error) {
+	tbl, err := cat.LoadTable(ctx, ident)
+	if err != nil {
+		return nil, fmt.Errorf("rollback: %w; the outcome is unknown (reading the table back failed: %v): run `icefill history` before anything else", cause, err)
+	}
+	history, err := ReadHistory(tbl.Properties())
+	if err == nil && len(history) > 0 {
+		last := history[len(history)-1]
+		if last.Kind == "rollback" && last.At == ev.At && last.By == ev.By {
+			if cur := tbl.CurrentSnapshot(); cur != nil {
+				ev.To = cur.SnapshotID
+			}
+			return &ev, nil
+		}
+	}
+	if sameSnapshot(tbl.CurrentSnapshot(), main) {
+		return nil, fmt.Errorf("rollback: %w; nothing was changed; run rollback again", cause)
+	}
+	return nil, fmt.Errorf("%w (%v); nothing was changed; run rollback again", ErrMainMoved, cause)
 }

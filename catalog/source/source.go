@@ -12,6 +12,7 @@ import (
 	"io"
 	"sort"
 	"strings"
+	"sync"
 
 	"github.com/apache/arrow-go/v18/arrow/memory"
 	"github.com/apache/arrow-go/v18/parquet"
@@ -190,8 +191,36 @@ var readDict = []string{features.ColEventType, features.ColChannel, features.Col
 
 // openedFile is a source file opened as Parquet, footer read.
 type openedFile struct {
-	f  objstore.File
-	pf *file.Reader
+	f   objstore.File
+	pf  *file.Reader
+	raw *recordingReader
+}
+
+// recordingReader remembers the first error of the storage underneath the
+// Parquet reader, so that a storage outage is reported as one (retry later)
+// and not as a corrupt file (replace it).
+type recordingReader struct {
+	r   io.ReaderAt
+	mu  sync.Mutex
+	err error
+}
+
+func (r *recordingReader) ReadAt(p []byte, off int64) (int, error) {
+	n, err := r.r.ReadAt(p, off)
+	if err != nil && !errors.Is(err, io.EOF) {
+		r.mu.Lock()
+		if r.err == nil {
+			r.err = err
+		}
+		r.mu.Unlock()
+	}
+	return n, err
+}
+
+func (r *recordingReader) storageErr() error {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	return r.err
 }
 
 func (o *openedFile) close() {
@@ -229,12 +258,16 @@ func (s *Source) openFile(ctx context.Context, obj objstore.Object, opts ReadOpt
 	if opts.Throttle != nil {
 		ra = throttledReader{ctx: ctx, r: f, wait: opts.Throttle}
 	}
-	pf, err := file.NewParquetReader(io.NewSectionReader(ra, 0, f.Size()), file.WithReadProps(parquet.NewReaderProperties(memory.DefaultAllocator)))
+	raw := &recordingReader{r: ra}
+	pf, err := file.NewParquetReader(io.NewSectionReader(raw, 0, f.Size()), file.WithReadProps(parquet.NewReaderProperties(memory.DefaultAllocator)))
 	if err != nil {
 		f.Close()
+		if serr := raw.storageErr(); serr != nil {
+			return nil, fmt.Errorf("read source file %s: %w", url, serr)
+		}
 		return nil, fmt.Errorf("source file %s is not readable Parquet (%v): %w; replace or remove the file, then run again", url, err, ErrUnreadable)
 	}
-	return &openedFile{f: f, pf: pf}, nil
+	return &openedFile{f: f, pf: pf, raw: raw}, nil
 }
 
 func (s *Source) readFile(ctx context.Context, obj objstore.Object, of *openedFile, b *features.DayBuilder, opts ReadOptions) error {
@@ -287,6 +320,9 @@ func (s *Source) readFile(ctx context.Context, obj objstore.Object, of *openedFi
 		}
 	}
 	if err := rr.Err(); err != nil && !errors.Is(err, io.EOF) {
+		if serr := of.raw.storageErr(); serr != nil {
+			return fmt.Errorf("read source file %s: %w", url, serr)
+		}
 		return fmt.Errorf("source file %s is corrupt (%v): %w; replace or remove the file, then run again", url, err, ErrUnreadable)
 	}
 	return ctx.Err()
