@@ -178,10 +178,14 @@ func startWatchdog() func() {
 // ---- running icefill ----
 
 type result struct {
-	out    string
-	code   int  // exit status, -1 when killed by a signal
-	killed bool // died of SIGKILL
+	out      string
+	code     int  // exit status, -1 when killed by a signal
+	killed   bool // died of SIGKILL
+	timedOut bool // killed because it ran over its time limit
 }
+
+// icefillTimeLimit bounds every icefill command of the tests.
+const icefillTimeLimit = 10 * time.Minute
 
 // icefillEnv is this process's environment without ICEFILL_* variables (a
 // developer's settings must not leak in), plus extra.
@@ -197,8 +201,17 @@ func icefillEnv(extra ...string) []string {
 
 func runIcefill(t *testing.T, env []string, args ...string) result {
 	t.Helper()
+	return runIcefillWithin(t, icefillTimeLimit, env, args...)
+}
+
+// runIcefillWithin runs icefill, killing it (SIGKILL) after limit.
+func runIcefillWithin(t *testing.T, limit time.Duration, env []string, args ...string) result {
+	t.Helper()
 	t0 := time.Now()
-	cmd := exec.Command(bin, args...)
+	ctx, cancel := context.WithTimeout(context.Background(), limit)
+	defer cancel()
+	cmd := exec.CommandContext(ctx, bin, args...)
+	cmd.WaitDelay = 10 * time.Second
 	cmd.Dir = t.TempDir()
 	cmd.Env = env
 	var out bytes.Buffer
@@ -216,7 +229,11 @@ func runIcefill(t *testing.T, env []string, args ...string) result {
 	default:
 		t.Fatalf("icefill %s: %v", args[0], err)
 	}
+	r.timedOut = ctx.Err() != nil
 	t.Logf("icefill %s (%.1fs): exit %d killed=%v\n%s", strings.Join(args, " "), time.Since(t0).Seconds(), r.code, r.killed, indent(r.out))
+	if r.timedOut {
+		t.Fatalf("icefill %s did not end within %s: killed", args[0], limit)
+	}
 	return r
 }
 
@@ -396,6 +413,9 @@ var alreadyDone = regexp.MustCompile(`(\d+) already done, (\d+) committed now, (
 // the corrected backfill on branch clv-fix through the REST catalog (warehouse on
 // S3), the backfill killed with SIGKILL once and resumed; Spark and PyIceberg must
 // then read exactly the rows icefill's own scan sees, for main and for clv-fix.
+// Then the publishing story (publishStory): validate, promote, roll back, a
+// nightly commit on main, the refused promotion, catch-up and the rebased
+// promotion, each step checked through icefill's scan and both readers.
 func TestRESTBackfillReadersAgree(t *testing.T) {
 	const (
 		eventsFrom = "2024-02-24" // a week of lookback before the first partition
@@ -426,10 +446,8 @@ func TestRESTBackfillReadersAgree(t *testing.T) {
 		t.Fatalf("the resumed run should continue after the partitions committed before the kill with no failures: %q", m[0])
 	}
 
-	want := goRows(t, catalog.Config{URI: restURI, Table: tableName, S3: objstore.S3Options{
-		Endpoint: s3Endpoint, Region: os.Getenv("AWS_REGION"),
-		AccessKeyID: os.Getenv("AWS_ACCESS_KEY_ID"), SecretAccessKey: os.Getenv("AWS_SECRET_ACCESS_KEY"),
-	}}, "s3://"+bucket+"/warehouse/", "main", "clv-fix")
+	cfg := restConfig(tableName)
+	want := goRows(t, cfg, "s3://"+bucket+"/warehouse/", "main", "clv-fix")
 	for _, ref := range []string{"main", "clv-fix"} {
 		if n := partitions(want[ref]); n != 10 {
 			t.Fatalf("icefill sees %d partitions in %s, want 10", n, ref)
@@ -439,13 +457,26 @@ func TestRESTBackfillReadersAgree(t *testing.T) {
 		t.Fatalf("main and clv-fix hold the same rows: the backfill changed nothing")
 	}
 
-	rargs := readerArgs{"--catalog-uri", restURI, "--s3-endpoint", s3Endpoint}
-	for _, reader := range []string{"pyiceberg", "spark"} {
-		got := readRefs(t, reader, rargs, icefillEnv("ICEFILL_S3_ENDPOINT="+s3Endpoint), "main", "clv-fix")
-		for _, ref := range []string{"main", "clv-fix"} {
-			sameRows(t, "REST+S3", reader, ref, want[ref], got[ref])
-		}
+	rd := newRESTReaders(t)
+	rd.check(t, "REST+S3", want, "main", "clv-fix")
+	if t.Failed() {
+		return
 	}
+
+	// Publishing: validate, promote, roll back, and promote after main moved
+	// (publish_test.go), read by the same readers after every step.
+	publishStory(t, &restStory{
+		env: env, cat: cat, cfg: cfg, events: events, v2From: v2From, from: from, to: to, rd: rd,
+	}, want["main"], want["clv-fix"])
+}
+
+// restConfig is a direct (un-proxied) connection to table on the REST
+// catalog and the S3 server, as the tests' own checks use it.
+func restConfig(table string) catalog.Config {
+	return catalog.Config{URI: restURI, Table: table, S3: objstore.S3Options{
+		Endpoint: s3Endpoint, Region: os.Getenv("AWS_REGION"),
+		AccessKeyID: os.Getenv("AWS_ACCESS_KEY_ID"), SecretAccessKey: os.Getenv("AWS_SECRET_ACCESS_KEY"),
+	}}
 }
 
 // TestSQLiteCatalogReadersAgree: PyIceberg (SqlCatalog) and Spark (JdbcCatalog on

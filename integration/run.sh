@@ -4,11 +4,13 @@
 # Installs whatever is missing into the cache (S3 server, REST catalog classpath,
 # readers' venv and Spark jars; each reused on later runs), runs
 #   go test -tags integration ./integration/ -count=1 -v -timeout 60m
-# (TestMain starts and stops the servers), prints how many rows each reader saw,
-# and stops the servers on any exit.
+# (TestMain starts and stops the servers), prints how many rows each reader saw
+# at each step and what the fault proxies injected, and stops the servers on any
+# exit.
 #
 # Environment: S3_SERVER=minio|seaweedfs (default minio), ICEFILL_IT_CACHE (default
-# <repo>/.cache), GO_TEST_ARGS (extra go test arguments, e.g. -run TestSQLite).
+# <repo>/.cache), GO_TEST_ARGS (extra go test arguments, e.g. -run TestSQLite),
+# ICEFILL_IT_FAULT_SEED (the fault proxies' random seed; a default is printed).
 set -euo pipefail
 source "$(dirname "${BASH_SOURCE[0]}")/servers/lib.sh"
 cd "$IT_ROOT"
@@ -47,6 +49,8 @@ printf 'go test: %s s\n' "$(elapsed "$t_test")" >>"$RUN/timings.txt"
 echo
 echo "== what each reader saw (rows per ref; icefill's own scan in parentheses)"
 grep -h 'reader-summary:' "$RUN/go-test.log" | sed -e 's/^.*reader-summary: */  /' || echo "  (no reader ran)"
+echo "== faults injected by the fault proxies (TestFaultInjection)"
+grep -h 'fault-summary:' "$RUN/go-test.log" | sed -e 's/^.*fault-summary: */  /' || echo "  (no fault test ran)"
 echo "== timings"
 sed 's/^/  /' "$RUN/timings.txt"
 echo "  total: $(elapsed "$t_all") s"

@@ -107,6 +107,10 @@ func runCompute(c *cli.Context, d features.Date, logic features.Logic) error {
 	}
 	p, err := in.Compute(ctx, d, logic, c.Float64("max-reject-rate"))
 	if err != nil {
+		if exitCode(err) == exitFailed {
+			// Neither bad input nor a bad file: the storage failed.
+			return withCode(exitUnavailable, err)
+		}
 		return err
 	}
 	sum := computeSummary{

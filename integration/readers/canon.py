@@ -114,7 +114,7 @@ def add_common_args(p) -> None:
     g.add_argument("--warehouse", help="warehouse: a folder or file:// URL for --sqlite; optional for REST")
     g.add_argument("--catalog-name", default="icefill", help="catalog name; for --sqlite it must be icefill's (default icefill)")
     p.add_argument("--table", default="analytics.clv_daily", help="namespace.table (default analytics.clv_daily)")
-    p.add_argument("--ref", action="append", required=True,
+    p.add_argument("--ref", action="append", default=[],
                    help="branch, tag or snapshot id to read; repeat for several (then use --out-dir)")
     p.add_argument("--out-dir", help="write each ref's lines to OUT_DIR/REF.rows instead of stdout")
     s = p.add_argument_group("S3 (defaults from the environment)")
@@ -127,6 +127,8 @@ def check_args(p, a) -> None:
         p.error("give exactly one of --catalog-uri and --sqlite")
     if a.sqlite and not a.warehouse:
         p.error("--sqlite needs --warehouse")
+    if not a.ref and not getattr(a, "serve", False):
+        p.error("--ref is required")
     if len(a.ref) > 1 and not a.out_dir:
         p.error("several --ref need --out-dir")
 

@@ -15,6 +15,14 @@ come with that snapshot's schema, as iceberg-go's Scan(WithSnapshotID) does.
 
 Jars: --jars DIR (default $ICEFILL_SPARK_JARS, else <repo>/.cache/spark-jars), filled
 by setup.sh. A summary goes to stderr.
+
+--serve keeps one Spark session and answers requests, one JSON object per stdin line,
+{"refs": ["main", ...], "out_dir": DIR}: each ref is resolved and read again (the
+catalog's table cache is off), its lines written to DIR/REF.rows, and one line
+"ICEFILL-SPARK-SERVE {json}" is printed on stdout ({"ok": true, "summary": [...]} or
+{"ok": false, "error": "..."}). It ends at the end of stdin. The integration tests use
+it to read a ref several times as it moves (promotion, rollback) without paying the
+session start each time: a running reader must see the new snapshot by itself.
 """
 
 from __future__ import annotations
@@ -22,6 +30,7 @@ from __future__ import annotations
 import argparse
 import atexit
 import glob
+import json
 import os
 import shutil
 import sys
@@ -106,6 +115,8 @@ def main() -> None:
     canon.add_common_args(p)
     p.add_argument("--jars", default=os.environ.get("ICEFILL_SPARK_JARS")
                    or os.path.join(os.environ.get("ICEFILL_IT_CACHE") or os.path.join(REPO, ".cache"), "spark-jars"))
+    p.add_argument("--serve", action="store_true",
+                   help="keep the session and read the refs of each JSON request on stdin (see above)")
     a = p.parse_args()
     canon.check_args(p, a)
 
@@ -114,17 +125,46 @@ def main() -> None:
     spark = session(a, cat)
     t_start = time.monotonic() - t0
     tname = quote_ident(a.table, cat)
+
+    def read(ref: str, out_dir) -> str:
+        t1 = time.monotonic()
+        snap = resolve(spark, tname, ref)
+        df = spark.sql(f"SELECT * FROM {tname} VERSION AS OF {snap}")
+        names = df.columns
+        lines = canon.canonical(names, (tuple(r) for r in df.toLocalIterator()))
+        canon.write_lines(lines, canon.out_path(out_dir, ref))
+        return (f"spark: {a.table}@{ref} (snapshot {snap}): {len(lines)} rows, {len(names)} columns, "
+                f"{time.monotonic() - t1:.1f}s (session start {t_start:.1f}s)")
+
     try:
+        if a.serve:
+            serve(read)
         for ref in a.ref:
-            snap = resolve(spark, tname, ref)
-            df = spark.sql(f"SELECT * FROM {tname} VERSION AS OF {snap}")
-            names = df.columns
-            lines = canon.canonical(names, (tuple(r) for r in df.toLocalIterator()))
-            canon.write_lines(lines, canon.out_path(a.out_dir, ref))
-            print(f"spark: {a.table}@{ref} (snapshot {snap}): {len(lines)} rows, {len(names)} columns, "
-                  f"{time.monotonic() - t0:.1f}s (session start {t_start:.1f}s)", file=sys.stderr)
+            print(read(ref, a.out_dir), file=sys.stderr)
     finally:
         spark.stop()
+
+
+def serve(read) -> None:
+    """Answer read requests from stdin until it ends (see the module doc)."""
+    def answer(obj) -> None:
+        sys.stdout.write("ICEFILL-SPARK-SERVE " + json.dumps(obj) + "\n")
+        sys.stdout.flush()
+
+    answer({"ok": True, "ready": True})
+    for line in sys.stdin:
+        if not line.strip():
+            continue
+        try:
+            req = json.loads(line)
+            summary = [read(ref, req["out_dir"]) for ref in req["refs"]]
+            for s in summary:
+                print(s, file=sys.stderr)
+            answer({"ok": True, "summary": summary})
+        except SystemExit as e:  # resolve() exits on an unknown ref
+            answer({"ok": False, "error": str(e)})
+        except Exception as e:  # noqa: BLE001 -- reported to the caller, who fails the test
+            answer({"ok": False, "error": f"{type(e).__name__}: {e}"})
 
 
 if __name__ == "__main__":
