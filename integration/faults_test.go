@@ -326,15 +326,8 @@ func checkState(t *testing.T, cfg catalog.Config, branch string) {
 	t.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
 	defer cancel()
-	c, err := catalog.Open(ctx, cfg)
-	if err != nil {
-		t.Fatalf("open catalog: %v", err)
-	}
+	c, tbl := openTable(ctx, t, cfg)
 	defer c.Close()
-	tbl, err := c.LoadTable(ctx)
-	if err != nil {
-		t.Fatalf("load table: %v", err)
-	}
 	st, err := snapshots.ReadState(tbl.Properties(), branch)
 	if err != nil {
 		t.Fatalf("branch state: %v", err)
@@ -358,15 +351,8 @@ func checkBranchFiles(t *testing.T, cfg catalog.Config, branch string) {
 	t.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
 	defer cancel()
-	c, err := catalog.Open(ctx, cfg)
-	if err != nil {
-		t.Fatalf("open catalog: %v", err)
-	}
+	c, tbl := openTable(ctx, t, cfg)
 	defer c.Close()
-	tbl, err := c.LoadTable(ctx)
-	if err != nil {
-		t.Fatalf("load table: %v", err)
-	}
 	loc := strings.TrimSuffix(tbl.Location(), "/")
 	st, err := objstore.Open(ctx, loc, cfg.S3)
 	if err != nil {

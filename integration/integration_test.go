@@ -25,6 +25,8 @@ import (
 	"github.com/apache/arrow-go/v18/arrow/array"
 	"github.com/apache/arrow-go/v18/arrow/memory"
 
+	"github.com/apache/iceberg-go/table"
+
 	"github.com/icefill/icefill/catalog"
 	"github.com/icefill/icefill/catalog/objstore"
 	"github.com/icefill/icefill/validate"
@@ -265,6 +267,11 @@ func readRefs(t *testing.T, reader string, cat readerArgs, env []string, refs ..
 	dir := t.TempDir()
 	args := append([]string{filepath.Join(readers, "read_"+reader+".py")}, cat...)
 	args = append(args, "--table", tableName, "--out-dir", dir)
+	if reader == "spark" {
+		// The jars live in the cache run.sh installed into, which may not
+		// be <repo>/.cache (ICEFILL_IT_CACHE): say where.
+		args = append(args, "--jars", filepath.Join(cache, "spark-jars"))
+	}
 	for _, r := range refs {
 		args = append(args, "--ref", r)
 	}
@@ -321,21 +328,30 @@ func tail(s string, n int) string {
 	return strings.Join(lines, "\n")
 }
 
+// openTable opens the catalog and loads the table, failing the test if
+// either fails; the caller closes the catalog.
+func openTable(ctx context.Context, t *testing.T, cfg catalog.Config) (*catalog.Catalog, *table.Table) {
+	t.Helper()
+	c, err := catalog.Open(ctx, cfg)
+	if err != nil {
+		t.Fatalf("open catalog: %v", err)
+	}
+	tbl, err := c.LoadTable(ctx)
+	if err != nil {
+		c.Close()
+		t.Fatalf("load table: %v", err)
+	}
+	return c, tbl
+}
+
 // goRows is what icefill's own scan sees: validate.RefRows for each ref.
 // The table must live under wantLocation.
 func goRows(t *testing.T, cfg catalog.Config, wantLocation string, refs ...string) map[string][]string {
 	t.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Minute)
 	defer cancel()
-	c, err := catalog.Open(ctx, cfg)
-	if err != nil {
-		t.Fatalf("open catalog: %v", err)
-	}
+	c, tbl := openTable(ctx, t, cfg)
 	defer c.Close()
-	tbl, err := c.LoadTable(ctx)
-	if err != nil {
-		t.Fatalf("load table: %v", err)
-	}
 	t.Logf("icefill reads %s at %s", c.Describe(), tbl.Location())
 	if !strings.HasPrefix(tbl.Location(), wantLocation) {
 		t.Fatalf("table location %s, want it under %s", tbl.Location(), wantLocation)

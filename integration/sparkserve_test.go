@@ -61,7 +61,7 @@ func startSparkServer(t *testing.T, cat readerArgs, env []string, table string) 
 	t.Helper()
 	t0 := time.Now()
 	args := append([]string{filepath.Join(readers, "read_spark.py")}, cat...)
-	args = append(args, "--table", table, "--serve")
+	args = append(args, "--table", table, "--serve", "--jars", filepath.Join(cache, "spark-jars"))
 	cmd := exec.Command(python, args...)
 	cmd.Env = env
 	s := &sparkServer{cmd: cmd, answers: make(chan string, 4), stderr: &lockedBuffer{}, dead: make(chan struct{})}
