@@ -94,13 +94,6 @@ func (d *Day) RejectedShare() float64 {
 	return float64(len(d.Rejects)) / float64(d.RowsRead)
 }
 
-// SizeBytes estimates the memory the decoded day holds, for cache budgets.
-func (d *Day) SizeBytes() int64 {
-	n := int64(len(d.ts))
-	// Columns, then the event-id hashes or the index built from them.
-	return int64(len(d.idData)) + n*(4+8+1+2+2+4+4+8) + int64(len(d.custHi))*20
-}
-
 // id returns the event_id of the event at position i (ids stay in read
 // order: copying them into customer order costs more than it saves).
 // bigAmount marks an amount kept in bigAmounts.

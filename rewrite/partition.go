@@ -9,7 +9,6 @@ import (
 	"encoding/hex"
 	"fmt"
 	"io"
-	"sort"
 
 	"golang.org/x/sync/errgroup"
 
@@ -24,7 +23,7 @@ type Inputs struct {
 	// ctx is the job's context: a day decode shared by several partitions
 	// runs under it, not under the partition that happened to start it, so
 	// one partition's failure cannot cancel its neighbours' input.
-	ctx context.Context
+	ctx          context.Context
 	src          *source.Source
 	avail        *source.Availability
 	allowMissing bool
@@ -52,12 +51,6 @@ func NewInputs(ctx context.Context, src *source.Source, opts InputOptions) (*Inp
 		cache: newDayCache(features.LookbackDays + workers + 1)}, nil
 }
 
-// Source is the source being read.
-func (in *Inputs) Source() *source.Source { return in.src }
-
-// Availability is the source's day listing taken at start.
-func (in *Inputs) Availability() *source.Availability { return in.avail }
-
 // CheckMissing fails with a MissingDaysError unless every input day of the
 // partitions exists (or missing days were allowed).
 func (in *Inputs) CheckMissing(partitions []features.Date, logic features.Logic) (mp, ml []features.Date, err error) {
@@ -68,17 +61,11 @@ func (in *Inputs) CheckMissing(partitions []features.Date, logic features.Logic)
 	return mp, ml, nil
 }
 
-// dayFiles lists day d's files as listed at start (nil for a day that
-// counts as empty).
-func (in *Inputs) dayFiles(_ context.Context, d features.Date) ([]objstore.Object, error) {
-	return in.avail.Files(d), nil
-}
-
 // day returns decoded day d, or nil when it counts as empty.
 func (in *Inputs) day(ctx context.Context, d features.Date) (*features.Day, error) {
-	files, err := in.dayFiles(ctx, d)
-	if err != nil || files == nil {
-		return nil, err
+	files := in.avail.Files(d)
+	if files == nil {
+		return nil, nil
 	}
 	return in.cache.get(ctx, d, func(context.Context) (*features.Day, error) {
 		return in.src.ReadFiles(in.ctx, d, files, in.readOpts)
@@ -107,10 +94,7 @@ func (in *Inputs) InputFingerprint(ctx context.Context, d features.Date, logic f
 	h := sha256.New()
 	var own []objstore.Object
 	for _, day := range append([]features.Date{d}, source.LookbackOf(d, logic)...) {
-		files, err := in.dayFiles(ctx, day)
-		if err != nil {
-			return "", nil, err
-		}
+		files := in.avail.Files(day)
 		if day == d {
 			own = files
 		}
@@ -167,6 +151,3 @@ func (in *Inputs) Compute(ctx context.Context, d features.Date, logic features.L
 	}
 	return p, nil
 }
-
-// SortDates sorts in place, oldest first.
-func SortDates(ds []features.Date) { sort.Slice(ds, func(i, j int) bool { return ds[i] < ds[j] }) }

@@ -463,7 +463,7 @@ func TestRejectLimitFailsOnlyThatPartition(t *testing.T) {
 		t.Fatalf("committed %d, want the other 11", len(res.Committed))
 	}
 	tbl, _ := cat.LoadTable(context.Background())
-	st, err := rewrite.BranchStatus(tbl, "clv-fix", time.Now())
+	st, err := rewrite.BranchStatus(tbl, "clv-fix")
 	if err != nil {
 		t.Fatal(err)
 	}

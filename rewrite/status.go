@@ -8,7 +8,6 @@ import (
 
 	"github.com/apache/iceberg-go/table"
 
-	"github.com/icefill/icefill/features"
 	"github.com/icefill/icefill/snapshots"
 )
 
@@ -42,7 +41,7 @@ type FailedPartition struct {
 }
 
 // BranchStatus computes the status of branch from the loaded table.
-func BranchStatus(tbl *table.Table, branch string, now time.Time) (*Status, error) {
+func BranchStatus(tbl *table.Table, branch string) (*Status, error) {
 	st := &Status{Table: strings.Join(tbl.Identifier(), "."), Branch: branch}
 	if head := tbl.SnapshotByName(branch); head != nil {
 		st.Exists, st.HeadID = true, head.SnapshotID
@@ -114,17 +113,4 @@ func BranchStatus(tbl *table.Table, branch string, now time.Time) (*Status, erro
 		}
 	}
 	return st, nil
-}
-
-// DaysOf expands a plan's range.
-func DaysOf(p *snapshots.Plan) []features.Date {
-	if p == nil {
-		return nil
-	}
-	from, err1 := features.ParseDate(p.From)
-	to, err2 := features.ParseDate(p.To)
-	if err1 != nil || err2 != nil {
-		return nil
-	}
-	return features.DaysBetween(from, to)
 }

@@ -2,6 +2,7 @@ package snapshots
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"net/url"
 	"strings"
@@ -46,7 +47,7 @@ func CollectGarbage(ctx context.Context, tbl *table.Table, s3 objstore.S3Options
 	}
 	objs, err := st.List(ctx, "")
 	if err != nil {
-		if strings.Contains(err.Error(), objstore.ErrNotExist.Error()) {
+		if errors.Is(err, objstore.ErrNotExist) {
 			return &GCResult{Referenced: len(referenced)}, nil
 		}
 		return nil, fmt.Errorf("list data files of %s: %w", loc, err)

@@ -42,9 +42,6 @@ func Open(ctx context.Context, location string, opts objstore.S3Options) (*Sourc
 // New wraps an already opened store.
 func New(st objstore.Store, location string) *Source { return &Source{store: st, Location: location} }
 
-// Store is the object store under the source.
-func (s *Source) Store() objstore.Store { return s.store }
-
 // DayDir is the folder name of day d.
 func DayDir(d features.Date) string { return "dt=" + d.String() }
 
@@ -54,28 +51,6 @@ var ErrUnreadable = errors.New("unreadable source file")
 
 // ErrMissingDay is returned (wrapped) for a day with no folder or no files.
 var ErrMissingDay = errors.New("source day is missing")
-
-// Days lists the days present in the source, oldest first. Folders that are
-// not dt=YYYY-MM-DD are ignored.
-func (s *Source) Days(ctx context.Context) ([]features.Date, error) {
-	dirs, err := s.store.ListDirs(ctx, "")
-	if err != nil {
-		return nil, fmt.Errorf("list source %s: %w", s.Location, err)
-	}
-	var out []features.Date
-	for _, name := range dirs {
-		if !strings.HasPrefix(name, "dt=") {
-			continue
-		}
-		d, err := features.ParseDate(strings.TrimPrefix(name, "dt="))
-		if err != nil {
-			continue
-		}
-		out = append(out, d)
-	}
-	sort.Slice(out, func(i, j int) bool { return out[i] < out[j] })
-	return out, nil
-}
 
 // Files lists day d's Parquet files sorted by name (the spec's tie-break
 // order). A day without any file is missing.
@@ -126,15 +101,6 @@ type ReadOptions struct {
 	Throttle func(ctx context.Context, n int) error
 	// SizeHint pre-sizes the decoded columns (events expected).
 	SizeHint int
-}
-
-// ReadDay reads and decodes every file of day d.
-func (s *Source) ReadDay(ctx context.Context, d features.Date, opts ReadOptions) (*features.Day, error) {
-	files, err := s.Files(ctx, d)
-	if err != nil {
-		return nil, err
-	}
-	return s.ReadFiles(ctx, d, files, opts)
 }
 
 // ReadFiles decodes the given files as day d, in name order whatever order

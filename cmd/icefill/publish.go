@@ -198,7 +198,7 @@ func historyCommand() *cli.Command {
 			for name, r := range tbl.Metadata().Refs() {
 				ri := refInfo{Name: name, Type: string(r.SnapshotRefType), Snapshot: r.SnapshotID}
 				if r.SnapshotRefType == "branch" && name != "main" {
-					if st, err := rewrite.BranchStatus(tbl, name, time.Now()); err == nil && st.Done > 0 {
+					if st, err := rewrite.BranchStatus(tbl, name); err == nil && st.Done > 0 {
 						ri.Status = st
 					}
 				}

@@ -401,7 +401,7 @@ func statusCommand() *cli.Command {
 				return err
 			}
 			defer cat.Close()
-			st, err := rewrite.BranchStatus(tbl, c.String("branch"), time.Now())
+			st, err := rewrite.BranchStatus(tbl, c.String("branch"))
 			if err != nil {
 				return err
 			}
