@@ -36,7 +36,7 @@ import (
 	"github.com/apache/iceberg-go/table"
 	"github.com/uptrace/bun/driver/sqliteshim"
 
-	"github.com/icefill/icefill/catalog/objstore"
+	"github.com/icefill/icefill/internal/objstore"
 )
 
 // Defaults of Config.

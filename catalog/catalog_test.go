@@ -18,7 +18,7 @@ import (
 
 	icecat "github.com/apache/iceberg-go/catalog"
 
-	"github.com/icefill/icefill/catalog/objstore"
+	"github.com/icefill/icefill/internal/objstore"
 )
 
 func TestDefaultConfig(t *testing.T) {

@@ -8,10 +8,10 @@ import (
 	"reflect"
 	"testing"
 
-	"github.com/icefill/icefill/catalog/objstore"
-	"github.com/icefill/icefill/catalog/source"
-	"github.com/icefill/icefill/catalog/source/synth"
 	"github.com/icefill/icefill/features"
+	"github.com/icefill/icefill/internal/objstore"
+	"github.com/icefill/icefill/internal/synth"
+	"github.com/icefill/icefill/source"
 )
 
 // computeFast runs the production path: the source reader and the logic.
@@ -37,7 +37,7 @@ func computeFast(t testing.TB, src *source.Source, d features.Date, logic featur
 		return features.ComputeLegacy(main)
 	}
 	var lb []*features.Day
-	for _, l := range source.LookbackOf(d, logic) {
+	for _, l := range features.LookbackOf(d, logic) {
 		if dd := read(l); dd != nil {
 			lb = append(lb, dd)
 		}

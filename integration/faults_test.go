@@ -17,7 +17,7 @@ import (
 	"time"
 
 	"github.com/icefill/icefill/catalog"
-	"github.com/icefill/icefill/catalog/objstore"
+	"github.com/icefill/icefill/internal/objstore"
 	"github.com/icefill/icefill/snapshots"
 )
 
@@ -609,7 +609,7 @@ func transientSourceError(t *testing.T, events string) {
 	if r.code != 3 || strings.Contains(r.out, "replace or remove the file") || strings.Contains(r.out, "not readable Parquet") {
 		t.Errorf("BUG (minor): compute while S3 answers 500 to the reads of a source file: exit %d, and it says:\n%s\n"+
 			"want exit 3 (storage unavailable: safe to retry) and no advice to replace the file: the file is intact "+
-			"(catalog/source/source.go, Source.openFile: every error of file.NewParquetReader, the object store's included, "+
+			"(source/source.go, Source.openFile: every error of file.NewParquetReader, the object store's included, "+
 			"is wrapped as ErrUnreadable \"not readable Parquet … replace or remove the file\", which cmd/icefill/exit.go maps to 2; "+
 			"run reports the same text in its FAILED lines and the branch state)", r.code, indent(tail(r.out, 3)))
 	}

@@ -28,7 +28,7 @@ import (
 	"github.com/apache/iceberg-go/table"
 
 	"github.com/icefill/icefill/catalog"
-	"github.com/icefill/icefill/catalog/objstore"
+	"github.com/icefill/icefill/internal/objstore"
 	"github.com/icefill/icefill/validate"
 )
 

@@ -12,9 +12,9 @@ import (
 
 	"golang.org/x/sync/errgroup"
 
-	"github.com/icefill/icefill/catalog/objstore"
-	"github.com/icefill/icefill/catalog/source"
 	"github.com/icefill/icefill/features"
+	"github.com/icefill/icefill/internal/objstore"
+	"github.com/icefill/icefill/source"
 )
 
 // Inputs reads source days for partitions, decoding each day once and
@@ -93,7 +93,7 @@ type Partition struct {
 func (in *Inputs) InputFingerprint(ctx context.Context, d features.Date, logic features.Logic) (string, []objstore.Object, error) {
 	h := sha256.New()
 	var own []objstore.Object
-	for _, day := range append([]features.Date{d}, source.LookbackOf(d, logic)...) {
+	for _, day := range append([]features.Date{d}, features.LookbackOf(d, logic)...) {
 		files := in.avail.Files(day)
 		if day == d {
 			own = files
@@ -110,7 +110,7 @@ func (in *Inputs) Compute(ctx context.Context, d features.Date, logic features.L
 	if err != nil {
 		return nil, err
 	}
-	need := append([]features.Date{d}, source.LookbackOf(d, logic)...)
+	need := append([]features.Date{d}, features.LookbackOf(d, logic)...)
 	days := make([]*features.Day, len(need))
 	g, gctx := errgroup.WithContext(ctx)
 	g.SetLimit(2)
@@ -135,7 +135,7 @@ func (in *Inputs) Compute(ctx context.Context, d features.Date, logic features.L
 		main = features.NewDayBuilder(d, 0).Finish()
 	}
 	p.InputRows, p.Rejected = main.RowsRead, main.RejectedCount()
-	if err := source.CheckRejects(main, rejectLimit); err != nil {
+	if err := features.CheckRejects(main, rejectLimit); err != nil {
 		return p, err
 	}
 	switch logic {

@@ -5,7 +5,6 @@ import (
 	"fmt"
 	"slices"
 
-	"github.com/icefill/icefill/catalog/source"
 	"github.com/icefill/icefill/features"
 	"github.com/icefill/icefill/snapshots"
 )
@@ -133,7 +132,7 @@ func MakePlan(ctx context.Context, in *Inputs, state *snapshots.State, opts Plan
 		for _, f := range files {
 			pp.Bytes += f.Size
 		}
-		for _, l := range source.LookbackOf(d, opts.Logic) {
+		for _, l := range features.LookbackOf(d, opts.Logic) {
 			if missing[l] {
 				pp.MissingInput = true
 			}

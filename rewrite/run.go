@@ -20,10 +20,10 @@ import (
 	"github.com/google/uuid"
 
 	"github.com/icefill/icefill/catalog"
-	"github.com/icefill/icefill/catalog/objstore"
-	"github.com/icefill/icefill/catalog/source"
 	"github.com/icefill/icefill/features"
+	"github.com/icefill/icefill/internal/objstore"
 	"github.com/icefill/icefill/snapshots"
+	"github.com/icefill/icefill/source"
 )
 
 // RunOptions configure a backfill run.

@@ -18,13 +18,13 @@ import (
 	"github.com/apache/iceberg-go"
 
 	"github.com/icefill/icefill/catalog"
-	"github.com/icefill/icefill/catalog/objstore"
-	"github.com/icefill/icefill/catalog/pqfile"
-	"github.com/icefill/icefill/catalog/source"
-	"github.com/icefill/icefill/catalog/source/synth"
 	"github.com/icefill/icefill/features"
+	"github.com/icefill/icefill/internal/objstore"
+	"github.com/icefill/icefill/internal/pqfile"
+	"github.com/icefill/icefill/internal/synth"
 	"github.com/icefill/icefill/rewrite"
 	"github.com/icefill/icefill/snapshots"
+	"github.com/icefill/icefill/source"
 	"github.com/icefill/icefill/validate"
 )
 
@@ -84,7 +84,7 @@ func (f *fixture) inputs(allowMissing bool) *rewrite.Inputs {
 
 func opts(branch string) rewrite.RunOptions {
 	return rewrite.RunOptions{Branch: branch, Logic: features.Corrected, Days: features.DaysBetween(first, last),
-		Workers: 2, RejectLimit: source.DefaultRejectLimit, CompactAbove: 8, CompactEvery: 4, GCMinAge: time.Hour}
+		Workers: 2, RejectLimit: features.DefaultRejectLimit, CompactAbove: 8, CompactEvery: 4, GCMinAge: time.Hour}
 }
 
 // rows scans ref and returns its rows as sorted text lines.
@@ -455,7 +455,7 @@ func TestRejectLimitFailsOnlyThatPartition(t *testing.T) {
 	if !errors.Is(err, rewrite.ErrPartitionsFailed) || len(res.Failed) != 1 || res.Failed[0].Day != bad {
 		t.Fatalf("want exactly %s failed, got err %v failed %v", bad, err, res.Failed)
 	}
-	var rl *source.RejectLimitError
+	var rl *features.RejectLimitError
 	if !errors.As(res.Failed[0].Err, &rl) {
 		t.Fatalf("failure is not the reject limit: %v", res.Failed[0].Err)
 	}

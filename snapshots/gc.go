@@ -10,7 +10,7 @@ import (
 
 	"github.com/apache/iceberg-go/table"
 
-	"github.com/icefill/icefill/catalog/objstore"
+	"github.com/icefill/icefill/internal/objstore"
 )
 
 // Orphan is a data file under the table location that no snapshot references.

@@ -13,12 +13,12 @@ import (
 	"github.com/apache/iceberg-go/table"
 
 	"github.com/icefill/icefill/catalog"
-	"github.com/icefill/icefill/catalog/objstore"
-	"github.com/icefill/icefill/catalog/source"
-	"github.com/icefill/icefill/catalog/source/synth"
 	"github.com/icefill/icefill/features"
+	"github.com/icefill/icefill/internal/objstore"
+	"github.com/icefill/icefill/internal/synth"
 	"github.com/icefill/icefill/rewrite"
 	"github.com/icefill/icefill/snapshots"
+	"github.com/icefill/icefill/source"
 	"github.com/icefill/icefill/validate"
 )
 
@@ -77,7 +77,7 @@ func (e *env) run(branch string, logic features.Logic, days []features.Date, for
 		e.t.Fatal(err)
 	}
 	if _, err := rewrite.Run(context.Background(), e.cat, in, rewrite.RunOptions{Branch: branch, Logic: logic, Days: days, Workers: 2,
-		RejectLimit: source.DefaultRejectLimit, Force: force, CompactAbove: 32, CompactEvery: 8}); err != nil {
+		RejectLimit: features.DefaultRejectLimit, Force: force, CompactAbove: 32, CompactEvery: 8}); err != nil {
 		e.t.Fatalf("run %s on %s: %v", logic, branch, err)
 	}
 }

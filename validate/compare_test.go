@@ -22,11 +22,11 @@ import (
 	"github.com/apache/iceberg-go/table"
 
 	"github.com/icefill/icefill/catalog"
-	"github.com/icefill/icefill/catalog/objstore"
-	"github.com/icefill/icefill/catalog/source"
-	"github.com/icefill/icefill/catalog/source/synth"
 	"github.com/icefill/icefill/features"
+	"github.com/icefill/icefill/internal/objstore"
+	"github.com/icefill/icefill/internal/synth"
 	"github.com/icefill/icefill/rewrite"
+	"github.com/icefill/icefill/source"
 	"github.com/icefill/icefill/validate"
 )
 
@@ -106,7 +106,7 @@ func buildFixture(t *testing.T) error {
 			return err
 		}
 		if _, err := rewrite.Run(ctx, cat, in, rewrite.RunOptions{Branch: run.branch, Logic: run.logic,
-			Days: features.DaysBetween(first, last), Workers: 2, RejectLimit: source.DefaultRejectLimit,
+			Days: features.DaysBetween(first, last), Workers: 2, RejectLimit: features.DefaultRejectLimit,
 			CompactAbove: 8, CompactEvery: 4, GCMinAge: time.Hour}); err != nil {
 			return fmt.Errorf("backfill %s: %w", run.branch, err)
 		}

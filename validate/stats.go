@@ -110,5 +110,3 @@ func relDiff(base, cand, den float64) float64 {
 	}
 	return (cand - base) / math.Abs(den)
 }
-
-

@@ -16,12 +16,12 @@ import (
 	"github.com/apache/arrow-go/v18/arrow/memory"
 	"github.com/urfave/cli/v2"
 
-	"github.com/icefill/icefill/catalog/objstore"
-	"github.com/icefill/icefill/catalog/pqfile"
-	"github.com/icefill/icefill/catalog/source"
-	"github.com/icefill/icefill/catalog/source/synth"
 	"github.com/icefill/icefill/features"
+	"github.com/icefill/icefill/internal/objstore"
+	"github.com/icefill/icefill/internal/pqfile"
+	"github.com/icefill/icefill/internal/synth"
 	"github.com/icefill/icefill/rewrite"
+	"github.com/icefill/icefill/source"
 )
 
 // benchResult is one measured pass over the benchmark days.
@@ -207,7 +207,7 @@ func benchPass(ctx context.Context, src *source.Source, out objstore.Store, part
 		go func() {
 			defer wg.Done()
 			for d := range next {
-				p, err := in.Compute(ctx, d, logic, source.DefaultRejectLimit)
+				p, err := in.Compute(ctx, d, logic, features.DefaultRejectLimit)
 				if err == nil {
 					rec := p.Output.Record(memory.DefaultAllocator, schema)
 					err = pqfile.Write(ctx, out, d.String()+".parquet", schema, rec)

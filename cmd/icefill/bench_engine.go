@@ -16,10 +16,10 @@ import (
 	"github.com/urfave/cli/v2"
 
 	"github.com/icefill/icefill/catalog"
-	"github.com/icefill/icefill/catalog/source"
 	"github.com/icefill/icefill/features"
 	"github.com/icefill/icefill/rewrite"
 	"github.com/icefill/icefill/snapshots"
+	"github.com/icefill/icefill/source"
 )
 
 // scratchCatalog opens an embedded catalog in a fresh folder under dir.
@@ -52,7 +52,7 @@ func benchRunPass(ctx context.Context, src *source.Source, dir string, partition
 	}
 	start, cpu0 := time.Now(), cpuTime()
 	res, err := rewrite.Run(ctx, cat, in, rewrite.RunOptions{Branch: "bench", Logic: logic, Days: partitions, Workers: workers,
-		RejectLimit: source.DefaultRejectLimit, CompactAbove: 32, CompactEvery: 8})
+		RejectLimit: features.DefaultRejectLimit, CompactAbove: 32, CompactEvery: 8})
 	if err != nil {
 		return benchResult{}, err
 	}

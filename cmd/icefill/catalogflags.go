@@ -12,7 +12,7 @@ import (
 	"gopkg.in/yaml.v3"
 
 	"github.com/icefill/icefill/catalog"
-	"github.com/icefill/icefill/catalog/objstore"
+	"github.com/icefill/icefill/internal/objstore"
 )
 
 // Flag names of the catalog flags, shared by catalogFlags and catalogConfig.

@@ -9,18 +9,18 @@ import (
 	"github.com/apache/arrow-go/v18/arrow/memory"
 	"github.com/urfave/cli/v2"
 
-	"github.com/icefill/icefill/catalog/objstore"
-	"github.com/icefill/icefill/catalog/pqfile"
-	"github.com/icefill/icefill/catalog/source"
 	"github.com/icefill/icefill/features"
+	"github.com/icefill/icefill/internal/objstore"
+	"github.com/icefill/icefill/internal/pqfile"
 	"github.com/icefill/icefill/rewrite"
+	"github.com/icefill/icefill/source"
 )
 
 func sourceFlags() []cli.Flag {
 	return []cli.Flag{
 		&cli.StringFlag{Name: "source", Required: true, Usage: "raw events root: a path, file:// or s3://bucket/prefix URL holding dt=YYYY-MM-DD folders", EnvVars: []string{"ICEFILL_SOURCE"}},
 		&cli.BoolFlag{Name: "allow-missing", Usage: "treat missing source days as empty instead of stopping"},
-		&cli.Float64Flag{Name: "max-reject-rate", Value: source.DefaultRejectLimit, Usage: "fail a partition whose rejected rows exceed this share of its rows (0.001 = 0.1%)"},
+		&cli.Float64Flag{Name: "max-reject-rate", Value: features.DefaultRejectLimit, Usage: "fail a partition whose rejected rows exceed this share of its rows (0.001 = 0.1%)"},
 	}
 }
 

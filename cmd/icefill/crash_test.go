@@ -13,9 +13,9 @@ import (
 	"time"
 
 	"github.com/icefill/icefill/catalog"
-	"github.com/icefill/icefill/catalog/objstore"
-	"github.com/icefill/icefill/catalog/source/synth"
 	"github.com/icefill/icefill/features"
+	"github.com/icefill/icefill/internal/objstore"
+	"github.com/icefill/icefill/internal/synth"
 	"github.com/icefill/icefill/snapshots"
 	"github.com/icefill/icefill/validate"
 )

@@ -10,8 +10,8 @@ import (
 
 	"github.com/urfave/cli/v2"
 
-	"github.com/icefill/icefill/catalog/source"
 	"github.com/icefill/icefill/features"
+	"github.com/icefill/icefill/source"
 )
 
 // Exit codes scripts can trust. One table, used by every command and
@@ -58,7 +58,7 @@ func exitCode(err error) int {
 	var ee *exitError
 	var ce *features.ColumnError
 	var me *source.MissingDaysError
-	var re *source.RejectLimitError
+	var re *features.RejectLimitError
 	switch {
 	case err == nil:
 		return exitOK

@@ -6,9 +6,9 @@ import (
 
 	"github.com/urfave/cli/v2"
 
-	"github.com/icefill/icefill/catalog/objstore"
-	"github.com/icefill/icefill/catalog/source/synth"
 	"github.com/icefill/icefill/features"
+	"github.com/icefill/icefill/internal/objstore"
+	"github.com/icefill/icefill/internal/synth"
 )
 
 func genEventsCommand() *cli.Command {

@@ -15,11 +15,11 @@ import (
 	"github.com/urfave/cli/v2"
 
 	icecat "github.com/icefill/icefill/catalog"
-	"github.com/icefill/icefill/catalog/objstore"
-	"github.com/icefill/icefill/catalog/source"
 	"github.com/icefill/icefill/features"
+	"github.com/icefill/icefill/internal/objstore"
 	"github.com/icefill/icefill/rewrite"
 	"github.com/icefill/icefill/snapshots"
+	"github.com/icefill/icefill/source"
 )
 
 func rangeFlags() []cli.Flag {

@@ -9,9 +9,9 @@ import (
 	"github.com/apache/arrow-go/v18/arrow/array"
 	"github.com/apache/arrow-go/v18/arrow/memory"
 
-	"github.com/icefill/icefill/catalog/objstore"
-	"github.com/icefill/icefill/catalog/pqfile"
 	"github.com/icefill/icefill/features"
+	"github.com/icefill/icefill/internal/objstore"
+	"github.com/icefill/icefill/internal/pqfile"
 )
 
 // RejectSchema is the layout of a rejects file: where the row was, why it
@@ -82,27 +82,3 @@ type ReasonCount struct {
 	Reason features.RejectReason `json:"reason"`
 	Count  int64                 `json:"count"`
 }
-
-// RejectLimitError fails a partition whose rejected share is over the limit.
-type RejectLimitError struct {
-	Day      features.Date
-	Rejected int64
-	Read     int64
-	Limit    float64
-}
-
-func (e *RejectLimitError) Error() string {
-	return fmt.Sprintf("partition %s: %d of %d rows rejected (%.4f%%), over the limit of %.4f%%; inspect the rejected rows, fix the source or raise --max-reject-rate",
-		e.Day, e.Rejected, e.Read, 100*float64(e.Rejected)/float64(e.Read), 100*e.Limit)
-}
-
-// CheckRejects applies the limit: strictly greater fails.
-func CheckRejects(day *features.Day, limit float64) error {
-	if day.RowsRead > 0 && day.RejectedShare() > limit {
-		return &RejectLimitError{Day: day.Date, Rejected: day.RejectedCount(), Read: day.RowsRead, Limit: limit}
-	}
-	return nil
-}
-
-// DefaultRejectLimit is the spec's default: 0.1 % of a partition's rows.
-const DefaultRejectLimit = 0.001

@@ -6,7 +6,7 @@ import (
 	"sort"
 	"strings"
 
-	"github.com/icefill/icefill/catalog/objstore"
+	"github.com/icefill/icefill/internal/objstore"
 
 	"github.com/icefill/icefill/features"
 )
@@ -66,15 +66,6 @@ func (a *Availability) Files(d features.Date) []objstore.Object { return a.files
 // Empty reports whether the source holds no day at all.
 func (a *Availability) Empty() bool { return len(a.present) == 0 }
 
-// LookbackOf lists the days partition d reads besides itself under logic:
-// none for legacy, D−7…D−1 for corrected.
-func LookbackOf(d features.Date, logic features.Logic) []features.Date {
-	if logic != features.Corrected {
-		return nil
-	}
-	return features.DaysBetween(d-features.LookbackDays, d-1)
-}
-
 // Missing checks that every partition day and every lookback day inside the
 // source's extent exists. Lookback days before the source's first day are
 // not missing: they count as empty.
@@ -87,7 +78,7 @@ func (a *Availability) Missing(partitions []features.Date, logic features.Logic)
 		}
 	}
 	for _, d := range partitions {
-		for _, l := range LookbackOf(d, logic) {
+		for _, l := range features.LookbackOf(d, logic) {
 			if seen[l] || a.present[l] || a.Empty() || l < a.First {
 				continue
 			}

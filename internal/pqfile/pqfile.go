@@ -11,7 +11,7 @@ import (
 	"github.com/apache/arrow-go/v18/parquet/compress"
 	"github.com/apache/arrow-go/v18/parquet/pqarrow"
 
-	"github.com/icefill/icefill/catalog/objstore"
+	"github.com/icefill/icefill/internal/objstore"
 )
 
 // Write stores recs (all of schema) at path as Snappy-compressed Parquet.

@@ -23,8 +23,8 @@ import (
 	"github.com/apache/arrow-go/v18/parquet/compress"
 	"github.com/apache/arrow-go/v18/parquet/pqarrow"
 
-	"github.com/icefill/icefill/catalog/objstore"
 	"github.com/icefill/icefill/features"
+	"github.com/icefill/icefill/internal/objstore"
 )
 
 // Config says what to generate. Generate fills the zero-valued optional

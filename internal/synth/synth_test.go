@@ -23,8 +23,8 @@ import (
 	"github.com/apache/arrow-go/v18/parquet/pqarrow"
 	"github.com/apache/arrow-go/v18/parquet/schema"
 
-	"github.com/icefill/icefill/catalog/objstore"
 	"github.com/icefill/icefill/features"
+	"github.com/icefill/icefill/internal/objstore"
 )
 
 // row is one source row as read back, nulls made explicit.

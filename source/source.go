@@ -19,8 +19,8 @@ import (
 	"github.com/apache/arrow-go/v18/parquet/file"
 	"github.com/apache/arrow-go/v18/parquet/pqarrow"
 
-	"github.com/icefill/icefill/catalog/objstore"
 	"github.com/icefill/icefill/features"
+	"github.com/icefill/icefill/internal/objstore"
 )
 
 // Source is an opened source root.
