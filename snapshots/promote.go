@@ -148,7 +148,7 @@ func Promote(ctx context.Context, cat catalog.Catalog, ident table.Identifier, o
 	if len(res.Risks) > 0 && !opts.AcceptRisk {
 		return res, fmt.Errorf("%w: %s; fix the retention or pass --accept-risk", ErrRisk, strings.Join(res.Risks, "; "))
 	}
-	state, err := ReadState(props, opts.Branch)
+	state, err := LoadState(tbl, opts.Branch)
 	if err != nil {
 		return nil, err
 	}
@@ -215,6 +215,17 @@ func Promote(ctx context.Context, cat catalog.Catalog, ident table.Identifier, o
 	newProps := iceberg.Properties{HistoryProperty: encHistory, baseProperty(opts.Branch): strconv.FormatInt(target, 10)}
 	if val != nil {
 		newProps[ValidationPropertyPrefix+opts.Branch] = encodeValidation(val)
+	}
+	if ev.Method == "rebase" {
+		// The branch moves to the rebased snapshot, which holds what its
+		// checkpoints describe: bind the state to it (LoadState).
+		rebound := state.Clone()
+		rebound.Head = target
+		enc, err := rebound.Encode()
+		if err != nil {
+			return res, err
+		}
+		newProps[StateProperty(opts.Branch)] = enc
 	}
 	updates = append(updates,
 		table.NewSetSnapshotRefUpdate(table.MainBranch, target, table.BranchRef, 0, 0, 0),

@@ -4,7 +4,9 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"maps"
 	"runtime"
+	"slices"
 	"strconv"
 	"strings"
 	"text/tabwriter"
@@ -134,6 +136,8 @@ func runCommand() *cli.Command {
 		&cli.StringFlag{Name: "pause-window", Usage: "HH:MM-HH:MM (UTC): no new partition starts inside it, running ones finish", EnvVars: []string{"ICEFILL_PAUSE_WINDOW"}},
 		&cli.StringFlag{Name: "run-id", Usage: "name this run in checkpoints (default: a timestamp)"},
 		&cli.BoolFlag{Name: "catch-up", Usage: "instead of --from/--to: recompute exactly the partitions main changed since the branch forked that the branch has not recomputed since (what promote asks for)"},
+		&cli.BoolFlag{Name: "verify", Usage: "first check that every checkpoint in range has its data files on storage with their committed sizes and rows; recompute those that do not"},
+		&cli.BoolFlag{Name: "allow-mixed-logic", Usage: "let this run's --logic differ from the logic of the branch's checkpoints (refused otherwise, exit 4): days outside the range keep their logic"},
 		&cli.DurationFlag{Name: "gc-min-age", Value: rewrite.DefaultGCMinAge, Usage: "at start, delete unreferenced data files older than this; younger ones may belong to a live writer, so use 0s only when no other run is active"},
 	)
 	return &cli.Command{
@@ -194,7 +198,7 @@ Examples:
 				Force: c.Bool("force") || c.Bool("catch-up"), RejectLimit: c.Float64("max-reject-rate"), PauseWindow: pause,
 				RunID: c.String("run-id"), Shard: r.shard, Shards: r.shards, GCMinAge: gcMinAge(c.Duration("gc-min-age")),
 				CompactAbove: 32, CompactEvery: 8, S3: s3Options(c), Fault: fault, Progress: prog,
-				SourceName: c.String("source"), Log: logger(),
+				SourceName: c.String("source"), Log: logger(), AllowMixedLogic: c.Bool("allow-mixed-logic"), Verify: c.Bool("verify"),
 			})
 			prog.finish()
 			printRunResult(c, cat, res)
@@ -216,7 +220,7 @@ func catchUpRange(c *cli.Context) (rangeArgs, error) {
 		return r, err
 	}
 	defer cat.Close()
-	state, err := snapshots.ReadState(tbl.Properties(), c.String("branch"))
+	state, err := snapshots.LoadState(tbl, c.String("branch"))
 	if err != nil {
 		return r, err
 	}
@@ -275,6 +279,15 @@ func printRunResult(c *cli.Context, cat *icecat.Catalog, res *rewrite.RunResult)
 	if res.Elapsed > 0 && res.Events > 0 {
 		fmt.Fprintf(w, "  events: %d in %s (%.0f events/s)\n", res.Events, res.Elapsed.Round(time.Millisecond), float64(res.Events)/res.Elapsed.Seconds())
 	}
+	if res.SetAsideCheckpoints > 0 {
+		fmt.Fprintf(w, "  checkpoints set aside: %d recorded checkpoints do not count: %s\n", res.SetAsideCheckpoints, res.SetAside)
+	}
+	if c.Bool("verify") {
+		fmt.Fprintf(w, "  verified: %d checkpoints with files not as committed, recomputed\n", len(res.Bad))
+		for _, day := range slices.Sorted(maps.Keys(res.Bad)) {
+			fmt.Fprintf(w, "    %s: %s\n", day, res.Bad[day])
+		}
+	}
 	if res.Recovered > 0 {
 		fmt.Fprintf(w, "  commits whose answer was lost and were found landed: %d\n", res.Recovered)
 	}
@@ -312,7 +325,7 @@ with the branch's checkpoints: done (skipped), todo, source-changed or logic-cha
 			defer cat.Close()
 			state := snapshots.NewState(c.String("branch"))
 			if tbl, err := cat.LoadTable(c.Context); err == nil {
-				if state, err = snapshots.ReadState(tbl.Properties(), c.String("branch")); err != nil {
+				if state, err = snapshots.LoadState(tbl, c.String("branch")); err != nil {
 					return err
 				}
 			} else if !errors.Is(err, catalog.ErrNoSuchTable) {
@@ -445,11 +458,30 @@ func printStatus(c *cli.Context, st *rewrite.Status) {
 		fmt.Fprintf(w, "  ETA       %s at that rate\n", st.ETA.Round(time.Minute))
 	}
 	if st.StaleLogic > 0 {
-		fmt.Fprintf(w, "  note      %d partitions were committed by another logic version and will be recomputed\n", st.StaleLogic)
+		fmt.Fprintf(w, "  MIXED     %d partitions were committed by another logic version than the plan's (%s): the branch mixes logics %s\n",
+			st.StaleLogic, planLogic(st), formatLogics(st.Logics))
+	}
+	if st.SetAside != "" && st.SetAsideCheckpoints > 0 {
+		fmt.Fprintf(w, "  note      %d recorded checkpoints do not count: %s\n", st.SetAsideCheckpoints, st.SetAside)
 	}
 	for _, f := range st.Failed {
 		fmt.Fprintf(w, "  FAILED    %s (run %s): %s\n", f.Day, f.RunID, f.Error)
 	}
+}
+
+func planLogic(st *rewrite.Status) string {
+	if st.Plan == nil {
+		return "none"
+	}
+	return st.Plan.Logic
+}
+
+func formatLogics(m map[string]int) string {
+	var parts []string
+	for _, l := range slices.Sorted(maps.Keys(m)) {
+		parts = append(parts, fmt.Sprintf("%s: %d", l, m[l]))
+	}
+	return "(" + strings.Join(parts, ", ") + ")"
 }
 
 func gcCommand() *cli.Command {
@@ -466,12 +498,13 @@ runs may be active: their written-but-not-yet-committed files look unreferenced.
 		Flags:  flags,
 		Before: configFileBefore(flags),
 		Action: func(c *cli.Context) error {
-			cat, tbl, err := openTable(c)
+			cat, _, err := openTable(c)
 			if err != nil {
 				return err
 			}
 			defer cat.Close()
-			res, err := snapshots.CollectGarbage(c.Context, tbl, s3Options(c), c.Duration("min-age"), c.Bool("dry-run"), time.Now())
+			res, err := snapshots.CollectGarbage(c.Context, cat.Iceberg(), cat.Ident(), snapshots.GCOptions{
+				S3: s3Options(c), MinAge: c.Duration("min-age"), DryRun: c.Bool("dry-run"), By: "gc " + snapshots.Who()})
 			if err != nil {
 				return withCode(exitUnavailable, err)
 			}
@@ -481,7 +514,7 @@ runs may be active: their written-but-not-yet-committed files look unreferenced.
 				if c.Bool("dry-run") {
 					verb = "would delete"
 				}
-				fmt.Fprintf(w, "%s %s (%s, %s old)\n", verb, o.URL, humanBytes(o.Size), time.Since(o.ModTime).Round(time.Second))
+				fmt.Fprintf(w, "%s %s (%s, %s old)\n", verb, o.URL, humanBytes(o.Size), res.StorageNow.Sub(o.ModTime).Round(time.Second))
 			}
 			fmt.Fprintf(w, "%d data files, %d referenced, %d unreferenced (%d deleted, %d younger than %s kept)\n",
 				res.Scanned, res.Referenced, len(res.Orphans)+res.Young, res.Deleted, res.Young, c.Duration("min-age"))
