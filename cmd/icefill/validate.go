@@ -5,9 +5,10 @@ import (
 
 	"errors"
 	"fmt"
-	"github.com/icefill/icefill/snapshots"
 	"os"
 	"strings"
+
+	"github.com/icefill/icefill/snapshots"
 
 	"github.com/urfave/cli/v2"
 

@@ -1,0 +1,83 @@
+package main
+
+import (
+	"errors"
+	"fmt"
+	"strings"
+
+	"github.com/urfave/cli/v2"
+
+	"github.com/icefill/icefill/snapshots"
+)
+
+// refusal maps the guards' errors to exit code 4 with the message as is.
+func refusal(err error) error {
+	switch {
+	case err == nil:
+		return nil
+	case errors.Is(err, snapshots.ErrNotValidated), errors.Is(err, snapshots.ErrUncovered), errors.Is(err, snapshots.ErrRisk),
+		errors.Is(err, snapshots.ErrMainMoved), errors.Is(err, snapshots.ErrLaterChanges), errors.Is(err, snapshots.ErrNothingToDo):
+		return withCode(exitRefused, err)
+	case errors.Is(err, snapshots.ErrNoSuchRef):
+		return withCode(exitUsage, err)
+	}
+	return tableErr(err)
+}
+
+func promoteCommand() *cli.Command {
+	flags := append(append(catalogFlags(), branchFlag(true),
+		&cli.BoolFlag{Name: "skip-validation", Usage: "publish without a passing validation of the branch head (logged loudly and recorded)"},
+		&cli.BoolFlag{Name: "accept-risk", Usage: "publish even when the retention settings could make a rollback impossible"},
+		&cli.DurationFlag{Name: "tag-retention", Value: snapshots.TagRetention, Usage: "how long the pre-promotion tag is kept (shorter than a year needs --accept-risk)"},
+	), notifyFlags()...)
+	return &cli.Command{
+		Name:      "promote",
+		Usage:     "publish a validated branch onto main atomically (tagging main first)",
+		UsageText: "icefill promote --branch clv-fix [--notify-cmd CMD] [--webhook URL]",
+		Description: `Refuses unless the branch head has a passing validation recorded by 'icefill validate'.
+Tags main's current snapshot (pre-promote-<branch>-<time>-<snapshot>, kept for 100 years)
+so it can always be rolled back to, then:
+  - if main has not moved since the branch was made, fast-forwards main to the branch head
+    in one catalog commit guarded by main's old snapshot id;
+  - if the nightly job moved main on, lists the partitions main changed since the fork.
+    If the branch recomputed all of them after the change, it rebuilds the branch's
+    partitions on top of main's head (metadata only: the branch's files replace main's for
+    those days, every other day of main is kept), then fast-forwards. Otherwise it refuses
+    and names the days: 'icefill run --catch-up' recomputes exactly those.
+Never loses a commit that landed on main: if main moves during the promotion, nothing is
+published and the command says so (exit 4). The promotion is recorded in the catalog.
+
+` + exitCodesHelp,
+		Flags:  flags,
+		Before: configFileBefore(flags),
+		Action: func(c *cli.Context) error {
+			cat, err := openCatalog(c)
+			if err != nil {
+				return err
+			}
+			defer cat.Close()
+			res, err := snapshots.Promote(c.Context, cat.Iceberg(), cat.Ident(), snapshots.PromoteOptions{
+				Branch: c.String("branch"), SkipValidation: c.Bool("skip-validation"), AcceptRisk: c.Bool("accept-risk"),
+				TagRetention: c.Duration("tag-retention"), Log: logger(),
+			})
+			if res != nil {
+				for _, r := range res.Risks {
+					fmt.Fprintf(c.App.ErrWriter, "retention risk: %s\n", r)
+				}
+			}
+			if err != nil {
+				return refusal(err)
+			}
+			ev := res.Event
+			fmt.Fprintf(c.App.Writer, "promoted %s onto main by %s: main %d -> %d (%d partitions)\n", ev.Branch, ev.Method, ev.From, ev.To, len(ev.Partitions))
+			if ev.Tag != "" {
+				fmt.Fprintf(c.App.Writer, "  previous main kept as tag %s; undo with: icefill rollback\n", ev.Tag)
+			}
+			if ev.Skipped {
+				fmt.Fprintln(c.App.Writer, "  WARNING: published without validation (--skip-validation)")
+			}
+			notify(c, "promote", strings.Join(cat.Ident(), "."), ev)
+			return nil
+		},
+	}
+}
