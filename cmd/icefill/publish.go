@@ -4,9 +4,9 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
-	"errors"
 	"fmt"
 	"net/http"
+	"net/url"
 	"os"
 	"os/exec"
 	"sort"
@@ -16,6 +16,7 @@ import (
 
 	"github.com/urfave/cli/v2"
 
+	"github.com/icefill/icefill/internal/errkind"
 	"github.com/icefill/icefill/rewrite"
 	"github.com/icefill/icefill/snapshots"
 )
@@ -27,18 +28,30 @@ func notifyFlags() []cli.Flag {
 	}
 }
 
-// refusal maps the guards' errors to exit code 4 with the message as is.
+// refusal keeps the kind snapshots marked its errors with (a refusal is
+// 4, a missing ref 2); an unmarked one is the catalog's.
 func refusal(err error) error {
-	switch {
-	case err == nil:
+	if err == nil {
 		return nil
-	case errors.Is(err, snapshots.ErrNotValidated), errors.Is(err, snapshots.ErrUncovered), errors.Is(err, snapshots.ErrRisk),
-		errors.Is(err, snapshots.ErrMainMoved), errors.Is(err, snapshots.ErrLaterChanges), errors.Is(err, snapshots.ErrNothingToDo):
-		return withCode(exitRefused, err)
-	case errors.Is(err, snapshots.ErrNoSuchRef):
-		return withCode(exitUsage, err)
+	}
+	if _, marked := errkind.Of(err); marked {
+		return err
 	}
 	return tableErr(err)
+}
+
+// checkNotify rejects a malformed --webhook before anything is published:
+// afterwards the change could not be undone by fixing the flag.
+func checkNotify(c *cli.Context) error {
+	raw := c.String("webhook")
+	if raw == "" {
+		return nil
+	}
+	u, err := url.Parse(raw)
+	if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
+		return errkind.Usagef("--webhook %q: want an http:// or https:// URL with a host", raw)
+	}
+	return nil
 }
 
 func promoteCommand() *cli.Command {
@@ -68,6 +81,9 @@ published and the command says so (exit 4). The promotion is recorded in the cat
 		Flags:  flags,
 		Before: configFileBefore(flags),
 		Action: func(c *cli.Context) error {
+			if err := checkNotify(c); err != nil {
+				return err
+			}
 			cat, err := openCatalog(c)
 			if err != nil {
 				return err
@@ -119,6 +135,9 @@ the catalog; undone by promoting again.
 		Flags:  flags,
 		Before: configFileBefore(flags),
 		Action: func(c *cli.Context) error {
+			if err := checkNotify(c); err != nil {
+				return err
+			}
 			cat, err := openCatalog(c)
 			if err != nil {
 				return err
@@ -129,6 +148,9 @@ the catalog; undone by promoting again.
 				return refusal(err)
 			}
 			fmt.Fprintf(c.App.Writer, "rolled back main by %s to %s: main %d -> %d (%d partitions restored)\n", ev.Method, ev.Tag, ev.From, ev.To, len(ev.Partitions))
+			if ev.Forced {
+				fmt.Fprintln(c.App.Writer, "  FORCED (--force): recorded in the history")
+			}
 			notify(c, "rollback", strings.Join(cat.Ident(), "."), *ev)
 			return nil
 		},
@@ -155,9 +177,12 @@ func notify(c *cli.Context, kind, tableName string, ev snapshots.Event) {
 	if url := c.String("webhook"); url != "" {
 		ctx, cancel := context.WithTimeout(c.Context, 10*time.Second)
 		defer cancel()
-		req, _ := http.NewRequestWithContext(ctx, http.MethodPost, url, bytes.NewReader(payload))
-		req.Header.Set("Content-Type", "application/json")
-		resp, err := http.DefaultClient.Do(req)
+		req, err := http.NewRequestWithContext(ctx, http.MethodPost, url, bytes.NewReader(payload))
+		var resp *http.Response
+		if err == nil {
+			req.Header.Set("Content-Type", "application/json")
+			resp, err = http.DefaultClient.Do(req)
+		}
 		if err == nil {
 			resp.Body.Close()
 			if resp.StatusCode >= 300 {
