@@ -369,6 +369,9 @@ func swapPartitions(ctx context.Context, tbl *table.Table, ref string, days []fe
 	summary, props iceberg.Properties) (*table.Table, error) {
 	var del, add []iceberg.DataFile
 	for _, d := range days {
+		if Digest(cur[d]) == Digest(src[d]) {
+			continue // already those files: nothing to swap
+		}
 		del = append(del, cur[d]...)
 		add = append(add, src[d]...)
 	}
