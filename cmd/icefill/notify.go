@@ -6,12 +6,14 @@ import (
 	"encoding/json"
 	"fmt"
 	"net/http"
+	"net/url"
 	"os"
 	"os/exec"
 	"time"
 
 	"github.com/urfave/cli/v2"
 
+	"github.com/icefill/icefill/internal/errkind"
 	"github.com/icefill/icefill/snapshots"
 )
 
@@ -24,6 +26,20 @@ func notifyFlags() []cli.Flag {
 
 // notify tells downstream consumers; a failure is reported, not fatal: the
 // change itself is already published.
+// checkNotify rejects a malformed --webhook before anything is published:
+// afterwards the change could not be undone by fixing the flag.
+func checkNotify(c *cli.Context) error {
+	raw := c.String("webhook")
+	if raw == "" {
+		return nil
+	}
+	u, err := url.Parse(raw)
+	if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
+		return errkind.Usagef("--webhook %q: want an http:// or https:// URL with a host", raw)
+	}
+	return nil
+}
+
 func notify(c *cli.Context, kind, tableName string, ev snapshots.Event) {
 	payload, _ := json.Marshal(struct {
 		Kind  string          `json:"kind"`
@@ -42,9 +58,12 @@ func notify(c *cli.Context, kind, tableName string, ev snapshots.Event) {
 	if url := c.String("webhook"); url != "" {
 		ctx, cancel := context.WithTimeout(c.Context, 10*time.Second)
 		defer cancel()
-		req, _ := http.NewRequestWithContext(ctx, http.MethodPost, url, bytes.NewReader(payload))
-		req.Header.Set("Content-Type", "application/json")
-		resp, err := http.DefaultClient.Do(req)
+		req, err := http.NewRequestWithContext(ctx, http.MethodPost, url, bytes.NewReader(payload))
+		var resp *http.Response
+		if err == nil {
+			req.Header.Set("Content-Type", "application/json")
+			resp, err = http.DefaultClient.Do(req)
+		}
 		if err == nil {
 			resp.Body.Close()
 			if resp.StatusCode >= 300 {

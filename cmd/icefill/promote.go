@@ -1,25 +1,23 @@
 package main
 
 import (
-	"errors"
 	"fmt"
 	"strings"
 
 	"github.com/urfave/cli/v2"
 
+	"github.com/icefill/icefill/internal/errkind"
 	"github.com/icefill/icefill/snapshots"
 )
 
-// refusal maps the guards' errors to exit code 4 with the message as is.
+// refusal keeps the kind snapshots marked its errors with (a refusal is
+// 4, a missing ref 2); an unmarked one is the catalog's.
 func refusal(err error) error {
-	switch {
-	case err == nil:
+	if err == nil {
 		return nil
-	case errors.Is(err, snapshots.ErrNotValidated), errors.Is(err, snapshots.ErrUncovered), errors.Is(err, snapshots.ErrRisk),
-		errors.Is(err, snapshots.ErrMainMoved), errors.Is(err, snapshots.ErrLaterChanges), errors.Is(err, snapshots.ErrNothingToDo):
-		return withCode(exitRefused, err)
-	case errors.Is(err, snapshots.ErrNoSuchRef):
-		return withCode(exitUsage, err)
+	}
+	if _, marked := errkind.Of(err); marked {
+		return err
 	}
 	return tableErr(err)
 }
@@ -51,6 +49,9 @@ published and the command says so (exit 4). The promotion is recorded in the cat
 		Flags:  flags,
 		Before: configFileBefore(flags),
 		Action: func(c *cli.Context) error {
+			if err := checkNotify(c); err != nil {
+				return err
+			}
 			cat, err := openCatalog(c)
 			if err != nil {
 				return err

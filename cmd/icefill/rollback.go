@@ -29,6 +29,9 @@ the catalog; undone by promoting again.
 		Flags:  flags,
 		Before: configFileBefore(flags),
 		Action: func(c *cli.Context) error {
+			if err := checkNotify(c); err != nil {
+				return err
+			}
 			cat, err := openCatalog(c)
 			if err != nil {
 				return err
@@ -39,6 +42,9 @@ the catalog; undone by promoting again.
 				return refusal(err)
 			}
 			fmt.Fprintf(c.App.Writer, "rolled back main by %s to %s: main %d -> %d (%d partitions restored)\n", ev.Method, ev.Tag, ev.From, ev.To, len(ev.Partitions))
+			if ev.Forced {
+				fmt.Fprintln(c.App.Writer, "  FORCED (--force): recorded in the history")
+			}
 			notify(c, "rollback", strings.Join(cat.Ident(), "."), *ev)
 			return nil
 		},

@@ -25,6 +25,7 @@ func runCommand() *cli.Command {
 		&cli.StringFlag{Name: "run-id", Usage: "name this run in checkpoints (default: a timestamp)"},
 		&cli.BoolFlag{Name: "catch-up", Usage: "instead of --from/--to: recompute exactly the partitions main changed since the branch forked that the branch has not recomputed since (what promote asks for)"},
 		&cli.DurationFlag{Name: "gc-min-age", Value: rewrite.DefaultGCMinAge, Usage: "at start, delete unreferenced data files older than this; younger ones may belong to a live writer, so use 0s only when no other run is active"},
+		writeMainFlag(),
 	)
 	return &cli.Command{
 		Name:      "run",
@@ -50,6 +51,12 @@ Examples:
 		Flags:  flags,
 		Before: configFileBefore(flags),
 		Action: func(c *cli.Context) error {
+			if err := guardWriteMain(c); err != nil {
+				return err
+			}
+			if err := snapshots.CheckRunID(c.String("run-id")); err != nil {
+				return err
+			}
 			var r rangeArgs
 			var err error
 			if c.Bool("catch-up") {
@@ -78,11 +85,20 @@ Examples:
 				return err
 			}
 			defer cat.Close()
+			runID := c.String("run-id")
+			if runID == "" {
+				runID = rewrite.NewRunID()
+			}
+			finishMain, err := beginWriteMain(c, cat, runID)
+			if err != nil {
+				return err
+			}
+			defer finishMain()
 			prog := newProgress(c.App.ErrWriter, logger())
 			res, err := rewrite.Run(c.Context, cat, in, rewrite.RunOptions{
 				Branch: c.String("branch"), Logic: r.logic, Days: r.days, Order: r.order, Workers: workers,
 				Force: c.Bool("force") || c.Bool("catch-up"), RejectLimit: c.Float64("max-reject-rate"), PauseWindow: pause,
-				RunID: c.String("run-id"), Shard: r.shard, Shards: r.shards, GCMinAge: gcMinAge(c.Duration("gc-min-age")),
+				RunID: runID, Shard: r.shard, Shards: r.shards, GCMinAge: gcMinAge(c.Duration("gc-min-age")),
 				CompactAbove: 32, CompactEvery: 8, S3: s3Options(c), Fault: fault, Progress: prog,
 				SourceName: c.String("source"), Log: logger(),
 			})
