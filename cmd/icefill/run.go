@@ -109,9 +109,13 @@ func openInputs(c *cli.Context, workers int) (*rewrite.Inputs, error) {
 		return nil, withCode(exitUsage, err)
 	}
 	opts := rewrite.InputOptions{AllowMissing: c.Bool("allow-missing"), Workers: workers}
+	if err := memoryOptions(c, &opts); err != nil {
+		return nil, err
+	}
 	if c.IsSet("max-read-rate") || c.String("max-read-rate") != "" {
 		rate, err := rewrite.ParseByteRate(c.String("max-read-rate"))
 		if err != nil {
+			opts.SpillDir.Close()
 			return nil, withCode(exitUsage, err)
 		}
 		if rate > 0 {
@@ -121,6 +125,7 @@ func openInputs(c *cli.Context, workers int) (*rewrite.Inputs, error) {
 	}
 	in, err := rewrite.NewInputs(c.Context, src, opts)
 	if err != nil {
+		opts.SpillDir.Close()
 		return nil, withCode(exitUnavailable, err)
 	}
 	return in, nil
@@ -133,6 +138,7 @@ func runCommand() *cli.Command {
 		&cli.StringFlag{Name: "max-read-rate", Usage: "cap on source reads of this process, e.g. 200MiB/s (default: unlimited)", EnvVars: []string{"ICEFILL_MAX_READ_RATE"}},
 		&cli.StringFlag{Name: "pause-window", Usage: "HH:MM-HH:MM (UTC): no new partition starts inside it, running ones finish", EnvVars: []string{"ICEFILL_PAUSE_WINDOW"}},
 		&cli.StringFlag{Name: "run-id", Usage: "name this run in checkpoints (default: a timestamp)"},
+		memoryFlags()[0], memoryFlags()[1],
 		&cli.BoolFlag{Name: "catch-up", Usage: "instead of --from/--to: recompute exactly the partitions main changed since the branch forked that the branch has not recomputed since (what promote asks for)"},
 		&cli.DurationFlag{Name: "gc-min-age", Value: rewrite.DefaultGCMinAge, Usage: "at start, delete unreferenced data files older than this; younger ones may belong to a live writer, so use 0s only when no other run is active"},
 	)
@@ -183,6 +189,7 @@ Examples:
 			if err != nil {
 				return err
 			}
+			defer in.Close()
 			cat, err := openCatalog(c)
 			if err != nil {
 				return err
@@ -285,7 +292,7 @@ func printRunResult(c *cli.Context, cat *icecat.Catalog, res *rewrite.RunResult)
 
 func planCommand() *cli.Command {
 	flags := append(append(append(sourceFlags(), rangeFlags()...), catalogFlags()...), branchFlag(true),
-		&cli.BoolFlag{Name: "json", Usage: "print the plan as JSON"})
+		&cli.BoolFlag{Name: "json", Usage: "print the plan as JSON"}, memoryFlags()[0])
 	return &cli.Command{
 		Name:      "plan",
 		Usage:     "show what run would do: missing input days, partitions done and to do, volume",
@@ -301,10 +308,11 @@ with the branch's checkpoints: done (skipped), todo, source-changed or logic-cha
 			if err != nil {
 				return err
 			}
-			in, err := openInputs(c, 1)
+			in, err := openInputs(c, runtime.NumCPU())
 			if err != nil {
 				return err
 			}
+			defer in.Close()
 			cat, err := openCatalog(c)
 			if err != nil {
 				return err
@@ -319,32 +327,39 @@ with the branch's checkpoints: done (skipped), todo, source-changed or logic-cha
 				return withCode(exitUnavailable, err)
 			}
 			plan, err := rewrite.MakePlan(c.Context, in, state, rewrite.PlanOptions{Days: r.days, Logic: r.logic, Order: r.order, Force: c.Bool("force"), Shard: r.shard, Shards: r.shards})
+			ests := planEstimates(c, in, plan, r.logic)
 			if c.Bool("json") {
 				enc := json.NewEncoder(c.App.Writer)
 				enc.SetIndent("", "  ")
-				if encErr := enc.Encode(planJSON(plan)); encErr != nil {
+				if encErr := enc.Encode(planJSON(plan, ests)); encErr != nil {
 					return encErr
 				}
 				return err
 			}
-			printPlan(c, plan)
+			printPlan(c, plan, ests)
 			return err
 		},
 	}
 }
 
 type planEntry struct {
-	Day    string `json:"day"`
-	Status string `json:"status"`
-	Files  int    `json:"files"`
-	Bytes  int64  `json:"bytes"`
+	Day        string `json:"day"`
+	Status     string `json:"status"`
+	Files      int    `json:"files"`
+	Bytes      int64  `json:"bytes"`
+	WindowRows int64  `json:"window_rows,omitempty"`
+	Mode       string `json:"mode,omitempty"`
 }
 
-func planJSON(p *rewrite.Plan) map[string]any {
+func planJSON(p *rewrite.Plan, ests map[features.Date]rewrite.Estimate) map[string]any {
 	var entries []planEntry
 	var missP, missL []string
 	for _, pp := range p.Partitions {
-		entries = append(entries, planEntry{Day: pp.Day.String(), Status: string(pp.Status), Files: pp.Files, Bytes: pp.Bytes})
+		e := planEntry{Day: pp.Day.String(), Status: string(pp.Status), Files: pp.Files, Bytes: pp.Bytes}
+		if est, ok := ests[pp.Day]; ok {
+			e.WindowRows, e.Mode = est.WindowRows, est.Mode()
+		}
+		entries = append(entries, e)
 	}
 	for _, d := range p.MissingPartitions {
 		missP = append(missP, d.String())
@@ -356,7 +371,7 @@ func planJSON(p *rewrite.Plan) map[string]any {
 		"to_compute": len(p.Todo()), "to_compute_bytes": p.TodoBytes()}
 }
 
-func printPlan(c *cli.Context, p *rewrite.Plan) {
+func printPlan(c *cli.Context, p *rewrite.Plan, ests map[features.Date]rewrite.Estimate) {
 	w := c.App.Writer
 	if len(p.MissingPartitions)+len(p.MissingLookback) > 0 {
 		fmt.Fprintf(w, "missing source days: %d partition days, %d lookback days\n", len(p.MissingPartitions), len(p.MissingLookback))
@@ -367,9 +382,13 @@ func printPlan(c *cli.Context, p *rewrite.Plan) {
 	}
 	fmt.Fprintf(w, "%d partitions: %d done, %d to compute (%s of source files)\n", len(p.Partitions), counts[rewrite.StatusDone], len(p.Todo()), humanBytes(p.TodoBytes()))
 	tw := tabwriter.NewWriter(w, 0, 4, 2, ' ', 0)
-	fmt.Fprintln(tw, "DAY\tSTATUS\tFILES\tBYTES")
+	fmt.Fprintln(tw, "DAY\tSTATUS\tFILES\tBYTES\tWINDOW ROWS\tMODE")
 	for _, pp := range p.Partitions {
-		fmt.Fprintf(tw, "%s\t%s\t%d\t%s\n", pp.Day, pp.Status, pp.Files, humanBytes(pp.Bytes))
+		rows, mode := "-", "-"
+		if est, ok := ests[pp.Day]; ok {
+			rows, mode = fmt.Sprint(est.WindowRows), est.Mode()
+		}
+		fmt.Fprintf(tw, "%s\t%s\t%d\t%s\t%s\t%s\n", pp.Day, pp.Status, pp.Files, humanBytes(pp.Bytes), rows, mode)
 	}
 	tw.Flush()
 }
