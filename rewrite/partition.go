@@ -35,11 +35,11 @@ type Inputs struct {
 
 	// budget is the memory budget; spill computes the partitions whose
 	// window does not fit it (nil: everything in memory).
-	budget *spill.Budget
+	budget   *spill.Budget
 	spill    *spill.Engine
 	spillDir *spill.Dir
-	rowsMu sync.Mutex
-	rows   map[features.Date]int64
+	rowsMu   sync.Mutex
+	rows     map[features.Date]int64
 }
 
 // InputOptions configure Inputs.
