@@ -23,6 +23,7 @@ func runCommand() *cli.Command {
 		&cli.StringFlag{Name: "max-read-rate", Usage: "cap on source reads of this process, e.g. 200MiB/s (default: unlimited)", EnvVars: []string{"ICEFILL_MAX_READ_RATE"}},
 		&cli.StringFlag{Name: "pause-window", Usage: "HH:MM-HH:MM (UTC): no new partition starts inside it, running ones finish", EnvVars: []string{"ICEFILL_PAUSE_WINDOW"}},
 		&cli.StringFlag{Name: "run-id", Usage: "name this run in checkpoints (default: a timestamp)"},
+		memoryFlags()[0], memoryFlags()[1],
 		&cli.BoolFlag{Name: "catch-up", Usage: "instead of --from/--to: recompute exactly the partitions main changed since the branch forked that the branch has not recomputed since (what promote asks for)"},
 		&cli.DurationFlag{Name: "gc-min-age", Value: rewrite.DefaultGCMinAge, Usage: "at start, delete unreferenced data files older than this; younger ones may belong to a live writer, so use 0s only when no other run is active"},
 		writeMainFlag(),
@@ -80,6 +81,7 @@ Examples:
 			if err != nil {
 				return err
 			}
+			defer in.Close()
 			cat, err := openCatalog(c)
 			if err != nil {
 				return err
