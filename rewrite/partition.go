@@ -35,10 +35,11 @@ type Inputs struct {
 
 	// budget is the memory budget; spill computes the partitions whose
 	// window does not fit it (nil: everything in memory).
-	budget *spill.Budget
-	spill  *spill.Engine
-	rowsMu sync.Mutex
-	rows   map[features.Date]int64
+	budget   *spill.Budget
+	spill    *spill.Engine
+	spillDir *spill.Dir
+	rowsMu   sync.Mutex
+	rows     map[features.Date]int64
 }
 
 // InputOptions configure Inputs.
@@ -52,7 +53,11 @@ type InputOptions struct {
 	// whose window does not fit it runs on the external path, spilling
 	// to SpillDir. 0 computes everything in memory.
 	MemoryLimit int64
-	SpillDir    *spill.Dir
+	// SpillBuckets, when positive, sends every partition to the external
+	// path cut into that many buckets (tests).
+	SpillBuckets int
+	// SpillDir is where the external path spills; Inputs.Close removes it.
+	SpillDir *spill.Dir
 }
 
 // NewInputs lists the source once and prepares to read it.
@@ -65,18 +70,22 @@ func NewInputs(ctx context.Context, src *source.Source, opts InputOptions) (*Inp
 	in := &Inputs{ctx: ctx, src: src, avail: avail, allowMissing: opts.AllowMissing, readOpts: opts.Read,
 		cache: newDayCache(features.LookbackDays + workers + 1), workers: workers, rows: map[features.Date]int64{}}
 	if opts.MemoryLimit > 0 {
-		in.budget = &spill.Budget{Limit: opts.MemoryLimit}
+		in.budget = &spill.Budget{Limit: opts.MemoryLimit, ForceBuckets: opts.SpillBuckets}
 		if opts.SpillDir != nil {
+			in.spillDir = opts.SpillDir
 			in.spill = spill.NewEngine(opts.SpillDir, *in.budget, in.streamDay)
 		}
 	}
 	return in, nil
 }
 
-// Close removes the spill files of the external path.
+// Close removes the spill files of the external path and the spill folder.
 func (in *Inputs) Close() {
 	if in.spill != nil {
 		in.spill.Close()
+	}
+	if in.spillDir != nil {
+		in.spillDir.Close()
 	}
 }
 

@@ -105,7 +105,7 @@ func VerifyCheckpoints(ctx context.Context, tbl *table.Table, branch string, sta
 	}
 	files := map[string][]iceberg.DataFile{}
 	for d, fs := range byDay {
-		files[dayText(d)] = fs
+		files[d.String()] = fs
 	}
 	df, err := NewDataFiles(ctx, tbl.Location(), s3)
 	if err != nil {

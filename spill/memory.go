@@ -120,6 +120,9 @@ const MinLimit = 128 << 20
 // work from it.
 type Budget struct {
 	Limit int64
+	// ForceBuckets, when positive, sends every partition to the external
+	// path with that many buckets (tests and benchmarks only).
+	ForceBuckets int
 }
 
 // Bytes the in-memory path takes per event of the days it keeps decoded
@@ -137,12 +140,18 @@ const (
 // FitsInMemory reports whether keeping cacheDays days of dayRows events
 // each decoded fits the budget.
 func (b Budget) FitsInMemory(cacheDays int, dayRows int64) bool {
+	if b.ForceBuckets > 0 {
+		return false
+	}
 	return int64(cacheDays)*dayRows*InMemoryBytesPerEvent+reserve <= b.Limit
 }
 
 // Buckets is how many buckets a window of windowRows events is cut into
 // so that one bucket is computed within the budget.
 func (b Budget) Buckets(windowRows int64) int {
+	if b.ForceBuckets > 0 {
+		return b.ForceBuckets
+	}
 	usable := max(b.Limit-reserve, b.Limit/4)
 	k := (windowRows*BucketBytesPerEvent + usable/2 - 1) / (usable / 2)
 	return int(max(1, min(k, 1<<16)))

@@ -79,6 +79,23 @@ func exitCode(err error) int {
 	switch {
 	case errors.Is(err, context.Canceled):
 		return exitInterrupted
+	}
+	// Errors packages marked with errkind (the house helper replaces this
+	// function with one errkind-based mapping).
+	if kind, ok := errkind.Of(err); ok {
+		switch kind {
+		case errkind.Usage:
+			return exitUsage
+		case errkind.Unavailable:
+			return exitUnavailable
+		case errkind.Refused:
+			return exitRefused
+		}
+		return exitFailed
+	}
+	switch {
+	case errors.Is(err, context.Canceled):
+		return exitInterrupted
 	case errors.As(err, &ce), errors.As(err, &me), errors.As(err, &re), errors.Is(err, source.ErrMissingDay), errors.Is(err, source.ErrUnreadable):
 		return exitUsage
 	}

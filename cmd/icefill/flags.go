@@ -1,7 +1,6 @@
 package main
 
 import (
-
 	"github.com/urfave/cli/v2"
 
 	"github.com/icefill/icefill/features"
@@ -49,7 +48,7 @@ func rangeFlags() []cli.Flag {
 }
 
 func branchFlag(required bool) cli.Flag {
-	return &cli.StringFlag{Name: "branch", Required: required, Usage: "the Iceberg branch to write (never main unless you pass --branch main)", EnvVars: []string{"ICEFILL_BRANCH"}}
+	return &cli.StringFlag{Name: "branch", Required: required, Usage: "the Iceberg branch (main only with --write-main)", EnvVars: []string{"ICEFILL_BRANCH"}, Action: checkBranchFlag}
 }
 
 type rangeArgs struct {

@@ -42,9 +42,13 @@ func openInputs(c *cli.Context, workers int) (*rewrite.Inputs, error) {
 		return nil, withCode(exitUsage, err)
 	}
 	opts := rewrite.InputOptions{AllowMissing: c.Bool("allow-missing"), Workers: workers}
+	if err := memoryOptions(c, &opts); err != nil {
+		return nil, err
+	}
 	if c.IsSet("max-read-rate") || c.String("max-read-rate") != "" {
 		rate, err := rewrite.ParseByteRate(c.String("max-read-rate"))
 		if err != nil {
+			opts.SpillDir.Close()
 			return nil, withCode(exitUsage, err)
 		}
 		if rate > 0 {
@@ -54,6 +58,7 @@ func openInputs(c *cli.Context, workers int) (*rewrite.Inputs, error) {
 	}
 	in, err := rewrite.NewInputs(c.Context, src, opts)
 	if err != nil {
+		opts.SpillDir.Close()
 		return nil, withCode(exitUnavailable, err)
 	}
 	return in, nil

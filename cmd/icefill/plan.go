@@ -4,18 +4,20 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"runtime"
 	"text/tabwriter"
 
 	"github.com/apache/iceberg-go/catalog"
 	"github.com/urfave/cli/v2"
 
+	"github.com/icefill/icefill/features"
 	"github.com/icefill/icefill/rewrite"
 	"github.com/icefill/icefill/snapshots"
 )
 
 func planCommand() *cli.Command {
 	flags := append(append(append(sourceFlags(), rangeFlags()...), catalogFlags()...), branchFlag(true),
-		&cli.BoolFlag{Name: "json", Usage: "print the plan as JSON"})
+		&cli.BoolFlag{Name: "json", Usage: "print the plan as JSON"}, memoryFlags()[0])
 	return &cli.Command{
 		Name:      "plan",
 		Usage:     "show what run would do: missing input days, partitions done and to do, volume",
@@ -31,10 +33,11 @@ with the branch's checkpoints: done (skipped), todo, source-changed or logic-cha
 			if err != nil {
 				return err
 			}
-			in, err := openInputs(c, 1)
+			in, err := openInputs(c, runtime.NumCPU())
 			if err != nil {
 				return err
 			}
+			defer in.Close()
 			cat, err := openCatalog(c)
 			if err != nil {
 				return err
@@ -49,32 +52,39 @@ with the branch's checkpoints: done (skipped), todo, source-changed or logic-cha
 				return withCode(exitUnavailable, err)
 			}
 			plan, err := rewrite.MakePlan(c.Context, in, state, rewrite.PlanOptions{Days: r.days, Logic: r.logic, Order: r.order, Force: c.Bool("force"), Shard: r.shard, Shards: r.shards})
+			ests := planEstimates(c, in, plan, r.logic)
 			if c.Bool("json") {
 				enc := json.NewEncoder(c.App.Writer)
 				enc.SetIndent("", "  ")
-				if encErr := enc.Encode(planJSON(plan)); encErr != nil {
+				if encErr := enc.Encode(planJSON(plan, ests)); encErr != nil {
 					return encErr
 				}
 				return err
 			}
-			printPlan(c, plan)
+			printPlan(c, plan, ests)
 			return err
 		},
 	}
 }
 
 type planEntry struct {
-	Day    string `json:"day"`
-	Status string `json:"status"`
-	Files  int    `json:"files"`
-	Bytes  int64  `json:"bytes"`
+	Day        string `json:"day"`
+	Status     string `json:"status"`
+	Files      int    `json:"files"`
+	Bytes      int64  `json:"bytes"`
+	WindowRows int64  `json:"window_rows,omitempty"`
+	Mode       string `json:"mode,omitempty"`
 }
 
-func planJSON(p *rewrite.Plan) map[string]any {
+func planJSON(p *rewrite.Plan, ests map[features.Date]rewrite.Estimate) map[string]any {
 	var entries []planEntry
 	var missP, missL []string
 	for _, pp := range p.Partitions {
-		entries = append(entries, planEntry{Day: pp.Day.String(), Status: string(pp.Status), Files: pp.Files, Bytes: pp.Bytes})
+		e := planEntry{Day: pp.Day.String(), Status: string(pp.Status), Files: pp.Files, Bytes: pp.Bytes}
+		if est, ok := ests[pp.Day]; ok {
+			e.WindowRows, e.Mode = est.WindowRows, est.Mode()
+		}
+		entries = append(entries, e)
 	}
 	for _, d := range p.MissingPartitions {
 		missP = append(missP, d.String())
@@ -86,7 +96,7 @@ func planJSON(p *rewrite.Plan) map[string]any {
 		"to_compute": len(p.Todo()), "to_compute_bytes": p.TodoBytes()}
 }
 
-func printPlan(c *cli.Context, p *rewrite.Plan) {
+func printPlan(c *cli.Context, p *rewrite.Plan, ests map[features.Date]rewrite.Estimate) {
 	w := c.App.Writer
 	if len(p.MissingPartitions)+len(p.MissingLookback) > 0 {
 		fmt.Fprintf(w, "missing source days: %d partition days, %d lookback days\n", len(p.MissingPartitions), len(p.MissingLookback))
@@ -97,9 +107,13 @@ func printPlan(c *cli.Context, p *rewrite.Plan) {
 	}
 	fmt.Fprintf(w, "%d partitions: %d done, %d to compute (%s of source files)\n", len(p.Partitions), counts[rewrite.StatusDone], len(p.Todo()), humanBytes(p.TodoBytes()))
 	tw := tabwriter.NewWriter(w, 0, 4, 2, ' ', 0)
-	fmt.Fprintln(tw, "DAY\tSTATUS\tFILES\tBYTES")
+	fmt.Fprintln(tw, "DAY\tSTATUS\tFILES\tBYTES\tWINDOW ROWS\tMODE")
 	for _, pp := range p.Partitions {
-		fmt.Fprintf(tw, "%s\t%s\t%d\t%s\n", pp.Day, pp.Status, pp.Files, humanBytes(pp.Bytes))
+		rows, mode := "-", "-"
+		if est, ok := ests[pp.Day]; ok {
+			rows, mode = fmt.Sprint(est.WindowRows), est.Mode()
+		}
+		fmt.Fprintf(tw, "%s\t%s\t%d\t%s\t%s\t%s\n", pp.Day, pp.Status, pp.Files, humanBytes(pp.Bytes), rows, mode)
 	}
 	tw.Flush()
 }

@@ -1,25 +1,23 @@
 package main
 
 import (
-	"errors"
 	"fmt"
 	"strings"
 
 	"github.com/urfave/cli/v2"
 
+	"github.com/icefill/icefill/internal/errkind"
 	"github.com/icefill/icefill/snapshots"
 )
 
-// refusal maps the guards' errors to exit code 4 with the message as is.
+// refusal keeps the kind snapshots marked its errors with (a refusal is
+// 4, a missing ref 2); an unmarked one is the catalog's.
 func refusal(err error) error {
-	switch {
-	case err == nil:
+	if err == nil {
 		return nil
-	case errors.Is(err, snapshots.ErrNotValidated), errors.Is(err, snapshots.ErrUncovered), errors.Is(err, snapshots.ErrRisk),
-		errors.Is(err, snapshots.ErrMainMoved), errors.Is(err, snapshots.ErrLaterChanges), errors.Is(err, snapshots.ErrNothingToDo):
-		return withCode(exitRefused, err)
-	case errors.Is(err, snapshots.ErrNoSuchRef):
-		return withCode(exitUsage, err)
+	}
+	if _, marked := errkind.Of(err); marked {
+		return err
 	}
 	return tableErr(err)
 }
@@ -34,7 +32,10 @@ func promoteCommand() *cli.Command {
 		Name:      "promote",
 		Usage:     "publish a validated branch onto main atomically (tagging main first)",
 		UsageText: "icefill promote --branch clv-fix [--notify-cmd CMD] [--webhook URL]",
-		Description: `Refuses unless the branch head has a passing validation recorded by 'icefill validate'.
+		Description: `Publishes only what a validation certified: icefill lists, file set by file set, the
+partitions publishing changes on main, and refuses (exit 4, naming them and the validate
+to run) unless the branch's recorded validation certifies each with exactly main's
+current files as base and the published files as candidate.
 Tags main's current snapshot (pre-promote-<branch>-<time>-<snapshot>, kept for 100 years)
 so it can always be rolled back to, then:
   - if main has not moved since the branch was made, fast-forwards main to the branch head
@@ -51,6 +52,9 @@ published and the command says so (exit 4). The promotion is recorded in the cat
 		Flags:  flags,
 		Before: configFileBefore(flags),
 		Action: func(c *cli.Context) error {
+			if err := checkNotify(c); err != nil {
+				return err
+			}
 			cat, err := openCatalog(c)
 			if err != nil {
 				return err

@@ -25,10 +25,12 @@ func runCommand() *cli.Command {
 		&cli.StringFlag{Name: "max-read-rate", Usage: "cap on source reads of this process, e.g. 200MiB/s (default: unlimited)", EnvVars: []string{"ICEFILL_MAX_READ_RATE"}},
 		&cli.StringFlag{Name: "pause-window", Usage: "HH:MM-HH:MM (UTC): no new partition starts inside it, running ones finish", EnvVars: []string{"ICEFILL_PAUSE_WINDOW"}},
 		&cli.StringFlag{Name: "run-id", Usage: "name this run in checkpoints (default: a timestamp)"},
+		memoryFlags()[0], memoryFlags()[1],
 		&cli.BoolFlag{Name: "catch-up", Usage: "instead of --from/--to: recompute exactly the partitions main changed since the branch forked that the branch has not recomputed since (what promote asks for)"},
 		&cli.BoolFlag{Name: "verify", Usage: "first check that every checkpoint in range has its data files on storage with their committed sizes and rows; recompute those that do not"},
 		&cli.BoolFlag{Name: "allow-mixed-logic", Usage: "let this run's --logic differ from the logic of the branch's checkpoints (refused otherwise, exit 4): days outside the range keep their logic"},
 		&cli.DurationFlag{Name: "gc-min-age", Value: rewrite.DefaultGCMinAge, Usage: "at start, delete unreferenced data files older than this (storage time); gc fences the table, so a live writer whose files it deletes writes them again"},
+		writeMainFlag(),
 	)
 	return &cli.Command{
 		Name:      "run",
@@ -54,6 +56,12 @@ Examples:
 		Flags:  flags,
 		Before: configFileBefore(flags),
 		Action: func(c *cli.Context) error {
+			if err := guardWriteMain(c); err != nil {
+				return err
+			}
+			if err := snapshots.CheckRunID(c.String("run-id")); err != nil {
+				return err
+			}
 			var r rangeArgs
 			var err error
 			if c.Bool("catch-up") {
@@ -77,16 +85,26 @@ Examples:
 			if err != nil {
 				return err
 			}
+			defer in.Close()
 			cat, err := openCatalog(c)
 			if err != nil {
 				return err
 			}
 			defer cat.Close()
+			runID := c.String("run-id")
+			if runID == "" {
+				runID = rewrite.NewRunID()
+			}
+			finishMain, err := beginWriteMain(c, cat, runID)
+			if err != nil {
+				return err
+			}
+			defer finishMain()
 			prog := newProgress(c.App.ErrWriter, logger())
 			res, err := rewrite.Run(c.Context, cat, in, rewrite.RunOptions{
 				Branch: c.String("branch"), Logic: r.logic, Days: r.days, Order: r.order, Workers: workers,
 				Force: c.Bool("force") || c.Bool("catch-up"), RejectLimit: c.Float64("max-reject-rate"), PauseWindow: pause,
-				RunID: c.String("run-id"), Shard: r.shard, Shards: r.shards, GCMinAge: gcMinAge(c.Duration("gc-min-age")),
+				RunID: runID, Shard: r.shard, Shards: r.shards, GCMinAge: gcMinAge(c.Duration("gc-min-age")),
 				CompactAbove: 32, CompactEvery: 8, S3: s3Options(c), Fault: fault, Progress: prog,
 				SourceName: c.String("source"), Log: logger(), AllowMixedLogic: c.Bool("allow-mixed-logic"), Verify: c.Bool("verify"),
 			})
