@@ -26,11 +26,11 @@ import (
 func init() {
 	modelOps = append(modelOps,
 		modelOp{"recreate", 1, (*seq).recreate},
-		modelOp{"kill-resume", 2, (*seq).killResume},
+		modelOp{"kill-resume", 1, (*seq).killResume},
 		modelOp{"pause-gc", 1, (*seq).pauseGC},
 		modelOp{"gc", 1, func(s *seq) (int, int, string) {
-			code, _ := s.cli("gc", "--min-age", "1s")
-			return 0, code, "gc --min-age 1s"
+			code, _ := s.cli("gc", "--min-age", "200ms")
+			return 0, code, "gc --min-age 200ms"
 		}},
 	)
 }
@@ -148,8 +148,8 @@ func (s *seq) pauseGC() (int, int, string) {
 		cmd.Wait()
 		s.fail("%s: the run never stopped before its first commit:\n%s", what, out.String())
 	}
-	time.Sleep(1200 * time.Millisecond)
-	if code, gcOut := s.cli("gc", "--min-age", "1s"); code != 0 {
+	time.Sleep(400 * time.Millisecond)
+	if code, gcOut := s.cli("gc", "--min-age", "200ms"); code != 0 {
 		s.fail("%s: gc exited %d:\n%s", what, code, gcOut)
 	}
 	cmd.Process.Signal(syscall.SIGCONT)
