@@ -65,18 +65,6 @@ func exitCode(err error) int {
 		return exitOK
 	case errors.As(err, &ee):
 		return ee.code
-	}
-	if k, ok := errkind.Of(err); ok {
-		switch k {
-		case errkind.Usage:
-			return exitUsage
-		case errkind.Unavailable:
-			return exitUnavailable
-		case errkind.Refused:
-			return exitRefused
-		}
-	}
-	switch {
 	case errors.Is(err, context.Canceled):
 		return exitInterrupted
 	}
@@ -94,8 +82,6 @@ func exitCode(err error) int {
 		return exitFailed
 	}
 	switch {
-	case errors.Is(err, context.Canceled):
-		return exitInterrupted
 	case errors.As(err, &ce), errors.As(err, &me), errors.As(err, &re), errors.Is(err, source.ErrMissingDay), errors.Is(err, source.ErrUnreadable):
 		return exitUsage
 	}
