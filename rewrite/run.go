@@ -425,6 +425,12 @@ func (w *worker) do(ctx context.Context, pp PlannedPartition) (*Partition, snaps
 	var res snapshots.CommitResult
 	for try := 1; ; try++ {
 		files, written, err := w.writeDataFiles(ctx, p)
+		if errors.Is(err, errFilesGone) && try < maxRewrites {
+			// A clean-up deleted them while this process was paused
+			// between writing and checking them.
+			w.log.Warn("data files vanished before they were checked; writing them again", "partition", day, "err", err)
+			continue
+		}
 		if err != nil {
 			return nil, snapshots.CommitResult{}, fmt.Errorf("write data files of partition %s: %w", day, err)
 		}
@@ -454,6 +460,10 @@ const maxRewrites = 3
 // ErrWrittenFiles is returned (wrapped) when the data files written do not
 // hold the rows computed, or are not on storage as written.
 var ErrWrittenFiles = errors.New("the written data files do not hold the computed rows")
+
+// errFilesGone marks written files missing from storage when checked (a
+// clean-up took them during a pause): written again, not a failure.
+var errFilesGone = errors.New("missing from storage")
 
 // writeDataFiles writes the partition's rows as Parquet data files of the
 // table, once; every commit attempt reuses them. Before anything is
@@ -497,6 +507,11 @@ func (w *worker) writeDataFiles(ctx context.Context, p *Partition) ([]iceberg.Da
 	problems, written, err := df.Check(ctx, files)
 	if err != nil {
 		return nil, time.Time{}, err
+	}
+	for _, pr := range problems {
+		if pr.Missing {
+			return nil, time.Time{}, fmt.Errorf("%w (%w): %s; nothing was committed", ErrWrittenFiles, errFilesGone, pr)
+		}
 	}
 	if len(problems) > 0 {
 		return nil, time.Time{}, fmt.Errorf("%w: %s; nothing was committed", ErrWrittenFiles, problems[0])
