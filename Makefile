@@ -11,7 +11,7 @@ BENCH_DAYS   ?= 10
 BENCH_EVENTS ?= 1000000
 BENCH_COMMITS ?= 1000
 
-.PHONY: all build test test-integration lint bench demo clean
+.PHONY: all build test test-integration test-browser browser-deps lint bench demo clean
 
 all: build
 
@@ -21,6 +21,16 @@ build:
 test:
 	$(GO) vet ./...
 	$(GO) test -count=1 ./...
+
+# The report page in a real browser: Debian's Chromium driven by chromedp
+# (make test runs it too, and skips it when no Chromium is installed). The
+# screenshot lands in .cache/browser/_artifacts/.
+browser-deps:
+	./scripts/install-chromium.sh
+
+test-browser: browser-deps
+	mkdir -p $(CACHE)/browser
+	$(GO) test -count=1 -v -run TestReportInBrowser -artifacts -outputdir $(CACHE)/browser ./cmd/icefill
 
 lint: $(GOBIN_DIR)/staticcheck
 	$(GO) vet ./...
