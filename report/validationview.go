@@ -53,7 +53,7 @@ type miniChart struct {
 	Bounds                    []boundLine
 	Bars                      []barView
 	Paths                     []pathView
-	Scale                     string
+	Scale, OffScale           string
 	Summary                   string
 	Title                     string
 }
@@ -85,9 +85,9 @@ type ltvChartRow struct {
 }
 
 type dotView struct {
-	X     float64
-	Label string
-	Title string
+	X, LabelY float64
+	Label     string
+	Title     string
 }
 
 type sampleRow struct {
@@ -265,18 +265,21 @@ func mini(m *Metric) *miniChart {
 	mc := &miniChart{Metric: m.Metric, Dimension: m.Dimension, Status: m.Status, W: miniW, H: miniH}
 	// Symmetric scale: the band, the declared bounds and every finite
 	// difference fit (infinite ones are drawn to the edge).
+	// The scale fits the band and the differences; a declared bound far
+	// beyond them would flatten every bar, so it is named, not drawn.
 	s := 2.5 * m.Tolerance
-	for _, d := range m.Declared {
-		if d.Bound != nil {
-			s = max(s, *d.Bound*1.1)
-		}
-	}
 	for _, r := range m.Rel {
 		if !isInfinite(r) {
-			s = max(s, math.Abs(r)*1.05)
+			s = max(s, math.Abs(r)*1.15)
 		}
 	}
 	s = max(s, 1e-6)
+	for _, d := range m.Declared {
+		if d.Bound != nil && *d.Bound <= 3*s {
+			s = max(s, *d.Bound*1.08)
+		}
+	}
+	var offScale []string
 	top, plotH := 4.0, float64(miniH-8)
 	mc.ZeroY = top + plotH/2
 	y := func(r float64) float64 {
@@ -289,6 +292,10 @@ func mini(m *Metric) *miniChart {
 			continue
 		}
 		title := fmt.Sprintf("declared %s, bound %s: %s", d.Direction, fmtPct(*d.Bound), d.Reason)
+		if *d.Bound > s {
+			offScale = append(offScale, "≤"+fmtPct(*d.Bound))
+			continue
+		}
 		if d.Direction != validate.Down {
 			mc.Bounds = append(mc.Bounds, boundLine{Y: y(*d.Bound), Title: title})
 		}
@@ -349,6 +356,9 @@ func mini(m *Metric) *miniChart {
 	if n == 1 {
 		mc.Summary = fmtRel(m.Rel[0])
 	}
+	if len(offScale) > 0 {
+		mc.OffScale = "; bound " + strings.Join(offScale, ", ") + " off scale"
+	}
 	mc.Title = fmt.Sprintf("%s by %s: %s; %s (band ±%s, rule ≥%s of groups)", m.Metric, m.Dimension, m.Status, mc.Summary, fmtPct(m.Tolerance), fmtPct(m.GroupShare))
 	return mc
 }
@@ -367,7 +377,7 @@ func statusWord(st byte) string {
 
 // ltvDots places the quantiles of both sides on one axis.
 func ltvDots(v *Validation) *ltvChart {
-	const w, h, left, right = 560, 96, 110, 20
+	const w, h, left, right = 560, 118, 110, 30
 	hi := float64(max(v.LTV.Base.P99, v.LTV.Candidate.P99, 1))
 	lo := float64(min(v.LTV.Base.P50, v.LTV.Candidate.P50, 0))
 	x := func(val float64) float64 { return left + (w-left-right)*(val-lo)/(hi-lo) }
@@ -376,13 +386,18 @@ func ltvDots(v *Validation) *ltvChart {
 		name string
 		d    validate.Distribution
 	}{{"base", v.LTV.Base}, {"candidate", v.LTV.Candidate}} {
-		row := ltvChartRow{Label: side.name, Y: 22 + i*30}
+		row := ltvChartRow{Label: side.name, Y: 24 + i*44}
 		d := side.d
-		for _, q := range []struct {
+		for j, q := range []struct {
 			name string
 			val  float64
 		}{{"p50", float64(d.P50)}, {"mean", d.Mean}, {"p90", float64(d.P90)}, {"p99", float64(d.P99)}} {
-			row.Dots = append(row.Dots, dotView{X: x(q.val), Label: q.name, Title: fmt.Sprintf("%s %s: %s", side.name, q.name, fmtInt(int64(math.Round(q.val))))})
+			// Labels alternate above and below: p50 and the mean are close.
+			ly := float64(row.Y - 9)
+			if j%2 == 1 {
+				ly = float64(row.Y + 17)
+			}
+			row.Dots = append(row.Dots, dotView{X: x(q.val), LabelY: ly, Label: q.name, Title: fmt.Sprintf("%s %s: %s", side.name, q.name, fmtInt(int64(math.Round(q.val))))})
 		}
 		row.Line = [2]float64{x(float64(d.P50)), x(float64(d.P99))}
 		c.Rows = append(c.Rows, row)
