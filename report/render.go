@@ -150,6 +150,10 @@ func history(p *Page) []historyItem {
 			it.Headline = fmt.Sprintf("%s published onto %s (%s)", orDash(e.Branch, "a branch"), p.Base, e.Method)
 		case "rollback":
 			it.Headline = fmt.Sprintf("%s rolled back (%s)", p.Base, e.Method)
+		case "write-main":
+			it.Kind = "direct write"
+			it.Headline = fmt.Sprintf("%s written directly by a run (--write-main), without validation or promotion", p.Base)
+			it.Class += " warn"
 		default:
 			it.Headline = e.Kind + " " + e.Method
 		}
@@ -162,8 +166,8 @@ func history(p *Page) []historyItem {
 			it.Lines = append(it.Lines, fmt.Sprintf("%d partitions (%s … %s)", n, slices.Min(e.Partitions), slices.Max(e.Partitions)))
 		}
 		if val := e.Validation; val != nil {
-			it.Lines = append(it.Lines, fmt.Sprintf("validated: %s snapshot %d against %s snapshot %d, %s by %s",
-				val.Candidate, val.CandidateSnapshot, val.Base, val.BaseSnapshot, fmtTime(time.UnixMilli(val.At)), val.By))
+			it.Lines = append(it.Lines, fmt.Sprintf("validated: %s snapshot %d against %s snapshot %d, %s by %s, %s",
+				val.Candidate, val.CandidateSnapshot, val.Base, val.BaseSnapshot, fmtTime(time.UnixMilli(val.At)), val.By, certified(val)))
 		}
 		if e.Skipped {
 			it.Lines = append(it.Lines, "published WITHOUT validation (--skip-validation)")

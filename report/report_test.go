@@ -129,6 +129,7 @@ func fixturePage(days int) *Page {
 				Validation: &snapshots.Validation{Candidate: "clv-fix", CandidateSnapshot: 200, Base: "main", BaseSnapshot: 111, At: t0.UnixMilli(), By: "ana@host"},
 				RolledBack: true, At: t0.Add(time.Hour).UnixMilli(), By: "bob@host"},
 			{Kind: "rollback", Method: "reset", From: 200, To: 111, At: t0.Add(2 * time.Hour).UnixMilli(), By: "bob@host", Note: "numbers looked off"},
+			{Kind: "write-main", Method: "run", From: 0, To: 111, At: t0.Add(-2 * time.Hour).UnixMilli(), By: "ops@host"},
 		},
 		Tags: []Tag{{Name: "pre-promote-clv-fix-1", Snapshot: 111, At: t0}, {Name: "audit-2025", Snapshot: 99, At: t0.Add(-time.Hour)}},
 	}

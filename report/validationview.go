@@ -129,12 +129,12 @@ func validationOf(v *Validation, cert *snapshots.Validation, head int64) *valida
 	case cert == nil:
 		vv.Certificate = "No passing validation is recorded for this branch: promote will refuse it."
 	case head != 0 && cert.CandidateSnapshot != head:
-		vv.Certificate = fmt.Sprintf("The recorded pass (%s by %s) is of snapshot %d; the branch is now at %d: validate again before promoting.",
-			fmtTime(time.UnixMilli(cert.At)), cert.By, cert.CandidateSnapshot, head)
+		vv.Certificate = fmt.Sprintf("The recorded pass (%s by %s, %s) is of snapshot %d; the branch is now at %d. Promote publishes only content a pass certifies: validate again if partitions changed since.",
+			fmtTime(time.UnixMilli(cert.At)), cert.By, certified(cert), cert.CandidateSnapshot, head)
 	default:
 		vv.CertificateOK = true
-		vv.Certificate = fmt.Sprintf("A pass is recorded for snapshot %d against %s snapshot %d (%s by %s): promote accepts it.",
-			cert.CandidateSnapshot, cert.Base, cert.BaseSnapshot, fmtTime(time.UnixMilli(cert.At)), cert.By)
+		vv.Certificate = fmt.Sprintf("A pass is recorded for the branch head, snapshot %d, against %s snapshot %d (%s by %s, %s).",
+			cert.CandidateSnapshot, cert.Base, cert.BaseSnapshot, fmtTime(time.UnixMilli(cert.At)), cert.By, certified(cert))
 	}
 
 	// Small multiples: a row per metric, a column per dimension.
@@ -234,6 +234,15 @@ func validationOf(v *Validation, cert *snapshots.Validation, head int64) *valida
 		fmtInt(k.Common), fmtInt(k.OnlyBase), fmtInt(k.OnlyCandidate), fmtInt(k.Differing))
 	vv.SampleHead, vv.Sample = sample(v.Sample)
 	return vv
+}
+
+// certified says how many partitions a recorded pass certifies.
+func certified(v *snapshots.Validation) string {
+	n := max(len(v.Partitions), v.Covered)
+	if n == 1 {
+		return "1 partition certified"
+	}
+	return fmt.Sprintf("%d partitions certified", n)
 }
 
 func orDash(s, d string) string {

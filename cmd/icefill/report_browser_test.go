@@ -61,7 +61,7 @@ func TestReportInBrowser(t *testing.T) {
 	run := func(branch, logic, last string) []string {
 		return []string{"run", "--source", src, "--from", from.String(), "--to", last, "--branch", branch, "--logic", logic, "--max-reject-rate", "0.05", "--workers", "1"}
 	}
-	must(0, append(run("main", "legacy", to.String()), "--order", "oldest-first")...)
+	must(0, append(run("main", "legacy", to.String()), "--order", "oldest-first", "--write-main")...)
 	must(0, run("clv-fix", "corrected", "2024-05-09")...)
 	must(0, "validate", "--base", "main", "--candidate", "clv-fix", "--expected", expected)
 	out := must(0, "promote", "--branch", "clv-fix")
