@@ -57,7 +57,9 @@ func Collect(tbl *table.Table, catalog, branch, base string, now time.Time) (*Pa
 	}
 	props := tbl.Properties()
 	var err error
-	if p.State, err = snapshots.ReadState(props, branch); err != nil {
+	// The state counts only if it describes the branch as it is now (a
+	// branch dropped and made again starts from nothing), as for status.
+	if p.State, err = snapshots.LoadState(tbl, branch); err != nil {
 		return nil, err
 	}
 	if p.Status, err = rewrite.BranchStatus(tbl, branch); err != nil {

@@ -54,6 +54,8 @@ type view struct {
 	Validation *validationView
 	History    []historyItem
 	Failures   []Partition
+	// SetAside says why the stored checkpoints were not used.
+	SetAside string
 }
 
 type metaItem struct{ Key, Value string }
@@ -92,6 +94,9 @@ func Render(w io.Writer, p *Page) error {
 		if x.State == StateFailed {
 			v.Failures = append(v.Failures, x)
 		}
+	}
+	if p.State.SetAside != "" {
+		v.SetAside = fmt.Sprintf("%d checkpoints stored for this branch are not counted: %s.", p.State.SetAsideCheckpoints, p.State.SetAside)
 	}
 	v.Validation = validationOf(p.Validation, p.Certificate, p.Head)
 	return execute(w, v)
