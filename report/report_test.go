@@ -2,6 +2,8 @@ package report
 
 import (
 	"bytes"
+	"compress/zlib"
+	"encoding/base64"
 	"encoding/json"
 	"flag"
 	"fmt"
@@ -345,4 +347,11 @@ func BenchmarkRenderFiveYears(b *testing.B) {
 		size = buf.Len()
 	}
 	b.ReportMetric(float64(size), "bytes/page")
+	// What validate stores in the table property: JSON, zlib, base64.
+	raw, _ := json.Marshal(p.Validation)
+	var z bytes.Buffer
+	zw, _ := zlib.NewWriterLevel(&z, zlib.BestCompression)
+	zw.Write(raw)
+	zw.Close()
+	b.ReportMetric(float64(base64.StdEncoding.EncodedLen(z.Len())), "bytes/summary")
 }

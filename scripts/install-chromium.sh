@@ -17,6 +17,8 @@ if [ "$(id -u)" -ne 0 ]; then
   fi
 fi
 export DEBIAN_FRONTEND=noninteractive
-$SUDO apt-get update -qq
-$SUDO apt-get install -y -qq chromium >/dev/null
+if ! { $SUDO apt-get update -qq && $SUDO apt-get install -y -qq chromium >/dev/null; }; then
+  echo "chromium: apt-get could not install it; the browser test will skip" >&2
+  exit 0
+fi
 echo "chromium: $(command -v chromium)"

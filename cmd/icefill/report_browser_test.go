@@ -91,6 +91,12 @@ func TestReportInBrowser(t *testing.T) {
 	}
 	valHTML := filepath.Join(dir, "validation.html")
 	must(1, "validate", "--base", tag, "--candidate", "clv-fix", "--html", valHTML)
+	// A branch with nothing planned still gets a page, saying so.
+	emptyHTML := filepath.Join(dir, "empty.html")
+	must(0, "report", "--branch", "nothing-yet", "--html", emptyHTML)
+	if b, err := os.ReadFile(emptyHTML); err != nil || !strings.Contains(string(b), `id="no-plan"`) || strings.Contains(string(b), `class="cell `) {
+		t.Errorf("page of an empty branch (err %v) lacks the no-plan note or has squares", err)
+	}
 	pageHTML := filepath.Join(dir, "report.html")
 	if out := must(0, "report", "--branch", "clv-fix", "--html", pageHTML); strings.TrimSpace(out) != pageHTML {
 		t.Errorf("report printed %q, want the page's path", out)
