@@ -421,21 +421,28 @@ var modelOps = []modelOp{
 		return s.m.promote(s, b), code, what
 	}},
 	{"catch-up", 2, func(s *seq) (int, int, string) {
+		return s.catchUp(s.branch(s.slot()))
+	}},
+	// What a user does to publish: catch up, validate everything, promote.
+	// Each command is checked on its own; the op reaches promotions (and
+	// the states after them) far more often than the three drawn apart.
+	{"publish", 3, func(s *seq) (int, int, string) {
 		b := s.branch(s.slot())
-		what := "catch up " + b.name
-		if s.m.branches[s.slotOf(b)] == nil {
-			code, _ := s.cli("run", "--source", s.src, "--catch-up", "--branch", b.name, "--logic", b.logic)
-			return 0, code, what
+		for _, step := range []func() (int, int, string){
+			func() (int, int, string) { return s.catchUp(b) },
+			func() (int, int, string) { return s.validate(b, 0, modelDays-1) },
+		} {
+			want, got, what := step()
+			if want != got {
+				return want, got, "publish: " + what
+			}
+			if want != 0 {
+				return want, got, "publish: " + what
+			}
+			s.log = append(s.log, fmt.Sprintf("%d. publish: %s: exit %d", s.n, what, got))
 		}
-		days := s.m.uncovered(b)
-		code, out := s.cli("run", "--source", s.src, "--catch-up", "--branch", b.name, "--logic", b.logic, "--workers", "2")
-		if code != 0 {
-			s.fail("%s: exit %d:\n%s", what, code, out)
-		}
-		if len(days) > 0 {
-			s.recomputed(b, days, fmt.Sprintf("catch-up %s days %v", b.logic, days))
-		}
-		return 0, code, fmt.Sprintf("%s (days %v)", what, days)
+		code, _ := s.cli("promote", "--branch", b.name)
+		return s.m.promote(s, b), code, "publish: promote " + b.name
 	}},
 	{"rollback", 3, func(s *seq) (int, int, string) {
 		code, _ := s.cli("rollback")
@@ -466,6 +473,24 @@ var modelOps = []modelOp{
 		code, _ := s.cli("run", "--source", s.src, "--from", modelFrom.String(), "--to", modelFrom.String(), "--branch", name)
 		return exitUsage, code, fmt.Sprintf("run --branch %q", name)
 	}},
+}
+
+// catchUp runs `run --catch-up` on b and predicts the days it recomputes.
+func (s *seq) catchUp(b *mbranch) (int, int, string) {
+	what := "catch up " + b.name
+	if s.m.branches[s.slotOf(b)] == nil {
+		code, _ := s.cli("run", "--source", s.src, "--catch-up", "--branch", b.name, "--logic", b.logic)
+		return 0, code, what
+	}
+	days := s.m.uncovered(b)
+	code, out := s.cli("run", "--source", s.src, "--catch-up", "--branch", b.name, "--logic", b.logic, "--workers", "2")
+	if code != 0 {
+		s.fail("%s: exit %d:\n%s", what, code, out)
+	}
+	if len(days) > 0 {
+		s.recomputed(b, days, fmt.Sprintf("catch-up %s days %v", b.logic, days))
+	}
+	return 0, code, fmt.Sprintf("%s (days %v)", what, days)
 }
 
 // validate validates b against main over days lo…hi and predicts the
