@@ -30,13 +30,16 @@ import (
 // of Jepsen's model checking: random sequences of operations (the table
 // modelOps: backfill runs on branches, the nightly job writing main, full,
 // partial, empty and self validations, promote, rollback, rollback --to a
-// branch head, catch-up, dropping a branch ref, names that must be refused)
-// are applied through the CLI (in-process: the same app, flags, guards and
+// branch head, catch-up, dropping a branch ref, names that must be refused;
+// and, in model_ckptops_test.go, the writers' operations: a branch dropped
+// and re-created under its name, a run killed with SIGKILL and resumed, a
+// run stopped with SIGSTOP while gc runs and then continued, gc) are applied through the CLI (in-process: the same app, flags, guards and
 // exit codes as the binary) and to a small model of what main and every
 // branch must hold. After every step the test compares, partition by
 // partition, the exit code and the exact file set of main and of every
 // branch with the model, which knows for each day which run of which
-// branch and logic produced it (its content token).
+// branch and logic produced it (its content token), and that every data
+// file any ref references is on storage.
 //
 // The model's rules are the protocol's (docs/commit-protocol.md,
 // "Invariants the model test checks"): promote publishes only partitions
@@ -293,6 +296,9 @@ func (s *seq) label(tok string) string {
 func (s *seq) check() {
 	s.t.Helper()
 	tbl := s.table()
+	if missing := filesNotOnStorage(s.t, tbl); len(missing) > 0 {
+		s.fail("data files referenced but not on storage as committed: %v", missing)
+	}
 	refs := map[string]*mnode{"main": s.m.main}
 	for _, b := range s.m.branches {
 		refs[b.name] = b.node
