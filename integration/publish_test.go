@@ -31,8 +31,9 @@ type restStory struct {
 	rd       *refReaders
 }
 
-// refReaders are the two other engines: PyIceberg (a new process per read)
-// and Spark (one session for the whole test, see sparkServer).
+// refReaders are the other engines: PyIceberg and DuckDB (a new process per
+// read), Spark (one session for the whole test, see sparkServer) and Trino (one
+// server for the whole suite, queried by the Trino CLI).
 type refReaders struct {
 	py    readerArgs
 	env   []string
@@ -46,15 +47,17 @@ func newRESTReaders(t *testing.T) *refReaders {
 	return &refReaders{py: rargs, env: env, spark: startSparkServer(t, rargs, env, tableName)}
 }
 
-// check reads refs with both readers, as they are now, and compares each with
+// check reads refs with every reader, as they are now, and compares each with
 // want[ref] (icefill's rows). stage labels the lines run.sh summarizes.
 func (r *refReaders) check(t *testing.T, stage string, want map[string][]string, refs ...string) {
 	t.Helper()
-	got := readRefs(t, "pyiceberg", r.py, r.env, refs...)
-	for _, ref := range refs {
-		sameRows(t, stage, "pyiceberg", ref, want[ref], got[ref])
+	for _, reader := range []string{"pyiceberg", "duckdb", "trino"} {
+		got := readRefs(t, reader, r.py, r.env, refs...)
+		for _, ref := range refs {
+			sameRows(t, stage, reader, ref, want[ref], got[ref])
+		}
 	}
-	got = r.spark.read(t, refs...)
+	got := r.spark.read(t, refs...)
 	for _, ref := range refs {
 		sameRows(t, stage, "spark", ref, want[ref], got[ref])
 	}
