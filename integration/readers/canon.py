@@ -142,17 +142,15 @@ def warehouse_url(w: str) -> str:
     return pathlib.Path(os.path.abspath(w)).as_uri()
 
 
-# ---- readers that may show a snapshot with another schema ----
+# ---- checking a reader shows a snapshot with the snapshot's schema ----
 #
 # iceberg-go's Scan(WithSnapshotID) shows a snapshot with the schema it was written
-# with. So do PyIceberg, Spark's VERSION AS OF <id>, DuckDB's AT (VERSION => <id>)
-# and Trino's FOR VERSION AS OF <id>; but Trino's FOR VERSION AS OF '<branch>' uses
-# the table's *current* schema (measured with Trino 476: the legacy main, written
-# with 8 columns, reads with the 11 of the corrected schema, the 3 new ones NULL),
-# as the Iceberg spec allows for branches. These helpers resolve a ref in the table
-# metadata (the JSON of the REST catalog's LoadTable answer) and cut rows down to
-# the snapshot's columns, after checking that every dropped column is NULL in
-# every row.
+# with (the legacy main has 8 columns while the table's current schema, after the
+# corrected backfill, has 11). An engine may use the table's current schema instead,
+# as the Iceberg spec allows for branches; DuckDB 1.5.5 and Trino 476 were measured
+# to use the snapshot's. These helpers resolve a ref in the table metadata (the JSON
+# of the REST catalog's LoadTable answer) and cut rows down to the snapshot's
+# columns, failing if a dropped column holds a value.
 
 
 def resolve_ref(metadata: dict, ref: str) -> int:

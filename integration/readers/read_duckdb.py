@@ -18,8 +18,8 @@ How a DuckDB user reads a ref, which this script does:
 DuckDB 1.5 has no syntax for a branch name (AT (VERSION => 'clv-fix') is an error):
 a branch or tag is resolved to its snapshot id through the table metadata the
 catalog returns. AT (VERSION => <id>) shows the snapshot with its own schema (the
-legacy main with its 8 columns), as iceberg-go's scan does; canon.project checks
-that (and would drop columns the snapshot's schema lacks only if they are NULL).
+legacy main with its 8 columns), as iceberg-go's scan does; canon.project checks the
+columns against that schema.
 
 The extensions come from PyPI (duckdb-extension-{httpfs,avro,iceberg}, pinned in
 requirements.txt) and are LOADed by path: INSTALL would download them at run time.

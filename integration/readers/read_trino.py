@@ -7,19 +7,16 @@ catalog), in the canonical text of Go's validate.RefRows (see canon.py): one
   read_trino.py --trino-server http://127.0.0.1:8080 --trino-cli trino-cli.jar \
       --catalog-uri http://127.0.0.1:8181 --table analytics.clv_daily --ref main
 
-The queries are what a Trino user types:
+The queries are what a Trino user types, all sent in one CLI call (a CLI start costs
+seconds):
 
-  SELECT name, type, snapshot_id FROM iceberg.analytics."clv_daily$refs";
-  SELECT * FROM iceberg.analytics.clv_daily FOR VERSION AS OF <snapshot id>;
-  -- or, for a branch or tag by name: ... FOR VERSION AS OF 'clv-fix'
+  SELECT name, snapshot_id FROM iceberg.analytics."clv_daily$refs";
+  SELECT * FROM iceberg.analytics.clv_daily FOR VERSION AS OF 'clv-fix';   -- a branch or tag
+  SELECT * FROM iceberg.analytics.clv_daily FOR VERSION AS OF 1234567890;  -- a snapshot id
 
-Each ref is read both by the snapshot id "$refs" gives and by name, and the two must
-agree. By id Trino shows the snapshot with its own schema, as iceberg-go's scan does;
-by branch name it uses the table's current schema (the legacy main, written with 8
-columns, shows the 11 of the corrected schema, the 3 new ones NULL). So the rows are
-cut down to the snapshot's columns after checking the others are NULL in every row
-(canon.project); the snapshot's schema is looked up in the REST catalog's LoadTable
-answer (--catalog-uri). All the reads of one run go to Trino in one CLI call.
+Trino 476 shows a branch read by name with its snapshot's own schema (the legacy main
+with its 8 columns), as iceberg-go's scan does; canon.project checks the columns
+against that schema, looked up in the REST catalog's LoadTable answer (--catalog-uri).
 
 The CLI (an executable jar, --trino-cli, default $ICEFILL_IT_CACHE/trino/trino-cli.jar)
 runs on `java` from PATH (17+, --java); it prints rows as JSON objects; doubles are
@@ -122,42 +119,29 @@ def main() -> None:
     ns, _, name = a.table.rpartition(".")
     q = lambda s: '"' + s.replace('"', '""') + '"'  # noqa: E731
     tname = f"{q(a.trino_catalog)}.{q(ns)}.{q(name)}"
-    refs = trino.run(f"SELECT name, snapshot_id FROM {q(a.trino_catalog)}.{q(ns)}.{q(name + '$refs')}")
-    by_name = {r["name"]: int(r["snapshot_id"]) for r in refs}
     meta = rest_metadata(a.catalog_uri, a.table)
     doubles = {f["name"] for s in meta.get("schemas") or [] for f in s["fields"] if f.get("type") in ("double", "float")}
-    snaps, tagged = {}, {}
+    # One CLI call: the refs, and each ref as a user reads it (a branch or tag by
+    # name, a snapshot by id).
+    tagged = {"refs": f"SELECT name, snapshot_id FROM {q(a.trino_catalog)}.{q(ns)}.{q(name + '$refs')}"}
     for ref in a.ref:
-        if ref in by_name:
-            snaps[ref] = by_name[ref]
-            # What a user types for a branch or tag: it must show the same rows.
-            tagged[f"name:{ref}"] = f"SELECT * FROM {tname} FOR VERSION AS OF '{ref}'"
-        elif ref.lstrip("-").isdigit():
-            snaps[ref] = int(ref)
-        else:
-            sys.exit(f"read_trino: ref {ref!r} is not in {name}$refs ({sorted(by_name)})")
-        tagged[f"id:{ref}"] = f"SELECT * FROM {tname} FOR VERSION AS OF {snaps[ref]}"
+        version = ref if ref.lstrip("-").isdigit() else "'" + ref.replace("'", "''") + "'"
+        tagged[f"ref:{ref}"] = f"SELECT * FROM {tname} FOR VERSION AS OF {version}"
     t1 = time.monotonic()
     got = trino.queries(tagged)
-
-    def lines_of(tag: str, keep: list[str]) -> list[str]:
-        names, rows = got[tag]
-        return canon.canonical(keep, canon.project(names, convert(names, rows, doubles), keep)) if rows else []
+    by_name = {n: int(s) for n, s in got["refs"][1]}
 
     for ref in a.ref:
-        snap = snaps[ref]
+        snap = int(ref) if ref.lstrip("-").isdigit() else by_name.get(ref)
+        if snap is None:
+            sys.exit(f"read_trino: Trino read {ref!r} but {name}$refs has no such ref ({sorted(by_name)})")
         keep = canon.snapshot_columns(meta, snap)
-        lines = lines_of(f"id:{ref}", keep)
-        if f"name:{ref}" in got:
-            by = lines_of(f"name:{ref}", keep)
-            if by != lines:
-                sys.exit(f"read_trino: FOR VERSION AS OF '{ref}' shows {len(by)} rows, "
-                         f"FOR VERSION AS OF {snap} (its snapshot in $refs) {len(lines)}: they differ")
+        names, rows = got[f"ref:{ref}"]
+        lines = canon.canonical(keep, canon.project(names, convert(names, rows, doubles), keep)) if rows else []
         canon.write_lines(lines, canon.out_path(a.out_dir, ref))
         print(f"trino: {a.table}@{ref} (snapshot {snap}): {len(lines)} rows, {len(keep)} columns "
-              f"(Trino returned {len(got[f'id:{ref}'][0])} by id, {len(got.get(f'name:{ref}', ([],))[0])} by name); "
-              f"{len(tagged)} queries in {time.monotonic() - t1:.1f}s, "
-              f"{trino.calls} CLI calls in {trino.seconds:.1f}s", file=sys.stderr)
+              f"(Trino returned {len(names)}); {len(tagged)} queries in {time.monotonic() - t1:.1f}s, "
+              f"{trino.calls} CLI call(s) in {trino.seconds:.1f}s", file=sys.stderr)
 
 
 if __name__ == "__main__":
