@@ -531,7 +531,7 @@ func TestGCDeletesOnlyOldUnreferencedFiles(t *testing.T) {
 	past := time.Now().Add(-2 * time.Hour)
 	os.Chtimes(old, past, past)
 	before := rows(t, cat, "clv-fix")
-	res, err := snapshots.CollectGarbage(context.Background(), tbl, objstore.S3Options{}, time.Hour, false, time.Now())
+	res, err := snapshots.CollectGarbage(context.Background(), cat.Iceberg(), cat.Ident(), snapshots.GCOptions{MinAge: time.Hour})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -545,7 +545,7 @@ func TestGCDeletesOnlyOldUnreferencedFiles(t *testing.T) {
 		t.Fatal("young orphan deleted: it may belong to a live writer")
 	}
 	// Everything referenced is intact: the branch reads the same.
-	res, err = snapshots.CollectGarbage(context.Background(), tbl, objstore.S3Options{}, 0, false, time.Now())
+	res, err = snapshots.CollectGarbage(context.Background(), cat.Iceberg(), cat.Ident(), snapshots.GCOptions{MinAge: time.Nanosecond})
 	if err != nil || res.Deleted != 1 {
 		t.Fatalf("second pass: %v deleted %d", err, res.Deleted)
 	}

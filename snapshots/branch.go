@@ -111,18 +111,17 @@ func (c *Committer) UpdateState(ctx context.Context, change func(*State) error) 
 			}
 			continue
 		}
-		state, err := ReadState(tbl.Properties(), c.Branch)
+		state, err := LoadState(tbl, c.Branch)
 		if err != nil {
 			return err
 		}
 		if err := change(state); err != nil {
 			return err
 		}
-		enc, err := state.Encode()
-		if err != nil {
+		// Unchanged (same head, same content): nothing to commit.
+		if enc, err := state.Encode(); err != nil {
 			return err
-		}
-		if tbl.Properties()[StateProperty(c.Branch)] == enc {
+		} else if state.SetAside == "" && tbl.Properties()[StateProperty(c.Branch)] == enc {
 			return nil
 		}
 		txn, err := pinnedTxn(tbl, c.Branch)
@@ -132,10 +131,12 @@ func (c *Committer) UpdateState(ctx context.Context, change func(*State) error) 
 		if err := emptyAppend(ctx, txn, iceberg.Properties{SummaryOperation: "state"}); err != nil {
 			return err
 		}
-		if err := txn.SetProperties(iceberg.Properties{StateProperty(c.Branch): enc}); err != nil {
+		bound, err := stageState(txn, c.Branch, state)
+		if err != nil {
 			return err
 		}
-		if _, err := txn.Commit(ctx); err == nil {
+		if committed, err := txn.Commit(ctx); err == nil {
+			checkBound(c.log(), committed, c.Branch, bound)
 			return nil
 		} else {
 			lastErr = err
