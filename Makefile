@@ -25,7 +25,7 @@ build:
 
 test: validate-manifests
 	$(GO) vet ./...
-	$(GO) test -count=1 ./...
+	$(GO) test -count=1 -timeout 30m ./...
 
 validate-manifests: $(K8S_VALIDATE_VENV)/bin/kubernetes-validate
 	$(K8S_VALIDATE_VENV)/bin/kubernetes-validate -k 1.34.0 --strict $(K8S_MANIFESTS)
@@ -53,9 +53,9 @@ $(GOBIN_DIR)/staticcheck:
 	GOBIN=$(GOBIN_DIR) $(GO) install honnef.co/go/tools/cmd/staticcheck@$(STATICCHECK_VERSION)
 
 # Integration tests against real servers (MinIO, or S3_SERVER=seaweedfs; the
-# Apache Iceberg REST catalog) and real readers (PyIceberg, Spark). The first
-# run installs everything into .cache/ or $$ICEFILL_IT_CACHE (about 13 min with
-# the MinIO build); later runs take about 2 min.
+# Apache Iceberg REST catalog; Trino) and real readers (PyIceberg, Spark, Trino,
+# DuckDB). The first run installs everything into .cache/ or $$ICEFILL_IT_CACHE
+# (see integration/README.md for the timings); later runs reuse it.
 test-integration:
 	./integration/run.sh
 
