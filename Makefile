@@ -16,7 +16,7 @@ K8S_VALIDATE_VERSION := 1.37.0
 K8S_VALIDATE_VENV    := $(or $(ICEFILL_IT_CACHE),$(CACHE))/k8s-validate-$(K8S_VALIDATE_VERSION)
 K8S_MANIFESTS        := deploy/k8s/configmap.yaml deploy/k8s/secret.yaml deploy/k8s/job.yaml
 
-.PHONY: all build test test-integration test-k8s validate-manifests lint bench demo clean
+.PHONY: all build test test-integration test-k8s validate-manifests test-browser browser-deps lint bench demo clean
 
 all: build
 
@@ -25,7 +25,7 @@ build:
 
 test: validate-manifests
 	$(GO) vet ./...
-	$(GO) test -count=1 ./...
+	$(GO) test -count=1 -timeout 30m ./...
 
 validate-manifests: $(K8S_VALIDATE_VENV)/bin/kubernetes-validate
 	$(K8S_VALIDATE_VENV)/bin/kubernetes-validate -k 1.34.0 --strict $(K8S_MANIFESTS)
@@ -34,6 +34,16 @@ $(K8S_VALIDATE_VENV)/bin/kubernetes-validate:
 	rm -rf $(K8S_VALIDATE_VENV)
 	python3 -m venv $(K8S_VALIDATE_VENV)
 	$(K8S_VALIDATE_VENV)/bin/python -m pip install -q --no-input kubernetes-validate==$(K8S_VALIDATE_VERSION)
+
+# The report page in a real browser: Debian's Chromium driven by chromedp
+# (make test runs it too, and skips it when no Chromium is installed). The
+# screenshot lands in .cache/browser/_artifacts/.
+browser-deps:
+	./scripts/install-chromium.sh
+
+test-browser: browser-deps
+	mkdir -p $(CACHE)/browser
+	$(GO) test -count=1 -v -run TestReportInBrowser -artifacts -outputdir $(CACHE)/browser ./cmd/icefill
 
 lint: $(GOBIN_DIR)/staticcheck
 	$(GO) vet ./...

@@ -205,7 +205,7 @@ func Run(ctx context.Context, cat *catalog.Catalog, in *Inputs, opts RunOptions)
 	if opts.Progress != nil {
 		opts.Progress.Planned(plan)
 	}
-	if err := recordPlan(ctx, committer, opts, base, state); err != nil {
+	if err := recordPlan(ctx, committer, opts, base, state, plan); err != nil {
 		return res, err
 	}
 
@@ -315,7 +315,7 @@ func checkOneLogic(state *snapshots.State, opts RunOptions) error {
 		opts.Branch, strings.Join(held, " and "), want, want)
 }
 
-func recordPlan(ctx context.Context, c *snapshots.Committer, opts RunOptions, base int64, state *snapshots.State) error {
+func recordPlan(ctx context.Context, c *snapshots.Committer, opts RunOptions, base int64, state *snapshots.State, plan *Plan) error {
 	if len(opts.Days) == 0 {
 		return nil
 	}
@@ -324,10 +324,11 @@ func recordPlan(ctx context.Context, c *snapshots.Committer, opts RunOptions, ba
 		from, to = min(from, d), max(to, d)
 	}
 	p := snapshots.Plan{From: from.String(), To: to.String(), Logic: opts.Logic.Version(), Source: opts.SourceName, Partitions: len(opts.Days), Base: base}
-	if state.Plan != nil && *state.Plan == p {
+	if state.Plan != nil && *state.Plan == p && sameSourceChanges(state, plan) {
 		return nil
 	}
 	return c.UpdateState(ctx, func(s *snapshots.State) error {
+		noteSourceChanges(s, plan)
 		// Widen an existing plan rather than narrow it: several runs (or
 		// shards) may cover parts of one backfill.
 		if s.Plan != nil && s.Plan.Logic == p.Logic {
@@ -347,6 +348,36 @@ func recordPlan(ctx context.Context, c *snapshots.Committer, opts RunOptions, ba
 		s.Plan = &p
 		return nil
 	})
+}
+
+// noteSourceChanges records in the state which of the plan's partitions
+// were committed from input files that have changed since, so the report
+// can show them from the catalog alone; the plan's other days are cleared
+// (other shards' days are left as they are).
+func noteSourceChanges(s *snapshots.State, plan *Plan) {
+	for _, pp := range plan.Partitions {
+		day := pp.Day.String()
+		if pp.Status == StatusSourceChanged {
+			if s.SourceChanged == nil {
+				s.SourceChanged = map[string]string{}
+			}
+			s.SourceChanged[day] = pp.Fingerprint
+		} else {
+			delete(s.SourceChanged, day)
+		}
+	}
+}
+
+// sameSourceChanges reports whether the state already records the plan's
+// source changes.
+func sameSourceChanges(s *snapshots.State, plan *Plan) bool {
+	for _, pp := range plan.Partitions {
+		fp, ok := s.SourceChanged[pp.Day.String()]
+		if ok != (pp.Status == StatusSourceChanged) || ok && fp != pp.Fingerprint {
+			return false
+		}
+	}
+	return true
 }
 
 func waitPause(ctx context.Context, w *PauseWindow, progress Progress) error {
@@ -408,6 +439,7 @@ func (w *worker) do(ctx context.Context, pp PlannedPartition) (*Partition, snaps
 	cp := snapshots.Checkpoint{
 		Logic: w.opts.Logic.Version(), Fingerprint: p.Fingerprint, RunID: w.opts.RunID, Attempt: attempt,
 		InputRows: p.InputRows, OutputRows: int64(p.Output.Len()), Rejected: p.Rejected,
+		Bytes: pp.Bytes,
 	}
 	summary := iceberg.Properties{
 		snapshots.SummaryPartition:   day.String(),

@@ -35,8 +35,6 @@ const (
 	FenceRef = "icefill-gc-fence"
 	// SummaryGCCut is the fence's cut, Unix milliseconds of storage time.
 	SummaryGCCut = "icefill.gc-cut"
-	// fenceMargin covers storage times of one-second resolution.
-	fenceMargin = time.Second
 )
 
 // ErrFenced is returned when a clean-up's fence may have deleted the data
@@ -57,10 +55,13 @@ func FenceCut(tbl *table.Table) time.Time {
 }
 
 // fenced reports whether files whose oldest storage time is written may
-// have been deleted by a clean-up whose fence is in tbl.
+// have been deleted by a clean-up whose fence is in tbl. A clean-up deletes
+// only files listed strictly before its cut, and both times are read by
+// listing the same storage, so "not after the cut" is exact whatever the
+// storage's time resolution.
 func fenced(tbl *table.Table, written time.Time) bool {
 	cut := FenceCut(tbl)
-	return !cut.IsZero() && !written.After(cut.Add(fenceMargin))
+	return !cut.IsZero() && !written.After(cut)
 }
 
 // RaiseFence commits a fence with cut (or the current fence's cut, if

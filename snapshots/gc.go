@@ -72,7 +72,9 @@ func CollectGarbage(ctx context.Context, cat catalog.Catalog, ident table.Identi
 		}
 		now = time.Now() // a dry run may be read-only: report by the local clock
 	}
-	cut := now.Add(-opts.MinAge)
+	// Whole milliseconds, as the fence records it: a writer compares its
+	// files with exactly the cut gc deletes by.
+	cut := time.UnixMilli(now.Add(-opts.MinAge).UnixMilli())
 	res, err := findOrphans(ctx, tbl, st, cut)
 	if err != nil {
 		return nil, err

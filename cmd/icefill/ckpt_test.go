@@ -70,25 +70,36 @@ func refRows(t *testing.T, dir, ref string) []string {
 // not on storage.
 func assertFilesExist(t *testing.T, tbl *table.Table) {
 	t.Helper()
+	if missing := filesNotOnStorage(t, tbl); len(missing) > 0 {
+		t.Fatalf("data files not on storage as committed: %v", missing)
+	}
+}
+
+// filesNotOnStorage lists the data files some ref's head references that
+// are not on storage as committed.
+func filesNotOnStorage(t *testing.T, tbl *table.Table) []string {
+	t.Helper()
 	df, err := snapshots.NewDataFiles(context.Background(), tbl.Location(), objstore.S3Options{})
 	if err != nil {
 		t.Fatal(err)
 	}
+	var out []string
 	for name, ref := range tbl.Metadata().Refs() {
 		byDay, err := snapshots.FilesByPartition(context.Background(), tbl, ref.SnapshotID)
 		if err != nil {
 			t.Fatal(err)
 		}
-		for day, files := range byDay {
+		for _, files := range byDay {
 			problems, _, err := df.Check(context.Background(), files)
 			if err != nil {
 				t.Fatal(err)
 			}
-			if len(problems) > 0 {
-				t.Fatalf("ref %s, partition %v: %d data files not on storage as committed: %v", name, day, len(problems), problems)
+			for _, p := range problems {
+				out = append(out, "ref "+name+": "+p.String())
 			}
 		}
 	}
+	return out
 }
 
 // setRef points ref (a branch) at snapshot id, or drops it when id is 0,
@@ -295,7 +306,9 @@ func TestPausedWriterNeverCommitsFilesGCDeleted(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer cmd.Process.Kill()
-	waitStopped(t, cmd.Process.Pid)
+	if !waitStopped(t, cmd.Process.Pid) {
+		t.Fatalf("the writer never stopped at its fault point:\n%s", out.String())
+	}
 	time.Sleep(2500 * time.Millisecond) // past gc's --min-age by any clock
 	gcOut := mustRun(t, dir, nil, "gc", "--min-age", "1s")
 	if !strings.Contains(gcOut, "deleted ") {
@@ -313,20 +326,27 @@ func TestPausedWriterNeverCommitsFilesGCDeleted(t *testing.T) {
 	rowsEqual(t, "after pause, gc and resume", refRows(t, dir, "clv-fix"), want)
 }
 
-// waitStopped waits until process pid is stopped (state T in /proc).
-func waitStopped(t *testing.T, pid int) {
+// waitStopped waits until process pid is stopped (state T in /proc): true;
+// false when it exited instead (a zombie until reaped).
+func waitStopped(t *testing.T, pid int) bool {
 	t.Helper()
 	deadline := time.Now().Add(2 * time.Minute)
 	for time.Now().Before(deadline) {
 		b, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", pid))
 		if err != nil {
-			t.Fatalf("the writer is gone: %v", err)
+			return false
 		}
 		// The state follows the command name in parentheses.
-		if f := strings.Fields(string(b[strings.LastIndexByte(string(b), ')')+1:])); len(f) > 0 && f[0] == "T" {
-			return
+		if f := strings.Fields(string(b[strings.LastIndexByte(string(b), ')')+1:])); len(f) > 0 {
+			switch f[0] {
+			case "T", "t":
+				return true
+			case "Z", "X":
+				return false
+			}
 		}
 		time.Sleep(20 * time.Millisecond)
 	}
-	t.Fatal("the writer never stopped at its fault point")
+	t.Fatal("the writer neither stopped nor exited")
+	return false
 }

@@ -30,13 +30,16 @@ import (
 // of Jepsen's model checking: random sequences of operations (the table
 // modelOps: backfill runs on branches, the nightly job writing main, full,
 // partial, empty and self validations, promote, rollback, rollback --to a
-// branch head, catch-up, dropping a branch ref, names that must be refused)
-// are applied through the CLI (in-process: the same app, flags, guards and
+// branch head, catch-up, dropping a branch ref, names that must be refused;
+// and, in model_ckptops_test.go, the writers' operations: a branch dropped
+// and re-created under its name, a run killed with SIGKILL and resumed, a
+// run stopped with SIGSTOP while gc runs and then continued, gc) are applied through the CLI (in-process: the same app, flags, guards and
 // exit codes as the binary) and to a small model of what main and every
 // branch must hold. After every step the test compares, partition by
 // partition, the exit code and the exact file set of main and of every
 // branch with the model, which knows for each day which run of which
-// branch and logic produced it (its content token).
+// branch and logic produced it (its content token), and that every data
+// file any ref references is on storage.
 //
 // The model's rules are the protocol's (docs/commit-protocol.md,
 // "Invariants the model test checks"): promote publishes only partitions
@@ -229,18 +232,26 @@ func (s *seq) cli(args ...string) (int, string) {
 	return exitCode(err), out.String()
 }
 
-func (s *seq) table() *table.Table {
+// open opens the sequence's catalog and loads the table; the caller
+// closes the catalog.
+func (s *seq) open() (*catalog.Catalog, *table.Table) {
 	cfg := catalog.DefaultConfig()
 	cfg.SQLitePath, cfg.Warehouse = filepath.Join(s.dir, "catalog.db"), filepath.Join(s.dir, "warehouse")
 	cat, err := catalog.Open(context.Background(), cfg)
 	if err != nil {
 		s.fail("open catalog: %v", err)
 	}
-	defer cat.Close()
 	tbl, err := cat.LoadTable(context.Background())
 	if err != nil {
+		cat.Close()
 		s.fail("load table: %v", err)
 	}
+	return cat, tbl
+}
+
+func (s *seq) table() *table.Table {
+	cat, tbl := s.open()
+	cat.Close()
 	return tbl
 }
 
@@ -285,6 +296,9 @@ func (s *seq) label(tok string) string {
 func (s *seq) check() {
 	s.t.Helper()
 	tbl := s.table()
+	if missing := filesNotOnStorage(s.t, tbl); len(missing) > 0 {
+		s.fail("data files referenced but not on storage as committed: %v", missing)
+	}
 	refs := map[string]*mnode{"main": s.m.main}
 	for _, b := range s.m.branches {
 		refs[b.name] = b.node
@@ -388,13 +402,12 @@ var modelOps = []modelOp{
 		s.nightly(d)
 		return 0, 0, fmt.Sprintf("nightly legacy day %d on main", d)
 	}},
-	{"validate", 5, func(s *seq) (int, int, string) {
-		b := s.branch(s.slot())
-		if s.rng.IntN(3) == 0 { // a sub-range
-			lo := s.rng.IntN(modelDays)
-			return s.validate(b, lo, min(modelDays-1, lo+s.rng.IntN(3)))
-		}
-		return s.validate(b, 0, modelDays-1)
+	{"validate", 4, func(s *seq) (int, int, string) {
+		return s.validate(s.branch(s.slot()), 0, modelDays-1)
+	}},
+	{"validate-partial", 2, func(s *seq) (int, int, string) {
+		lo := s.rng.IntN(modelDays)
+		return s.validate(s.branch(s.slot()), lo, min(modelDays-1, lo+s.rng.IntN(3)))
 	}},
 	{"validate-empty", 1, func(s *seq) (int, int, string) {
 		return s.validate(s.branch(s.slot()), -40, -30) // a range without data
@@ -414,21 +427,28 @@ var modelOps = []modelOp{
 		return s.m.promote(s, b), code, what
 	}},
 	{"catch-up", 2, func(s *seq) (int, int, string) {
+		return s.catchUp(s.branch(s.slot()))
+	}},
+	// What a user does to publish: catch up, validate everything, promote.
+	// Each command is checked on its own; the op reaches promotions (and
+	// the states after them) far more often than the three drawn apart.
+	{"publish", 3, func(s *seq) (int, int, string) {
 		b := s.branch(s.slot())
-		what := "catch up " + b.name
-		if s.m.branches[s.slotOf(b)] == nil {
-			code, _ := s.cli("run", "--source", s.src, "--catch-up", "--branch", b.name, "--logic", b.logic)
-			return 0, code, what
+		for _, step := range []func() (int, int, string){
+			func() (int, int, string) { return s.catchUp(b) },
+			func() (int, int, string) { return s.validate(b, 0, modelDays-1) },
+		} {
+			want, got, what := step()
+			if want != got {
+				return want, got, "publish: " + what
+			}
+			if want != 0 {
+				return want, got, "publish: " + what
+			}
+			s.log = append(s.log, fmt.Sprintf("%d. publish: %s: exit %d", s.n, what, got))
 		}
-		days := s.m.uncovered(b)
-		code, out := s.cli("run", "--source", s.src, "--catch-up", "--branch", b.name, "--logic", b.logic, "--workers", "2")
-		if code != 0 {
-			s.fail("%s: exit %d:\n%s", what, code, out)
-		}
-		if len(days) > 0 {
-			s.recomputed(b, days, fmt.Sprintf("catch-up %s days %v", b.logic, days))
-		}
-		return 0, code, fmt.Sprintf("%s (days %v)", what, days)
+		code, _ := s.cli("promote", "--branch", b.name)
+		return s.m.promote(s, b), code, "publish: promote " + b.name
 	}},
 	{"rollback", 3, func(s *seq) (int, int, string) {
 		code, _ := s.cli("rollback")
@@ -459,6 +479,24 @@ var modelOps = []modelOp{
 		code, _ := s.cli("run", "--source", s.src, "--from", modelFrom.String(), "--to", modelFrom.String(), "--branch", name)
 		return exitUsage, code, fmt.Sprintf("run --branch %q", name)
 	}},
+}
+
+// catchUp runs `run --catch-up` on b and predicts the days it recomputes.
+func (s *seq) catchUp(b *mbranch) (int, int, string) {
+	what := "catch up " + b.name
+	if s.m.branches[s.slotOf(b)] == nil {
+		code, _ := s.cli("run", "--source", s.src, "--catch-up", "--branch", b.name, "--logic", b.logic)
+		return 0, code, what
+	}
+	days := s.m.uncovered(b)
+	code, out := s.cli("run", "--source", s.src, "--catch-up", "--branch", b.name, "--logic", b.logic, "--workers", "2")
+	if code != 0 {
+		s.fail("%s: exit %d:\n%s", what, code, out)
+	}
+	if len(days) > 0 {
+		s.recomputed(b, days, fmt.Sprintf("catch-up %s days %v", b.logic, days))
+	}
+	return 0, code, fmt.Sprintf("%s (days %v)", what, days)
 }
 
 // validate validates b against main over days lo…hi and predicts the
@@ -494,17 +532,8 @@ func (s *seq) validate(b *mbranch, lo, hi int) (int, int, string) {
 }
 
 func (s *seq) dropRef(name string) {
-	cfg := catalog.DefaultConfig()
-	cfg.SQLitePath, cfg.Warehouse = filepath.Join(s.dir, "catalog.db"), filepath.Join(s.dir, "warehouse")
-	cat, err := catalog.Open(context.Background(), cfg)
-	if err != nil {
-		s.fail("open catalog: %v", err)
-	}
+	cat, tbl := s.open()
 	defer cat.Close()
-	tbl, err := cat.LoadTable(context.Background())
-	if err != nil {
-		s.fail("load: %v", err)
-	}
 	if _, _, err := cat.Iceberg().CommitTable(context.Background(), cat.Ident(),
 		[]table.Requirement{table.AssertTableUUID(tbl.Metadata().TableUUID())},
 		[]table.Update{table.NewRemoveSnapshotRefUpdate(name)}); err != nil {
