@@ -70,6 +70,7 @@ func NewInputs(ctx context.Context, src *source.Source, opts InputOptions) (*Inp
 	in := &Inputs{ctx: ctx, src: src, avail: avail, allowMissing: opts.AllowMissing, readOpts: opts.Read,
 		cache: newDayCache(features.LookbackDays + workers + 1), workers: workers, rows: map[features.Date]int64{}}
 	if opts.MemoryLimit > 0 {
+		features.SetMaxIdleScratch(int(min(128<<20, opts.MemoryLimit/16)))
 		in.budget = &spill.Budget{Limit: opts.MemoryLimit, ForceBuckets: opts.SpillBuckets}
 		if opts.SpillDir != nil {
 			in.spillDir = opts.SpillDir

@@ -1,7 +1,6 @@
 package spill
 
 import (
-	"cmp"
 	"context"
 	"fmt"
 	"os"
@@ -29,7 +28,12 @@ type Stream func(ctx context.Context, d features.Date, sink func(*features.Event
 //     customer bucket of each of its copies' customers (usually one), all
 //     copies to each. Groups that cannot change the partition are left
 //     out: in the corrected logic, a group with no copy in dt = D and no
-//     touch (lookback orders and refunds only matter as copies of an id).
+//     lookback touch of a customer who may have an order or refund in
+//     dt = D (a Bloom filter of dt = D's buyers, written when D was
+//     streamed). Only such customers get rows; a lookback order or refund
+//     only matters as a copy of an id, and a touch of a customer without
+//     rows only as a copy of an id, which a copy in D or a buyer's touch
+//     already brings.
 //  3. Customer bucket k (a range of customers in byte order) then holds
 //     every event of its customers in the window and every copy of each of
 //     their event ids, each day's events in their original read order. The
@@ -57,6 +61,9 @@ type daySpill struct {
 	paths  []string
 	sizes  []int64
 	events int64
+	// buyers is the path of the day's buyer filter (see filter).
+	buyers     string
+	buyersSize int64
 }
 
 // NewEngine prepares the external path; spill files go to dir.
@@ -87,6 +94,9 @@ func (e *Engine) drop(d features.Date) {
 	for i, p := range s.paths {
 		removeFile(p, s.sizes[i])
 	}
+	if s.buyers != "" {
+		removeFile(s.buyers, s.buyersSize)
+	}
 	delete(e.days, d)
 	e.lru = slices.DeleteFunc(e.lru, func(x features.Date) bool { return x == d })
 }
@@ -109,7 +119,7 @@ func (e *Engine) Compute(ctx context.Context, d features.Date, lookback []featur
 	window := append([]features.Date{d}, lookback...)
 	spills := make([]*daySpill, len(window))
 	for i, day := range window {
-		s, err := e.spillDay(ctx, day, need)
+		s, err := e.spillDay(ctx, day, windowRows/int64(len(window))+1, need)
 		if err != nil {
 			if i > 0 {
 				err = fmt.Errorf("lookback day %s of partition %s: %w", day, d, err)
@@ -133,6 +143,11 @@ func (e *Engine) Compute(ctx context.Context, d features.Date, lookback []featur
 		}
 	}()
 	var bk bucket
+	if logic == features.Corrected && spills[0].buyers != "" {
+		if bk.buyers, err = loadFilter(spills[0].buyers); err != nil {
+			return nil, nil, err
+		}
+	}
 	for j := 0; j < nb; j++ {
 		if err := ctx.Err(); err != nil {
 			return nil, nil, err
@@ -192,7 +207,7 @@ func (e *Engine) Compute(ctx context.Context, d features.Date, lookback []featur
 
 // spillDay returns day d cut into id buckets, streaming it from the
 // source on first use.
-func (e *Engine) spillDay(ctx context.Context, d features.Date, need int64) (*daySpill, error) {
+func (e *Engine) spillDay(ctx context.Context, d features.Date, dayRows, need int64) (*daySpill, error) {
 	if s, ok := e.days[d]; ok {
 		e.lru = append(slices.DeleteFunc(e.lru, func(x features.Date) bool { return x == d }), d)
 		return s, nil
@@ -200,6 +215,7 @@ func (e *Engine) spillDay(ctx context.Context, d features.Date, need int64) (*da
 	nb := e.buckets
 	ws := make([]*writer, nb)
 	s := &daySpill{}
+	buyers := newFilter(dayRows, e.budget.Limit/32)
 	fail := func(err error) (*daySpill, error) {
 		for _, w := range ws {
 			if w != nil {
@@ -224,6 +240,9 @@ func (e *Engine) spillDay(ctx context.Context, d features.Date, need int64) (*da
 		}
 		werr = w.add(0, ev)
 		s.events++
+		if ev.Type == features.Order || ev.Type == features.Refund {
+			buyers.add(ev.Hi, ev.Lo)
+		}
 	})
 	if werr != nil {
 		return fail(fullError(e.dir.Path, need, werr))
@@ -256,6 +275,13 @@ func (e *Engine) spillDay(ctx context.Context, d features.Date, need int64) (*da
 	s.meta = meta
 	if meta == nil {
 		s.paths, s.sizes = nil, nil
+	} else {
+		s.buyers = filepath.Join(e.dir.Path, fmt.Sprintf("b%s", d))
+		if err := buyers.save(s.buyers); err != nil {
+			s.buyers = ""
+			return fail(fullError(e.dir.Path, need, err))
+		}
+		s.buyersSize = int64(len(buyers.bits) * 8)
 	}
 	for len(e.lru) >= e.maxDays {
 		e.drop(e.lru[0])
@@ -282,6 +308,10 @@ type bucket struct {
 	ids  []byte
 	ev   features.Event
 	tmp  []int
+	keys []uint64
+	// buyers holds (a superset of) the customers with an order or refund
+	// in dt = D: only they get rows.
+	buyers *filter
 }
 
 func (b *bucket) reset() {
@@ -310,21 +340,24 @@ func (b *bucket) event(r *record) *features.Event {
 
 // forward groups the records by id hash (all copies of an id in the window
 // are here) and sends every copy of each group that can matter to the
-// customer bucket of each of the group's customers.
+// customer bucket of each of the group's customers. Groups are by 32 bits
+// of the hash: a group holding two ids is sent whole to the buckets of
+// both, which is still every copy of each id to each bucket that needs it.
 func (b *bucket) forward(logic features.Logic, nb int, send func(k int, r *record) error) error {
 	recs := b.recs
-	slices.SortFunc(recs, func(x, y record) int { return cmp.Compare(x.hash, y.hash) })
-	for i := 0; i < len(recs); {
+	keys := b.sortKeys(len(recs), func(i int) uint32 { return uint32(recs[i].hash) })
+	for i := 0; i < len(keys); {
+		h := keys[i] >> 32
 		j := i + 1
-		for j < len(recs) && recs[j].hash == recs[i].hash {
+		for j < len(keys) && keys[j]>>32 == h {
 			j++
 		}
-		g := recs[i:j]
+		g := keys[i:j]
 		i = j
 		if logic == features.Corrected {
 			matters := false
-			for k := range g {
-				if g[k].rank == 0 || g[k].typ == features.Touch {
+			for _, k := range g {
+				if r := &recs[uint32(k)]; r.rank == 0 || r.typ == features.Touch && (b.buyers == nil || b.buyers.has(r.hi, r.lo)) {
 					matters = true
 					break
 				}
@@ -334,16 +367,16 @@ func (b *bucket) forward(logic features.Logic, nb int, send func(k int, r *recor
 			}
 		}
 		ks := b.tmp[:0]
-		for k := range g {
-			c := features.CustomerBucket(g[k].hi, nb)
+		for _, k := range g {
+			c := features.CustomerBucket(recs[uint32(k)].hi, nb)
 			if !slices.Contains(ks, c) {
 				ks = append(ks, c)
 			}
 		}
 		b.tmp = ks
 		for _, c := range ks {
-			for k := range g {
-				if err := send(c, &g[k]); err != nil {
+			for _, k := range g {
+				if err := send(c, &recs[uint32(k)]); err != nil {
 					return err
 				}
 			}
@@ -352,37 +385,64 @@ func (b *bucket) forward(logic features.Logic, nb int, send func(k int, r *recor
 	return nil
 }
 
+// sortKeys returns key(i)<<32 | i for the n records, sorted: records are
+// large, so they are ordered through these keys and never moved.
+func (b *bucket) sortKeys(n int, key func(i int) uint32) []uint64 {
+	if cap(b.keys) < n {
+		b.keys = make([]uint64, n)
+	}
+	keys := b.keys[:n]
+	for i := range keys {
+		keys[i] = uint64(key(i))<<32 | uint64(i)
+	}
+	slices.Sort(keys)
+	return keys
+}
+
 // compute builds the bucket's days, each in its original read order, and
 // runs the kernel on them.
 func (b *bucket) compute(window []features.Date, logic features.Logic) (*features.Output, error) {
 	recs := b.recs
-	slices.SortFunc(recs, func(x, y record) int {
-		if c := cmp.Compare(x.rank, y.rank); c != 0 {
-			return c
-		}
-		return cmp.Compare(x.seq, y.seq)
-	})
-	days := make([]*features.Day, len(window))
-	for i := 0; i < len(recs); {
-		j := i
-		var idBytes int
-		for j < len(recs) && recs[j].rank == recs[i].rank {
-			idBytes += int(recs[j].idLen)
-			j++
-		}
+	// Records by day (counting sort), then each day's by event number
+	// (read order): seq<<32 | index keys, the records never move.
+	start := make([]int, len(window)+1)
+	idBytes := make([]int, len(window))
+	for i := range recs {
 		r := int(recs[i].rank)
 		if r >= len(window) {
 			return nil, fmt.Errorf("spill: record of day rank %d in a window of %d days", r, len(window))
 		}
+		start[r+1]++
+		idBytes[r] += int(recs[i].idLen)
+	}
+	for r := range window {
+		start[r+1] += start[r]
+	}
+	if cap(b.keys) < len(recs) {
+		b.keys = make([]uint64, len(recs))
+	}
+	keys := b.keys[:len(recs)]
+	next := slices.Clone(start)
+	for i := range recs {
+		r := recs[i].rank
+		keys[next[r]] = uint64(recs[i].seq)<<32 | uint64(i)
+		next[r]++
+	}
+	days := make([]*features.Day, len(window))
+	for r := range window {
+		dk := keys[start[r]:start[r+1]]
+		if len(dk) == 0 {
+			continue
+		}
+		slices.Sort(dk)
 		db := features.NewDayBuilder(window[r], 0)
-		db.Reserve(j-i, idBytes)
-		for k := i; k < j; k++ {
-			if err := db.AddEvent(b.event(&recs[k])); err != nil {
+		db.Reserve(len(dk), idBytes[r])
+		for _, k := range dk {
+			if err := db.AddEvent(b.event(&recs[uint32(k)])); err != nil {
 				return nil, err
 			}
 		}
 		days[r] = db.Finish()
-		i = j
 	}
 	if days[0] == nil {
 		days[0] = features.NewDayBuilder(window[0], 0).Finish()
