@@ -9,8 +9,11 @@ import (
 	"encoding/hex"
 	"fmt"
 	"io"
+	"iter"
 	"sync"
 
+	"github.com/apache/arrow-go/v18/arrow"
+	"github.com/apache/arrow-go/v18/arrow/memory"
 	"golang.org/x/sync/errgroup"
 
 	"github.com/icefill/icefill/features"
@@ -194,8 +197,48 @@ type Partition struct {
 	Files     []objstore.Object
 	InputRows int64
 	Rejected  int64
-	// Spilled is true when the external path computed it.
-	Spilled bool
+	// Spilled holds the rows instead of Output when the external path
+	// computed the partition (see Records).
+	Spilled *spill.Rows
+}
+
+// Rows is the number of output rows.
+func (p *Partition) Rows() int64 {
+	if p.Spilled != nil {
+		return p.Spilled.N
+	}
+	if p.Output == nil {
+		return 0
+	}
+	return int64(p.Output.Len())
+}
+
+// Totals sums the output's additive columns.
+func (p *Partition) Totals() features.Totals {
+	if p.Spilled != nil {
+		return p.Spilled.Totals
+	}
+	return p.Output.Totals()
+}
+
+// Records yields the output rows as records of schema, in output order;
+// the consumer releases each. Spilled rows come one row group at a time.
+func (p *Partition) Records(ctx context.Context, schema *arrow.Schema) iter.Seq2[arrow.RecordBatch, error] {
+	if p.Spilled != nil {
+		return p.Spilled.Records(ctx, schema)
+	}
+	return func(yield func(arrow.RecordBatch, error) bool) {
+		if p.Output != nil && p.Output.Len() > 0 {
+			yield(p.Output.Record(memory.DefaultAllocator, schema), nil)
+		}
+	}
+}
+
+// Release removes the partition's spilled rows, once written.
+func (p *Partition) Release() {
+	if p != nil && p.Spilled != nil {
+		p.Spilled.Close()
+	}
 }
 
 // InputFingerprint is the fingerprint of partition d's inputs under logic,
@@ -287,17 +330,18 @@ func (in *Inputs) computeSpilled(ctx context.Context, d features.Date, logic fea
 	// Decoded days kept for in-memory partitions would count against the
 	// budget the external path sizes its buckets by.
 	in.cache.purge()
-	out, main, err := in.spill.Compute(ctx, d, features.LookbackOf(d, logic), logic, est.WindowRows)
+	rows, main, err := in.spill.Compute(ctx, d, features.LookbackOf(d, logic), logic, est.WindowRows)
 	if err != nil {
 		return nil, err
 	}
-	p := &Partition{Date: d, Logic: logic, Day: main, Fingerprint: fp, Files: own, Spilled: true}
+	p := &Partition{Date: d, Logic: logic, Day: main, Fingerprint: fp, Files: own}
 	if main == nil {
 		main = features.NewDayBuilder(d, 0).Finish()
 	}
 	if err := p.checkRejects(main, rejectLimit); err != nil {
+		rows.Close()
 		return p, err
 	}
-	p.Output = out
+	p.Spilled = rows
 	return p, nil
 }

@@ -7,14 +7,11 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"iter"
 	"log/slog"
 	"strings"
 	"sync"
 	"time"
 
-	"github.com/apache/arrow-go/v18/arrow"
-	"github.com/apache/arrow-go/v18/arrow/memory"
 	"github.com/apache/iceberg-go"
 	"github.com/apache/iceberg-go/table"
 	"github.com/google/uuid"
@@ -196,7 +193,7 @@ func Run(ctx context.Context, cat *catalog.Catalog, in *Inputs, opts RunOptions)
 				} else if p != nil {
 					res.Committed = append(res.Committed, pp.Day)
 					res.Events += p.InputRows
-					res.OutputRows += int64(p.Output.Len())
+					res.OutputRows += p.Rows()
 					res.Latencies = append(res.Latencies, cres.Latency)
 					if cres.Recovered {
 						res.Recovered++
@@ -332,12 +329,13 @@ func (w *worker) do(ctx context.Context, pp PlannedPartition) (*Partition, snaps
 	}
 	attempt := w.opts.RunID + "/" + uuid.NewString()[:8]
 	files, err := w.writeDataFiles(ctx, p)
+	p.Release() // spilled rows: written now, every commit attempt reuses the files
 	if err != nil {
 		return nil, snapshots.CommitResult{}, fmt.Errorf("write data files of partition %s: %w", day, err)
 	}
 	cp := snapshots.Checkpoint{
 		Logic: w.opts.Logic.Version(), Fingerprint: p.Fingerprint, RunID: w.opts.RunID, Attempt: attempt,
-		CommittedAt: time.Now().UnixMilli(), InputRows: p.InputRows, OutputRows: int64(p.Output.Len()), Rejected: p.Rejected,
+		CommittedAt: time.Now().UnixMilli(), InputRows: p.InputRows, OutputRows: p.Rows(), Rejected: p.Rejected,
 		Seconds: time.Since(start).Seconds(),
 	}
 	summary := iceberg.Properties{
@@ -347,7 +345,7 @@ func (w *worker) do(ctx context.Context, pp PlannedPartition) (*Partition, snaps
 		snapshots.SummaryFingerprint: p.Fingerprint,
 		snapshots.SummarySourceFiles: sourceFilesSummary(p.Files),
 		snapshots.SummaryInputRows:   fmt.Sprint(p.InputRows),
-		snapshots.SummaryOutputRows:  fmt.Sprint(p.Output.Len()),
+		snapshots.SummaryOutputRows:  fmt.Sprint(p.Rows()),
 		snapshots.SummaryRejected:    fmt.Sprint(p.Rejected),
 		snapshots.SummaryAttempt:     attempt,
 	}
@@ -373,19 +371,16 @@ func (w *worker) do(ctx context.Context, pp PlannedPartition) (*Partition, snaps
 // writeDataFiles writes the partition's rows as Parquet data files of the
 // table, once; every commit attempt reuses them.
 func (w *worker) writeDataFiles(ctx context.Context, p *Partition) ([]iceberg.DataFile, error) {
-	if p.Output.Len() == 0 {
+	if p.Rows() == 0 {
 		return nil, nil
 	}
 	schema := features.FullSchema
 	if w.opts.Logic == features.Legacy {
 		schema = features.LegacySchema
 	}
-	rec := p.Output.Record(memory.DefaultAllocator, schema)
-	records := iter.Seq2[arrow.RecordBatch, error](func(yield func(arrow.RecordBatch, error) bool) {
-		yield(rec, nil) // WriteRecords releases it
-	})
+	// WriteRecords releases the records.
 	var files []iceberg.DataFile
-	for df, err := range table.WriteRecords(ctx, w.tbl, schema, records) {
+	for df, err := range table.WriteRecords(ctx, w.tbl, schema, p.Records(ctx, schema)) {
 		if err != nil {
 			return nil, err
 		}

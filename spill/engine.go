@@ -104,7 +104,7 @@ func (e *Engine) drop(d features.Date) {
 // Compute computes partition d under logic from d and its lookback days
 // (features.LookbackOf), whose window holds about windowRows rows. It
 // returns the rows and d's files, row count and rejects (nil: empty day).
-func (e *Engine) Compute(ctx context.Context, d features.Date, lookback []features.Date, logic features.Logic, windowRows int64) (*features.Output, *features.Day, error) {
+func (e *Engine) Compute(ctx context.Context, d features.Date, lookback []features.Date, logic features.Logic, windowRows int64) (*Rows, *features.Day, error) {
 	e.mu.Lock()
 	defer e.mu.Unlock()
 	Partitions.Add(1)
@@ -182,6 +182,16 @@ func (e *Engine) Compute(ctx context.Context, d features.Date, lookback []featur
 			}
 		}
 	}
+	rw, err := newRowsWriter(filepath.Join(e.dir.Path, "rows-"+d.String()+"-"+filepath.Base(pdir)), logic)
+	if err != nil {
+		return nil, nil, fullError(e.dir.Path, need, err)
+	}
+	done := false
+	defer func() {
+		if !done {
+			rw.abort()
+		}
+	}()
 	out := &features.Output{Date: d, Logic: logic}
 	for k, w := range cust {
 		if w == nil {
@@ -200,9 +210,19 @@ func (e *Engine) Compute(ctx context.Context, d features.Date, lookback []featur
 		if err != nil {
 			return nil, nil, err
 		}
+		out.Reset()
 		out.AppendBucket(res, k, nb)
+		if err := rw.add(out); err != nil {
+			return nil, nil, fullError(e.dir.Path, need, err)
+		}
 	}
-	return out, spills[0].meta, nil
+	done = true
+	rows, err := rw.close()
+	if err != nil {
+		rows.Close()
+		return nil, nil, fullError(e.dir.Path, need, err)
+	}
+	return rows, spills[0].meta, nil
 }
 
 // spillDay returns day d cut into id buckets, streaming it from the

@@ -13,7 +13,6 @@ import (
 	"syscall"
 	"time"
 
-	"github.com/apache/arrow-go/v18/arrow/memory"
 	"github.com/urfave/cli/v2"
 
 	"github.com/icefill/icefill/features"
@@ -224,9 +223,8 @@ func benchPass(ctx context.Context, src *source.Source, out objstore.Store, part
 			for d := range next {
 				p, err := in.Compute(ctx, d, logic, features.DefaultRejectLimit)
 				if err == nil {
-					rec := p.Output.Record(memory.DefaultAllocator, schema)
-					err = pqfile.Write(ctx, out, d.String()+".parquet", schema, rec)
-					rec.Release()
+					err = pqfile.WriteSeq(ctx, out, d.String()+".parquet", schema, p.Records(ctx, schema))
+					p.Release()
 				}
 				mu.Lock()
 				if err != nil && firstErr == nil {
@@ -234,9 +232,7 @@ func benchPass(ctx context.Context, src *source.Source, out objstore.Store, part
 				}
 				if p != nil {
 					events += p.InputRows
-					if p.Output != nil {
-						rows += int64(p.Output.Len())
-					}
+					rows += p.Rows()
 				}
 				mu.Unlock()
 			}
