@@ -67,6 +67,7 @@ Example:
 			&cli.StringFlag{Name: "mode", Value: "compute", Usage: "compute (read → logic → write Parquet), run (the whole backfill into a fresh embedded catalog, commits included) or commits (commit latency as a branch grows)"},
 			&cli.IntFlag{Name: "commits", Value: 1000, Usage: "commits mode: how many one-row partitions to commit"},
 			memoryFlags()[0], memoryFlags()[1],
+			&cli.BoolFlag{Name: "generate-only", Usage: "generate the data and stop (so a measured process's peak memory is its own)"},
 		},
 		Action: func(c *cli.Context) error {
 			logic, err := parseLogic(c)
@@ -106,6 +107,9 @@ func runBench(c *cli.Context, logic features.Logic) error {
 	dataDir := filepath.Join(c.String("dir"), fmt.Sprintf("events-%dx%d", days+features.LookbackDays, perDay))
 	if err := ensureBenchData(ctx, c, dataDir, synth.Config{From: genFrom, To: to, EventsPerDay: perDay, Seed: 1, V2From: from.AddDays(features.LookbackDays + days/2)}); err != nil {
 		return err
+	}
+	if c.Bool("generate-only") {
+		return nil
 	}
 	src, err := source.Open(ctx, dataDir, objstore.S3Options{})
 	if err != nil {
