@@ -102,7 +102,12 @@ func TestSpillMatchesInMemoryAndReference(t *testing.T) {
 	ctx := context.Background()
 	for _, limit := range []int64{1 << 20, 8 << 20} {
 		for _, logic := range []features.Logic{features.Corrected, features.Legacy} {
-			eng := spill.NewEngine(spillDir, spill.Budget{Limit: limit}, spillStream(src))
+			// Two buckets at once under the tiniest budget, one under the other.
+			workers := 1
+			if limit == 1<<20 {
+				workers = 2
+			}
+			eng := spill.NewEngine(spillDir, spill.Budget{Limit: limit, Workers: workers}, spillStream(src))
 			// Newest first, as run walks: lookback days' buckets are reused.
 			for d := to; d >= from; d-- {
 				out, meta, err := eng.Compute(ctx, d, features.LookbackOf(d, logic), logic, 12*3000*8)

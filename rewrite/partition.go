@@ -74,7 +74,7 @@ func NewInputs(ctx context.Context, src *source.Source, opts InputOptions) (*Inp
 		cache: newDayCache(features.LookbackDays + workers + 1), workers: workers, rows: map[features.Date]int64{}}
 	if opts.MemoryLimit > 0 {
 		features.SetMaxIdleScratch(int(min(128<<20, opts.MemoryLimit/16)))
-		in.budget = &spill.Budget{Limit: opts.MemoryLimit, ForceBuckets: opts.SpillBuckets}
+		in.budget = &spill.Budget{Limit: opts.MemoryLimit, ForceBuckets: opts.SpillBuckets, Workers: workers}
 		if opts.SpillDir != nil {
 			in.spillDir = opts.SpillDir
 			in.spill = spill.NewEngine(opts.SpillDir, *in.budget, in.streamDay)

@@ -2,11 +2,13 @@ package spill
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"os"
 	"path/filepath"
 	"slices"
 	"sync"
+	"sync/atomic"
 
 	"github.com/icefill/icefill/features"
 )
@@ -138,42 +140,55 @@ func (e *Engine) Compute(ctx context.Context, d features.Date, lookback []featur
 		for _, w := range cust {
 			if w != nil {
 				w.f.Close()
-				removeFile(w.path, w.n)
+				removeFile(w.path, w.n) // a no-op for files already read
 			}
 		}
 	}()
-	var bk bucket
+	var buyers *filter
 	if logic == features.Corrected && spills[0].buyers != "" {
-		if bk.buyers, err = loadFilter(spills[0].buyers); err != nil {
+		if buyers, err = loadFilter(spills[0].buyers); err != nil {
 			return nil, nil, err
 		}
 	}
-	for j := 0; j < nb; j++ {
-		if err := ctx.Err(); err != nil {
-			return nil, nil, err
-		}
+	workers := max(1, e.budget.Workers)
+	bks := make([]bucket, workers)
+	for i := range bks {
+		bks[i].buyers = buyers
+	}
+	// Id buckets, on up to workers goroutines: each customer bucket's
+	// file takes records from all of them (order does not matter: each
+	// day's events are put back in read order by event number).
+	locks := make([]sync.Mutex, nb)
+	err = each(ctx, nb, workers, func(wk, j int) error {
+		bk := &bks[wk]
 		bk.reset()
 		for r, s := range spills {
 			if s.meta == nil {
 				continue
 			}
 			if err := bk.load(s.paths[j], uint8(r)); err != nil {
-				return nil, nil, err
+				return err
 			}
 		}
-		if err := bk.forward(logic, nb, func(k int, rec *record) error {
+		return bk.forward(logic, nb, func(k int, rec *record) error {
+			locks[k].Lock()
+			defer locks[k].Unlock()
 			w := cust[k]
 			if w == nil {
 				var err error
 				if w, err = createWriter(filepath.Join(pdir, fmt.Sprintf("c%05d", k))); err != nil {
-					return err
+					return fullError(e.dir.Path, need, err)
 				}
 				cust[k] = w
 			}
-			return w.add(rec.rank, bk.event(rec))
-		}); err != nil {
-			return nil, nil, fullError(e.dir.Path, need, err)
-		}
+			if err := w.add(rec.rank, bk.event(rec)); err != nil {
+				return fullError(e.dir.Path, need, err)
+			}
+			return nil
+		})
+	})
+	if err != nil {
+		return nil, nil, err
 	}
 	for _, w := range cust {
 		if w != nil {
@@ -192,29 +207,58 @@ func (e *Engine) Compute(ctx context.Context, d features.Date, lookback []featur
 			rw.abort()
 		}
 	}()
-	out := &features.Output{Date: d, Logic: logic}
-	for k, w := range cust {
-		if w == nil {
-			continue
-		}
-		if err := ctx.Err(); err != nil {
-			return nil, nil, err
-		}
-		bk.reset()
-		if err := bk.load(w.path, 0xff); err != nil {
-			return nil, nil, err
-		}
-		removeFile(w.path, w.n)
-		cust[k] = nil
-		res, err := bk.compute(window, logic)
-		if err != nil {
-			return nil, nil, err
-		}
+	// Customer buckets, on up to workers goroutines; their rows are
+	// written in bucket order (output order), each bucket waiting for the
+	// one before it.
+	outs := make([]*features.Output, workers)
+	for i := range outs {
+		outs[i] = &features.Output{Date: d, Logic: logic}
+	}
+	var turnMu sync.Mutex
+	turnCond := sync.NewCond(&turnMu)
+	turn, failed := 0, false
+	err = each(ctx, nb, workers, func(wk, k int) (err error) {
+		defer func() {
+			turnMu.Lock()
+			if err != nil {
+				failed = true
+			} else {
+				turn = k + 1
+			}
+			turnCond.Broadcast()
+			turnMu.Unlock()
+		}()
+		out := outs[wk]
 		out.Reset()
-		out.AppendBucket(res, k, nb)
-		if err := rw.add(out); err != nil {
-			return nil, nil, fullError(e.dir.Path, need, err)
+		if w := cust[k]; w != nil {
+			bk := &bks[wk]
+			bk.reset()
+			if err := bk.load(w.path, 0xff); err != nil {
+				return err
+			}
+			removeFile(w.path, w.n)
+			res, err := bk.compute(window, logic)
+			if err != nil {
+				return err
+			}
+			out.AppendBucket(res, k, nb)
 		}
+		turnMu.Lock()
+		for turn != k && !failed {
+			turnCond.Wait()
+		}
+		stop := failed
+		turnMu.Unlock()
+		if stop {
+			return errStopped
+		}
+		if err := rw.add(out); err != nil {
+			return fullError(e.dir.Path, need, err)
+		}
+		return nil
+	})
+	if err != nil {
+		return nil, nil, err
 	}
 	done = true
 	rows, err := rw.close()
@@ -471,4 +515,46 @@ func (b *bucket) compute(window []features.Date, logic features.Logic) (*feature
 		return features.ComputeLegacy(days[0]), nil
 	}
 	return features.ComputeCorrected(days[0], days[1:])
+}
+
+// errStopped ends a worker whose bucket comes after a failed one.
+var errStopped = errors.New("stopped after another bucket failed")
+
+// each runs fn(worker, i) for i = 0…n-1 on up to workers goroutines, the
+// i taken in increasing order, and returns the first error (the others
+// then stop taking work).
+func each(ctx context.Context, n, workers int, fn func(worker, i int) error) error {
+	var next atomic.Int64
+	var mu sync.Mutex
+	var first error
+	var wg sync.WaitGroup
+	for w := 0; w < min(workers, n); w++ {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for {
+				mu.Lock()
+				stop := first != nil
+				mu.Unlock()
+				i := int(next.Add(1) - 1)
+				if stop || i >= n {
+					return
+				}
+				err := ctx.Err()
+				if err == nil {
+					err = fn(w, i)
+				}
+				if err != nil {
+					mu.Lock()
+					if first == nil || errors.Is(first, errStopped) {
+						first = err
+					}
+					mu.Unlock()
+					return
+				}
+			}
+		}()
+	}
+	wg.Wait()
+	return first
 }
