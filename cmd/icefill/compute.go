@@ -15,34 +15,6 @@ import (
 	"github.com/icefill/icefill/source"
 )
 
-func sourceFlags() []cli.Flag {
-	return []cli.Flag{
-		&cli.StringFlag{Name: "source", Required: true, Usage: "raw events root: a path, file:// or s3://bucket/prefix URL holding dt=YYYY-MM-DD folders", EnvVars: []string{"ICEFILL_SOURCE"}},
-		&cli.BoolFlag{Name: "allow-missing", Usage: "treat missing source days as empty instead of stopping"},
-		&cli.Float64Flag{Name: "max-reject-rate", Value: features.DefaultRejectLimit, Usage: "fail a partition whose rejected rows exceed this share of its rows (0.001 = 0.1%)"},
-	}
-}
-
-func logicFlag() cli.Flag {
-	return &cli.StringFlag{Name: "logic", Value: string(features.Corrected), Usage: "business logic: corrected (the fix, default) or legacy (the production bug, for reproducing main)"}
-}
-
-func parseLogic(c *cli.Context) (features.Logic, error) {
-	l, ok := features.ParseLogic(c.String("logic"))
-	if !ok {
-		return "", usageErr("--logic %q: want corrected or legacy", c.String("logic"))
-	}
-	return l, nil
-}
-
-func parseDateFlag(c *cli.Context, name string) (features.Date, error) {
-	d, err := features.ParseDate(c.String(name))
-	if err != nil {
-		return 0, usageErr("--%s: %v", name, err)
-	}
-	return d, nil
-}
-
 type computeSummary struct {
 	Date          string               `json:"date"`
 	Logic         string               `json:"logic"`
