@@ -117,7 +117,10 @@ func (e *Engine) Compute(ctx context.Context, d features.Date, lookback []featur
 		e.buckets = k
 	}
 	nb := e.buckets
-	need := windowRows * 2 * 48
+	// Spill space: about 40 bytes per event for each of the window's days
+	// kept (up to maxDays) and again for its customer buckets (measured
+	// 77 bytes per window event for one cold partition).
+	need := windowRows*40 + windowRows/int64(max(1, len(lookback)+1))*int64(e.maxDays)*40
 	window := append([]features.Date{d}, lookback...)
 	spills := make([]*daySpill, len(window))
 	for i, day := range window {
