@@ -41,8 +41,12 @@ type Inputs struct {
 	budget   *spill.Budget
 	spill    *spill.Engine
 	spillDir *spill.Dir
-	rowsMu   sync.Mutex
-	rows     map[features.Date]int64
+	// paths keeps the two paths apart: in-memory partitions share it,
+	// an external-path partition holds it alone, so the budget it sizes
+	// its buckets by is not taken by decoded days.
+	paths  sync.RWMutex
+	rowsMu sync.Mutex
+	rows   map[features.Date]int64
 }
 
 // InputOptions configure Inputs.
@@ -269,8 +273,12 @@ func (in *Inputs) Compute(ctx context.Context, d features.Date, logic features.L
 			return nil, err
 		}
 		if est.Spill {
+			in.paths.Lock()
+			defer in.paths.Unlock()
 			return in.computeSpilled(ctx, d, logic, rejectLimit, est, fp, own)
 		}
+		in.paths.RLock()
+		defer in.paths.RUnlock()
 	}
 	need := append([]features.Date{d}, features.LookbackOf(d, logic)...)
 	days := make([]*features.Day, len(need))
