@@ -7,7 +7,6 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"iter"
 	"log/slog"
 	"maps"
 	"slices"
@@ -15,8 +14,6 @@ import (
 	"sync"
 	"time"
 
-	"github.com/apache/arrow-go/v18/arrow"
-	"github.com/apache/arrow-go/v18/arrow/memory"
 	"github.com/apache/iceberg-go"
 	"github.com/apache/iceberg-go/table"
 	"github.com/google/uuid"
@@ -205,7 +202,7 @@ func Run(ctx context.Context, cat *catalog.Catalog, in *Inputs, opts RunOptions)
 	if opts.Progress != nil {
 		opts.Progress.Planned(plan)
 	}
-	if err := recordPlan(ctx, committer, opts, base, state); err != nil {
+	if err := recordPlan(ctx, committer, opts, base, state, plan); err != nil {
 		return res, err
 	}
 
@@ -241,7 +238,7 @@ func Run(ctx context.Context, cat *catalog.Catalog, in *Inputs, opts RunOptions)
 				} else if p != nil {
 					res.Committed = append(res.Committed, pp.Day)
 					res.Events += p.InputRows
-					res.OutputRows += int64(p.Output.Len())
+					res.OutputRows += p.Rows()
 					res.Latencies = append(res.Latencies, cres.Latency)
 					if cres.Recovered {
 						res.Recovered++
@@ -315,7 +312,7 @@ func checkOneLogic(state *snapshots.State, opts RunOptions) error {
 		opts.Branch, strings.Join(held, " and "), want, want)
 }
 
-func recordPlan(ctx context.Context, c *snapshots.Committer, opts RunOptions, base int64, state *snapshots.State) error {
+func recordPlan(ctx context.Context, c *snapshots.Committer, opts RunOptions, base int64, state *snapshots.State, plan *Plan) error {
 	if len(opts.Days) == 0 {
 		return nil
 	}
@@ -324,10 +321,11 @@ func recordPlan(ctx context.Context, c *snapshots.Committer, opts RunOptions, ba
 		from, to = min(from, d), max(to, d)
 	}
 	p := snapshots.Plan{From: from.String(), To: to.String(), Logic: opts.Logic.Version(), Source: opts.SourceName, Partitions: len(opts.Days), Base: base}
-	if state.Plan != nil && *state.Plan == p {
+	if state.Plan != nil && *state.Plan == p && sameSourceChanges(state, plan) {
 		return nil
 	}
 	return c.UpdateState(ctx, func(s *snapshots.State) error {
+		noteSourceChanges(s, plan)
 		// Widen an existing plan rather than narrow it: several runs (or
 		// shards) may cover parts of one backfill.
 		if s.Plan != nil && s.Plan.Logic == p.Logic {
@@ -347,6 +345,36 @@ func recordPlan(ctx context.Context, c *snapshots.Committer, opts RunOptions, ba
 		s.Plan = &p
 		return nil
 	})
+}
+
+// noteSourceChanges records in the state which of the plan's partitions
+// were committed from input files that have changed since, so the report
+// can show them from the catalog alone; the plan's other days are cleared
+// (other shards' days are left as they are).
+func noteSourceChanges(s *snapshots.State, plan *Plan) {
+	for _, pp := range plan.Partitions {
+		day := pp.Day.String()
+		if pp.Status == StatusSourceChanged {
+			if s.SourceChanged == nil {
+				s.SourceChanged = map[string]string{}
+			}
+			s.SourceChanged[day] = pp.Fingerprint
+		} else {
+			delete(s.SourceChanged, day)
+		}
+	}
+}
+
+// sameSourceChanges reports whether the state already records the plan's
+// source changes.
+func sameSourceChanges(s *snapshots.State, plan *Plan) bool {
+	for _, pp := range plan.Partitions {
+		fp, ok := s.SourceChanged[pp.Day.String()]
+		if ok != (pp.Status == StatusSourceChanged) || ok && fp != pp.Fingerprint {
+			return false
+		}
+	}
+	return true
 }
 
 func waitPause(ctx context.Context, w *PauseWindow, progress Progress) error {
@@ -402,12 +430,17 @@ func (w *worker) do(ctx context.Context, pp PlannedPartition) (*Partition, snaps
 		}
 	}
 	if err != nil {
+		p.Release()
 		return nil, snapshots.CommitResult{}, fmt.Errorf("compute partition %s: %w", day, err)
 	}
+	// Spilled rows stay on local disk until the partition is committed:
+	// data files may have to be written again.
+	defer p.Release()
 	attempt := w.opts.RunID + "/" + uuid.NewString()[:8]
 	cp := snapshots.Checkpoint{
 		Logic: w.opts.Logic.Version(), Fingerprint: p.Fingerprint, RunID: w.opts.RunID, Attempt: attempt,
-		InputRows: p.InputRows, OutputRows: int64(p.Output.Len()), Rejected: p.Rejected,
+		InputRows: p.InputRows, OutputRows: p.Rows(), Rejected: p.Rejected,
+		Bytes: pp.Bytes,
 	}
 	summary := iceberg.Properties{
 		snapshots.SummaryPartition:   day.String(),
@@ -416,7 +449,7 @@ func (w *worker) do(ctx context.Context, pp PlannedPartition) (*Partition, snaps
 		snapshots.SummaryFingerprint: p.Fingerprint,
 		snapshots.SummarySourceFiles: sourceFilesSummary(p.Files),
 		snapshots.SummaryInputRows:   fmt.Sprint(p.InputRows),
-		snapshots.SummaryOutputRows:  fmt.Sprint(p.Output.Len()),
+		snapshots.SummaryOutputRows:  fmt.Sprint(p.Rows()),
 		snapshots.SummaryRejected:    fmt.Sprint(p.Rejected),
 		snapshots.SummaryAttempt:     attempt,
 	}
@@ -471,19 +504,17 @@ var errFilesGone = errors.New("missing from storage")
 // computed and that every file is on storage with its recorded size; it
 // returns the files' oldest storage time for the gc fence.
 func (w *worker) writeDataFiles(ctx context.Context, p *Partition) ([]iceberg.DataFile, time.Time, error) {
-	if p.Output.Len() == 0 {
+	if p.Rows() == 0 {
 		return nil, time.Time{}, nil
 	}
 	schema := features.FullSchema
 	if w.opts.Logic == features.Legacy {
 		schema = features.LegacySchema
 	}
-	rec := p.Output.Record(memory.DefaultAllocator, schema)
-	records := iter.Seq2[arrow.RecordBatch, error](func(yield func(arrow.RecordBatch, error) bool) {
-		yield(rec, nil) // WriteRecords releases it
-	})
+	// WriteRecords releases the records; spilled rows are read again from
+	// their local file on every call.
 	var files []iceberg.DataFile
-	for df, err := range table.WriteRecords(ctx, w.tbl, schema, records) {
+	for df, err := range table.WriteRecords(ctx, w.tbl, schema, p.Records(ctx, schema)) {
 		if err != nil {
 			return nil, time.Time{}, err
 		}
@@ -496,7 +527,7 @@ func (w *worker) writeDataFiles(ctx context.Context, p *Partition) ([]iceberg.Da
 			return nil, time.Time{}, err
 		}
 	}
-	if got, want := snapshots.RecordCount(files), int64(p.Output.Len()); got != want {
+	if got, want := snapshots.RecordCount(files), p.Rows(); got != want {
 		return nil, time.Time{}, fmt.Errorf("%w: %d data files with %d rows, %d rows computed (storage full?); nothing was committed",
 			ErrWrittenFiles, len(files), got, want)
 	}

@@ -23,6 +23,7 @@ type Status struct {
 	Remaining  int               `json:"remaining"`
 	Failed     []FailedPartition `json:"failed,omitempty"`
 	Events     int64             `json:"events"`
+	Bytes      int64             `json:"bytes"`
 	OutputRows int64             `json:"output_rows"`
 	LastCommit time.Time         `json:"last_commit,omitzero"`
 	// Rates over the last hour of commits (or all of them if fewer).
@@ -81,6 +82,7 @@ func BranchStatus(tbl *table.Table, branch string) (*Status, error) {
 		}
 		st.Done++
 		st.Events += cp.InputRows
+		st.Bytes += cp.Bytes
 		st.OutputRows += cp.OutputRows
 		times = append(times, cp.CommittedAt)
 	}

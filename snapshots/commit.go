@@ -5,7 +5,6 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
-	"math/rand/v2"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -295,25 +294,4 @@ func PartitionFiles(ctx context.Context, tbl *table.Table, ref string, day icebe
 		files = append(files, t.File)
 	}
 	return files, nil
-}
-
-// backoff is exponential with full jitter: 50 ms × 2^n, capped.
-func backoff(attempt int, maxWait time.Duration) time.Duration {
-	if maxWait <= 0 {
-		maxWait = 5 * time.Second
-	}
-	d := 50 * time.Millisecond << min(attempt, 10)
-	d = min(d, maxWait)
-	return d/2 + time.Duration(rand.Int64N(int64(d/2)+1))
-}
-
-func sleepCtx(ctx context.Context, d time.Duration) error {
-	t := time.NewTimer(d)
-	defer t.Stop()
-	select {
-	case <-ctx.Done():
-		return ctx.Err()
-	case <-t.C:
-		return nil
-	}
 }

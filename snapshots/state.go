@@ -64,6 +64,8 @@ type Checkpoint struct {
 	Rejected   int64 `json:"x,omitempty"`
 	// Seconds is how long computing and committing took.
 	Seconds float64 `json:"d,omitempty"`
+	// Bytes is the size of the partition day's own source files.
+	Bytes int64 `json:"b,omitempty"`
 }
 
 // Failure records the last failure of a partition not (re)committed since.
@@ -95,6 +97,11 @@ type State struct {
 	Plan        *Plan                 `json:"plan,omitempty"`
 	Checkpoints map[string]Checkpoint `json:"done"`
 	Failures    map[string]Failure    `json:"failed,omitempty"`
+	// SourceChanged maps a committed partition whose input files changed
+	// since its checkpoint, as the last run's plan saw them, to the new
+	// input fingerprint: until a checkpoint with that fingerprint lands,
+	// the report shows the day as "source changed" from the catalog alone.
+	SourceChanged map[string]string `json:"src,omitempty"`
 	// Head is the id of the snapshot made by the commit that wrote this
 	// state: the state describes that snapshot and nothing else (§2.1 of
 	// docs/commit-protocol.md). 0 in states written before binding.
@@ -117,6 +124,7 @@ func (s *State) Clone() *State {
 	c := *s
 	c.Checkpoints = maps.Clone(s.Checkpoints)
 	c.Failures = maps.Clone(s.Failures)
+	c.SourceChanged = maps.Clone(s.SourceChanged)
 	if c.Checkpoints == nil {
 		c.Checkpoints = map[string]Checkpoint{}
 	}
@@ -133,6 +141,14 @@ func (s *State) Clone() *State {
 // Done lists the committed partitions, oldest first.
 func (s *State) Done() []string {
 	return slices.Sorted(maps.Keys(s.Checkpoints))
+}
+
+// IsSourceChanged reports whether day's committed checkpoint was computed
+// from input files a later plan found changed (and not recomputed since).
+func (s *State) IsSourceChanged(day string) bool {
+	fp, ok := s.SourceChanged[day]
+	c, done := s.Checkpoints[day]
+	return ok && done && c.Fingerprint != fp
 }
 
 // Current reports whether partition day is committed with this logic
