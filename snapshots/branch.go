@@ -118,11 +118,11 @@ func (c *Committer) UpdateState(ctx context.Context, change func(*State) error) 
 		if err := change(state); err != nil {
 			return err
 		}
-		enc, err := state.Encode()
+		changes, err := encodeState(tbl.Properties(), c.Branch, state)
 		if err != nil {
 			return err
 		}
-		if tbl.Properties()[StateProperty(c.Branch)] == enc {
+		if changes.empty() {
 			return nil
 		}
 		txn, err := pinnedTxn(tbl, c.Branch)
@@ -132,10 +132,7 @@ func (c *Committer) UpdateState(ctx context.Context, change func(*State) error) 
 		if err := emptyAppend(ctx, txn, iceberg.Properties{SummaryOperation: "state"}); err != nil {
 			return err
 		}
-		if err := txn.SetProperties(iceberg.Properties{StateProperty(c.Branch): enc}); err != nil {
-			return err
-		}
-		if _, err := txn.Commit(ctx); err == nil {
+		if _, err := c.commitTxn(ctx, tbl, txn, changes); err == nil {
 			return nil
 		} else {
 			lastErr = err
@@ -180,7 +177,7 @@ func (c *Committer) CompactManifests(ctx context.Context, threshold int) (bool, 
 		if res.IsNoOp() {
 			return false, nil
 		}
-		if _, err := txn.Commit(ctx); err == nil {
+		if _, err := c.commitTxn(ctx, tbl, txn, stateChanges{}); err == nil {
 			return true, nil
 		}
 		if err := sleepCtx(ctx, backoff(attempt, c.MaxBackoff)); err != nil {

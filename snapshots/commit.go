@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"log/slog"
 	"math/rand/v2"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -42,8 +43,12 @@ type Committer struct {
 	MaxAttempts int
 	// MaxBackoff caps the wait between attempts (default 5s).
 	MaxBackoff time.Duration
-	Fault      Fault
-	Log        *slog.Logger
+	// KeepHistory is how many snapshots before the branch head each commit
+	// keeps (0: DefaultKeepHistory; negative: all). The older ones are
+	// removed from the table metadata in the same commit.
+	KeepHistory int
+	Fault       Fault
+	Log         *slog.Logger
 
 	// mu serializes this process's commits: workers compute in parallel,
 	// but two of them racing for the same branch head would only make one
@@ -79,6 +84,25 @@ type CommitResult struct {
 	Recovered bool
 	// Latency is the duration of the successful catalog commit call.
 	Latency time.Duration
+	// Conflicts counts the attempts that lost a race for the branch head
+	// (another writer, or the nightly job, committed first); Attempts-1 are
+	// all retries, conflicts or catalog errors.
+	Conflicts int
+}
+
+// IsConflict reports whether a commit failed because the table changed
+// since it was read: a clean compare-and-swap failure, as catalogs report
+// it (REST: 409; iceberg-go's SQL catalog: a failed requirement or a stale
+// sequence number, as plain errors).
+func IsConflict(err error) bool {
+	if err == nil {
+		return false
+	}
+	if errors.Is(err, table.ErrCommitFailed) {
+		return true
+	}
+	msg := strings.ToLower(err.Error())
+	return strings.Contains(msg, "requirement failed") || strings.Contains(msg, "sequence number")
 }
 
 // ErrDeadline is returned when a commit could not land before its data
@@ -127,12 +151,12 @@ func (c *Committer) Commit(ctx context.Context, pc PartitionCommit) (CommitResul
 			lastErr = fmt.Errorf("load table: %w", err)
 			continue
 		}
-		state, err := ReadState(tbl.Properties(), c.Branch)
+		state, err := readPartitionState(tbl.Properties(), c.Branch, pc.DayText)
 		if err != nil {
 			c.mu.Unlock()
 			return res, err
 		}
-		if cp, ok := state.Checkpoints[pc.DayText]; ok && cp.Attempt == pc.Checkpoint.Attempt {
+		if cp, ok := state.checkpoint(); ok && cp.Attempt == pc.Checkpoint.Attempt {
 			// An earlier attempt whose answer we did not get has landed.
 			c.mu.Unlock()
 			res.Recovered = attempt > 1
@@ -171,30 +195,30 @@ func (c *Committer) Commit(ctx context.Context, pc PartitionCommit) (CommitResul
 		if ctx.Err() != nil {
 			return res, ctx.Err()
 		}
+		if IsConflict(err) {
+			res.Conflicts++
+		}
 		lastErr = err
 	}
 	return res, fmt.Errorf("partition %s on branch %s: %w after %d attempts; last error: %v; re-run the same command to continue",
 		pc.DayText, c.Branch, ErrGaveUp, maxAttempts, lastErr)
 }
 
-func (c *Committer) attempt(ctx context.Context, tbl *table.Table, state *State, pc PartitionCommit) (*table.Table, error) {
-	next := state.Clone()
+func (c *Committer) attempt(ctx context.Context, tbl *table.Table, state *partitionState, pc PartitionCommit) (*table.Table, error) {
 	cp := pc.Checkpoint
 	// The pin below makes this commit land on exactly this metadata, so its
 	// snapshot gets the next sequence number: an ordering with main's
 	// commits that needs no clock.
 	cp.Seq = tbl.Metadata().LastSequenceNumber() + 1
-	next.Checkpoints[pc.DayText] = cp
-	delete(next.Failures, pc.DayText)
+	changes, done, err := state.withCheckpoint(cp)
+	if err != nil {
+		return nil, err
+	}
 	summary := iceberg.Properties{}
 	for k, v := range pc.Summary {
 		summary[k] = v
 	}
-	summary[SummaryDone] = fmt.Sprint(len(next.Checkpoints))
-	enc, err := next.Encode()
-	if err != nil {
-		return nil, err
-	}
+	summary[SummaryDone] = fmt.Sprint(done)
 	old, err := PartitionFiles(ctx, tbl, c.Branch, pc.Day)
 	if err != nil {
 		return nil, err
@@ -215,15 +239,12 @@ func (c *Committer) attempt(ctx context.Context, tbl *table.Table, state *State,
 		// the head, so the state change is compare-and-swapped like any other.
 		return nil, err
 	}
-	if err := txn.SetProperties(iceberg.Properties{StateProperty(c.Branch): enc}); err != nil {
-		return nil, err
-	}
 	if c.Fault != nil {
 		if err := c.Fault(PointBeforeCommit); err != nil {
 			return nil, err
 		}
 	}
-	committed, err := txn.Commit(ctx)
+	committed, err := c.commitTxn(ctx, tbl, txn, changes)
 	if err != nil {
 		return nil, fmt.Errorf("commit partition %s: %w", pc.DayText, err)
 	}
@@ -233,6 +254,107 @@ func (c *Committer) attempt(ctx context.Context, tbl *table.Table, state *State,
 		}
 	}
 	return committed, nil
+}
+
+// DefaultKeepHistory is how many of a branch's newest snapshots icefill
+// keeps besides its head (Committer.KeepHistory).
+const DefaultKeepHistory = 8
+
+// commitTxn sends txn's staged changes, the state changes and the removal
+// of the branch's own older snapshots to the catalog as one atomic commit.
+//
+// Trimming the branch's history keeps the table metadata, which every
+// commit reads and rewrites, the same size whether 1 or 1,825 partitions
+// are committed: the checkpoints are in the state properties, not in the
+// snapshots, and nothing reads a branch snapshot other than its head.
+func (c *Committer) commitTxn(ctx context.Context, tbl *table.Table, txn *table.Transaction, changes stateChanges) (*table.Table, error) {
+	if len(changes.Set) > 0 {
+		if err := txn.SetProperties(changes.Set); err != nil {
+			return nil, err
+		}
+	}
+	if len(changes.Remove) > 0 {
+		if err := txn.RemoveProperties(changes.Remove); err != nil {
+			return nil, err
+		}
+	}
+	var extra []table.Update
+	if ids := trimmableSnapshots(tbl.Metadata(), c.Branch, c.keepHistory()); len(ids) > 0 {
+		// Files stay: icefill's gc deletes the data files no snapshot
+		// references any more, after its grace period.
+		extra = append(extra, table.NewRemoveSnapshotsUpdate(ids, false))
+	}
+	return commitStaged(ctx, c.Catalog, tbl, txn, extra...)
+}
+
+// commitStaged sends txn's staged changes (plus extra updates) to the
+// catalog as one commit, once.
+//
+// It calls the catalog directly rather than txn.Commit, so that the table's
+// commit.retry.* properties (which other engines share) never make
+// iceberg-go replay an icefill commit on a newer table: a replay would give
+// a partition's snapshot another sequence number than its checkpoint
+// records, and re-apply a promotion's or rollback's file swap to a main it
+// did not read. Every icefill commit is pinned to the refs it read, and
+// icefill's own loops, which re-read the table first, are its only retry.
+func commitStaged(ctx context.Context, cat catalog.Catalog, tbl *table.Table, txn *table.Transaction, extra ...table.Update) (*table.Table, error) {
+	tc, err := txn.TableCommit()
+	if err != nil {
+		return nil, err
+	}
+	meta, loc, err := cat.CommitTable(ctx, tbl.Identifier(), tc.Requirements, append(tc.Updates, extra...))
+	if err != nil {
+		return nil, err
+	}
+	txn.MarkCommitted()
+	return table.New(tbl.Identifier(), meta, loc, tbl.FS, cat), nil
+}
+
+func (c *Committer) keepHistory() int {
+	if c.KeepHistory == 0 {
+		return DefaultKeepHistory
+	}
+	return c.KeepHistory
+}
+
+// trimmableSnapshots lists the snapshots of branch's history, past its
+// keep newest (the head included: the commit about to land is the new head),
+// that no other ref (main, a tag, another
+// branch) has in its history: the branch's own intermediate snapshots. A
+// negative keep keeps them all.
+func trimmableSnapshots(meta table.Metadata, branch string, keep int) []int64 {
+	if keep < 0 || branch == table.MainBranch {
+		return nil
+	}
+	head := meta.SnapshotByName(branch)
+	if head == nil {
+		return nil
+	}
+	lookup := meta.SnapshotByID
+	protected := map[int64]bool{}
+	for name, ref := range meta.Refs() {
+		if name == branch {
+			continue
+		}
+		for _, s := range table.AncestorsOf(ref.SnapshotID, lookup) {
+			if protected[s.SnapshotID] {
+				break
+			}
+			protected[s.SnapshotID] = true
+		}
+	}
+	var ids []int64
+	i := 0
+	for _, s := range table.AncestorsOf(head.SnapshotID, lookup) {
+		if protected[s.SnapshotID] {
+			break
+		}
+		if i >= keep {
+			ids = append(ids, s.SnapshotID)
+		}
+		i++
+	}
+	return ids
 }
 
 // pinnedTxn opens a transaction on branch whose commit requires the branch

@@ -160,7 +160,6 @@ func Promote(ctx context.Context, cat catalog.Catalog, ident table.Identifier, o
 	}
 	ev := Event{Kind: "promote", Branch: opts.Branch, Validation: val, Skipped: opts.SkipValidation, At: opts.Now.UnixMilli(), By: opts.By,
 		Partitions: state.Done()}
-	lookup := tbl.Metadata().SnapshotByID
 	target := head.SnapshotID
 	if main != nil {
 		ev.From, ev.Tag = main.SnapshotID, tag
@@ -169,7 +168,7 @@ func Promote(ctx context.Context, cat catalog.Catalog, ident table.Identifier, o
 		}
 	}
 	ev.Method = "fast-forward"
-	if main != nil && !table.IsAncestorOf(head.SnapshotID, main.SnapshotID, lookup) {
+	if main != nil && !builtOn(tbl, opts.Branch, head, main) {
 		ev.Method = "rebase"
 		target, err = rebase(ctx, cat, tbl, opts, state, main, head, res)
 		if err != nil {
@@ -307,7 +306,7 @@ func rebase(ctx context.Context, cat catalog.Catalog, tbl *table.Table, opts Pro
 	if err := txn.ReplaceDataFilesWithDataFiles(ctx, del, add, summary); err != nil {
 		return 0, fmt.Errorf("stage rebase of %s onto main: %w", opts.Branch, err)
 	}
-	t3, err := txn.Commit(ctx)
+	t3, err := commitStaged(ctx, cat, t2, txn)
 	if err != nil {
 		return 0, fmt.Errorf("commit rebase of %s onto main: %w; run promote again", opts.Branch, err)
 	}
@@ -322,10 +321,10 @@ func UncoveredDays(ctx context.Context, tbl *table.Table, branch string, state *
 	if head == nil || main == nil {
 		return nil, nil
 	}
-	lookup := tbl.Metadata().SnapshotByID
-	if table.IsAncestorOf(head.SnapshotID, main.SnapshotID, lookup) {
+	if builtOn(tbl, branch, head, main) {
 		return nil, nil
 	}
+	lookup := tbl.Metadata().SnapshotByID
 	fork := commonAncestor(head.SnapshotID, main.SnapshotID, lookup)
 	if fork == 0 {
 		// History cut by expiry: fall back to the snapshot the branch was
@@ -346,6 +345,18 @@ func UncoveredDays(ctx context.Context, tbl *table.Table, branch string, state *
 		}
 	}
 	return out, nil
+}
+
+// builtOn reports whether branch's head is built on main's head: main is in
+// its history, or main is still at the snapshot the branch was made from
+// (or last promoted to), which the branch's history, trimmed by its
+// commits, may no longer reach.
+func builtOn(tbl *table.Table, branch string, head, main *table.Snapshot) bool {
+	if table.IsAncestorOf(head.SnapshotID, main.SnapshotID, tbl.Metadata().SnapshotByID) {
+		return true
+	}
+	base := int64(tbl.Properties().GetInt(baseProperty(branch), 0))
+	return base != 0 && base == main.SnapshotID
 }
 
 // recomputedAfter reports whether checkpoint cp was committed after change:

@@ -163,7 +163,7 @@ func Rollback(ctx context.Context, cat catalog.Catalog, ident table.Identifier, 
 	if err := txn.SetProperties(iceberg.Properties{HistoryProperty: enc}); err != nil {
 		return nil, err
 	}
-	t2, err := txn.Commit(ctx)
+	t2, err := commitStaged(ctx, cat, tbl, txn)
 	if err != nil {
 		return rolledBackAnyway(ctx, cat, ident, ev, main, err)
 	}

@@ -6,11 +6,8 @@
 package snapshots
 
 import (
-	"fmt"
 	"maps"
 	"slices"
-
-	"github.com/apache/iceberg-go"
 )
 
 // Summary property keys written on every checkpoint snapshot. A user sees
@@ -95,7 +92,7 @@ type State struct {
 
 // NewState is an empty state for branch.
 func NewState(branch string) *State {
-	return &State{Version: 1, Branch: branch, Checkpoints: map[string]Checkpoint{}, Failures: map[string]Failure{}}
+	return &State{Version: stateVersion, Branch: branch, Checkpoints: map[string]Checkpoint{}, Failures: map[string]Failure{}}
 }
 
 // Clone deep-copies the maps so a retry can start from a fresh copy.
@@ -129,21 +126,3 @@ func (s *State) Current(day, logic, fingerprint string) bool {
 }
 
 const stateEncodingPrefix = "z1:"
-
-// Encode packs the state as zlib-compressed JSON in base64, prefixed with
-// its format: compact enough for a table property at 1,825 partitions.
-func (s *State) Encode() (string, error) { return encodeJSON(s) }
-
-// DecodeState reads a state property value ("" gives an empty state).
-func DecodeState(branch, v string) (*State, error) {
-	s := NewState(branch)
-	if err := decodeJSON(fmt.Sprintf("state of branch %q", branch), v, s); err != nil {
-		return nil, err
-	}
-	return s.Clone(), nil
-}
-
-// ReadState decodes branch's state from table properties.
-func ReadState(props iceberg.Properties, branch string) (*State, error) {
-	return DecodeState(branch, props[StateProperty(branch)])
-}

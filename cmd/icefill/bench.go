@@ -52,7 +52,7 @@ peak resident memory. Run one logic per process so peak memory is its own.
 
 Example:
    icefill bench --days 10 --events-per-day 1000000 --logic corrected`,
-		Flags: []cli.Flag{
+		Flags: append([]cli.Flag{
 			&cli.IntFlag{Name: "days", Value: 10, Usage: "number of partitions to compute"},
 			&cli.IntFlag{Name: "events-per-day", Value: 1_000_000, Usage: "average events per generated day"},
 			&cli.StringFlag{Name: "dir", Value: ".cache/bench", Usage: "where generated data and outputs live"},
@@ -62,8 +62,8 @@ Example:
 			&cli.StringFlag{Name: "cpuprofile", Usage: "write a pprof CPU profile of the measured passes"},
 			&cli.BoolFlag{Name: "json", Usage: "print results as JSON lines"},
 			&cli.StringFlag{Name: "mode", Value: "compute", Usage: "compute (read → logic → write Parquet), run (the whole backfill into a fresh embedded catalog, commits included) or commits (commit latency as a branch grows)"},
-			&cli.IntFlag{Name: "commits", Value: 1000, Usage: "commits mode: how many one-row partitions to commit"},
-		},
+			&cli.IntFlag{Name: "commits", Value: 1825, Usage: "commits mode: how many one-row partitions to commit"},
+		}, benchCatalogFlags()...),
 		Action: func(c *cli.Context) error {
 			logic, err := parseLogic(c)
 			if err != nil {
