@@ -10,17 +10,30 @@ STATICCHECK_VERSION := v0.8.2
 BENCH_DAYS   ?= 10
 BENCH_EVENTS ?= 1000000
 BENCH_COMMITS ?= 1000
+# Offline validation of deploy/k8s against the Kubernetes 1.34 API schemas
+# that the PyPI package kubernetes-validate ships (no download at run time).
+K8S_VALIDATE_VERSION := 1.37.0
+K8S_VALIDATE_VENV    := $(or $(ICEFILL_IT_CACHE),$(CACHE))/k8s-validate-$(K8S_VALIDATE_VERSION)
+K8S_MANIFESTS        := deploy/k8s/configmap.yaml deploy/k8s/secret.yaml deploy/k8s/job.yaml
 
-.PHONY: all build test test-integration lint bench demo clean
+.PHONY: all build test test-integration test-k8s validate-manifests lint bench demo clean
 
 all: build
 
 build:
 	$(GO) build -o $(BIN) ./cmd/icefill
 
-test:
+test: validate-manifests
 	$(GO) vet ./...
 	$(GO) test -count=1 ./...
+
+validate-manifests: $(K8S_VALIDATE_VENV)/bin/kubernetes-validate
+	$(K8S_VALIDATE_VENV)/bin/kubernetes-validate -k 1.34.0 --strict $(K8S_MANIFESTS)
+
+$(K8S_VALIDATE_VENV)/bin/kubernetes-validate:
+	rm -rf $(K8S_VALIDATE_VENV)
+	python3 -m venv $(K8S_VALIDATE_VENV)
+	$(K8S_VALIDATE_VENV)/bin/python -m pip install -q --no-input kubernetes-validate==$(K8S_VALIDATE_VERSION)
 
 lint: $(GOBIN_DIR)/staticcheck
 	$(GO) vet ./...

@@ -187,7 +187,7 @@ func TestFaultInjection(t *testing.T) {
 func legacyMain(t *testing.T, env []string, table, events string) {
 	t.Helper()
 	mustIcefill(t, env, "run", "--source", events, "--from", faultFrom, "--to", faultTo, "--logic", "legacy",
-		"--branch", "main", "--catalog-uri", restURI, "--table", table)
+		"--branch", "main", "--write-main", "--catalog-uri", restURI, "--table", table)
 }
 
 type faultCase struct {

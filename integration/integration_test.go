@@ -445,7 +445,7 @@ func TestRESTBackfillReadersAgree(t *testing.T) {
 	mustIcefill(t, env, "gen-events", "--out", events, "--from", eventsFrom, "--to", to,
 		"--events-per-day", "3000", "--v2-from", v2From, "--seed", "7")
 	mustIcefill(t, env, append([]string{"run", "--source", events, "--from", from, "--to", to,
-		"--logic", "legacy", "--branch", "main", "--order", "oldest-first"}, cat...)...)
+		"--logic", "legacy", "--branch", "main", "--write-main", "--order", "oldest-first"}, cat...)...)
 
 	backfill := append([]string{"run", "--source", events, "--from", from, "--to", to,
 		"--branch", "clv-fix", "--gc-min-age", "0s"}, cat...)
@@ -509,7 +509,7 @@ func TestSQLiteCatalogReadersAgree(t *testing.T) {
 	mustIcefill(t, env, "gen-events", "--out", events, "--from", "2024-05-01", "--to", "2024-05-12",
 		"--events-per-day", "1500", "--v2-from", "2024-05-10", "--seed", "3")
 	mustIcefill(t, env, append([]string{"run", "--source", events, "--from", "2024-05-08", "--to", "2024-05-12",
-		"--logic", "legacy", "--branch", "main"}, cat...)...)
+		"--logic", "legacy", "--branch", "main", "--write-main"}, cat...)...)
 	mustIcefill(t, env, append([]string{"run", "--source", events, "--from", "2024-05-08", "--to", "2024-05-12",
 		"--branch", "clv-fix"}, cat...)...)
 

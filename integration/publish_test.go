@@ -284,7 +284,7 @@ func publishStory(t *testing.T, s *restStory, legacy, fix []string) {
 	if !t.Run("main-moved-refused", func(t *testing.T) {
 		mustIcefill(t, s.env, "gen-events", "--out", s.events, "--from", nightly, "--to", nightly,
 			"--events-per-day", "3000", "--v2-from", s.v2From, "--seed", "8")
-		s.mustIcefill(t, "run", "--source", s.events, "--from", nightly, "--to", nightly, "--logic", "legacy", "--branch", "main")
+		s.mustIcefill(t, "run", "--source", s.events, "--from", nightly, "--to", nightly, "--logic", "legacy", "--branch", "main", "--write-main")
 		tbl := s.load(t)
 		nightlyHead = refID(tbl, "main")
 		tagsBefore := tagsOf(tbl)

@@ -121,6 +121,13 @@ func Run(ctx context.Context, cat *catalog.Catalog, in *Inputs, opts RunOptions)
 	}
 	res := &RunResult{RunID: opts.RunID}
 	start := time.Now()
+	// Both end up in object paths (rejects): refuse what could escape them.
+	if err := snapshots.CheckBranchName(opts.Branch); err != nil {
+		return res, err
+	}
+	if err := snapshots.CheckRunID(opts.RunID); err != nil {
+		return res, err
+	}
 
 	// Missing inputs stop the run before anything is written.
 	if _, _, err := in.CheckMissing(opts.Days, opts.Logic); err != nil {

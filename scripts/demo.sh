@@ -24,7 +24,7 @@ step "1. generate 90 days of raw events ($EVENTS/day, schema v1 until 2024-02-14
 $BIN gen-events --out "$DATA/events" --from $FROM --to $TO --events-per-day "$EVENTS" --v2-from 2024-02-15 --seed 42
 
 step "2. build production main with the legacy (buggy) logic"
-$BIN run --source "$DATA/events" --from $FROM --to $TO --logic legacy --branch main --order oldest-first
+$BIN run --source "$DATA/events" --from $FROM --to $TO --logic legacy --branch main --write-main --order oldest-first
 
 step "3. backfill the corrected logic onto branch clv-fix — the process will be killed (kill -9) after 30 partitions"
 set +e

@@ -23,6 +23,9 @@ const (
 	SummaryRejected    = "icefill.rejected-rows"
 	SummaryAttempt     = "icefill.attempt"
 	SummaryDone        = "icefill.partitions-done"
+	// SummaryBranch names, on icefill's own commits on main (promotion
+	// rebase, rollback restore), the branch whose publication they are.
+	SummaryBranch = "icefill.branch"
 )
 
 // StatePropertyPrefix prefixes the table property that holds a branch's

@@ -99,71 +99,85 @@ func benchCommits(c *cli.Context, n int) error {
 		}
 	}
 	points = append(points, n)
-	perPoint := make([][]float64, len(points))
+	latPoints, cpuPoints := make([][]float64, len(points)), make([][]float64, len(points))
 	kind := benchCatalogKind(c)
 	for rep := 1; rep <= max(c.Int("repeat"), 1); rep++ {
 		start := time.Now()
-		lat, err := commitSeries(c, n, fmt.Sprintf("commits_%d_%d", time.Now().UnixNano(), rep))
+		lat, cpu, err := commitSeries(c, n, fmt.Sprintf("commits_%d_%d", time.Now().UnixNano(), rep))
 		if err != nil {
 			return err
 		}
-		vals := make([]float64, len(points))
+		lv, cv := make([]float64, len(points)), make([]float64, len(points))
 		for i, p := range points {
-			vals[i] = ms(medianAround(lat, p-1))
-			perPoint[i] = append(perPoint[i], vals[i])
+			lv[i], cv[i] = ms(medianAround(lat, p-1)), ms(medianAround(cpu, p-1))
+			latPoints[i], cpuPoints[i] = append(latPoints[i], lv[i]), append(cpuPoints[i], cv[i])
 		}
-		fmt.Fprintf(c.App.Writer, "commits pass=%d catalog=%s n=%d total=%.1fs latency_ms: %s\n",
-			rep, kind, n, time.Since(start).Seconds(), pointList(points, vals))
+		fmt.Fprintf(c.App.Writer, "commits pass=%d catalog=%s n=%d total=%.1fs load1=%s latency_ms: %s cpu_ms: %s\n",
+			rep, kind, n, time.Since(start).Seconds(), loadAverage(), pointList(points, lv), pointList(points, cv))
 	}
-	med := make([]float64, len(points))
+	lm, cm := make([]float64, len(points)), make([]float64, len(points))
 	for i := range points {
-		med[i] = median(perPoint[i])
+		lm[i], cm[i] = median(latPoints[i]), median(cpuPoints[i])
 	}
-	fmt.Fprintf(c.App.Writer, "commits median catalog=%s n=%d latency_ms: %s last/first=%.2f (median of the 10 commits around each point, median of %d passes; manifests compacted above 32)\n",
-		kind, n, pointList(points, med), med[len(med)-1]/med[0], len(perPoint[0]))
+	fmt.Fprintf(c.App.Writer, "commits median catalog=%s n=%d latency_ms: %s last/first=%.2f cpu_ms: %s last/first=%.2f (median of the %d commits around each point, median of %d passes; manifests compacted above 32)\n",
+		kind, n, pointList(points, lm), lm[len(lm)-1]/lm[0], pointList(points, cm), cm[len(cm)-1]/cm[0], window, len(latPoints[0]))
 	return nil
 }
 
+// loadAverage is the machine's 1-minute load average, to read wall-clock
+// figures by: on a shared machine they measure the neighbours too.
+func loadAverage() string {
+	b, err := os.ReadFile("/proc/loadavg")
+	if err != nil {
+		return "?"
+	}
+	return strings.Fields(string(b))[0]
+}
+
 // commitSeries commits n tiny partitions to branch "bench" of a fresh table
-// and returns each commit's latency.
-func commitSeries(c *cli.Context, n int, name string) ([]time.Duration, error) {
+// and returns each commit's latency and the process CPU time it took.
+func commitSeries(c *cli.Context, n int, name string) (lat, cpu []time.Duration, err error) {
 	ctx := c.Context
 	cat, done, err := openBenchCatalog(ctx, c, name)
 	if err != nil {
-		return nil, err
+		return nil, nil, err
 	}
 	defer done()
 	tbl, _, err := cat.EnsureTable(ctx)
 	if err != nil {
-		return nil, err
+		return nil, nil, err
 	}
 	committer := &snapshots.Committer{Catalog: cat.Iceberg(), Ident: cat.Ident(), Branch: "bench"}
-	lat := make([]time.Duration, 0, n)
 	for i := 0; i < n; i++ {
 		day, dayText, files, err := tinyPartition(ctx, tbl, i)
 		if err != nil {
-			return nil, err
+			return nil, nil, err
 		}
+		cpu0 := cpuTime()
 		res, err := committer.Commit(ctx, snapshots.PartitionCommit{Day: day, DayText: dayText, Files: files,
 			Checkpoint: snapshots.Checkpoint{Logic: "bench", Fingerprint: fmt.Sprint(i), Attempt: fmt.Sprint(i), CommittedAt: time.Now().UnixMilli()}})
 		if err != nil {
-			return nil, err
+			return nil, nil, err
 		}
-		lat = append(lat, res.Latency)
+		lat, cpu = append(lat, res.Latency), append(cpu, cpuTime()-cpu0)
 		if (i+1)%8 == 0 {
 			if _, err := committer.CompactManifests(ctx, 32); err != nil {
-				return nil, err
+				return nil, nil, err
 			}
 		}
 	}
-	return lat, nil
+	return lat, cpu, nil
 }
 
-// medianAround is the median of the (up to) 10 values around index k.
+// window is how many commits around each point its median is taken of: on
+// a shared machine a single commit's time says little.
+const window = 50
+
+// medianAround is the median of the (up to) window values around index k.
 func medianAround(lat []time.Duration, k int) time.Duration {
-	lo := max(k-5, 0)
-	hi := min(lo+10, len(lat))
-	lo = max(hi-10, 0)
+	lo := max(k-window/2, 0)
+	hi := min(lo+window, len(lat))
+	lo = max(hi-window, 0)
 	w := slices.Clone(lat[lo:hi])
 	slices.Sort(w)
 	return w[len(w)/2]

@@ -16,34 +16,6 @@ import (
 	"github.com/icefill/icefill/source"
 )
 
-func sourceFlags() []cli.Flag {
-	return []cli.Flag{
-		&cli.StringFlag{Name: "source", Required: true, Usage: "raw events root: a path, file:// or s3://bucket/prefix URL holding dt=YYYY-MM-DD folders", EnvVars: []string{"ICEFILL_SOURCE"}},
-		&cli.BoolFlag{Name: "allow-missing", Usage: "treat missing source days as empty instead of stopping"},
-		&cli.Float64Flag{Name: "max-reject-rate", Value: features.DefaultRejectLimit, Usage: "fail a partition whose rejected rows exceed this share of its rows (0.001 = 0.1%)"},
-	}
-}
-
-func logicFlag() cli.Flag {
-	return &cli.StringFlag{Name: "logic", Value: string(features.Corrected), Usage: "business logic: corrected (the fix, default) or legacy (the production bug, for reproducing main)"}
-}
-
-func parseLogic(c *cli.Context) (features.Logic, error) {
-	l, ok := features.ParseLogic(c.String("logic"))
-	if !ok {
-		return "", usageErr("--logic %q: want corrected or legacy", c.String("logic"))
-	}
-	return l, nil
-}
-
-func parseDateFlag(c *cli.Context, name string) (features.Date, error) {
-	d, err := features.ParseDate(c.String(name))
-	if err != nil {
-		return 0, usageErr("--%s: %v", name, err)
-	}
-	return d, nil
-}
-
 type computeSummary struct {
 	Date          string               `json:"date"`
 	Logic         string               `json:"logic"`
@@ -76,6 +48,7 @@ Example:
 			logicFlag(),
 			&cli.StringFlag{Name: "out", Usage: "write the rows to this Parquet file (local path or s3:// URL)"},
 			&cli.BoolFlag{Name: "json", Usage: "print the summary as JSON"},
+			memoryFlags()[0], memoryFlags()[1],
 		),
 		Action: func(c *cli.Context) error {
 			d, err := parseDateFlag(c, "date")
@@ -98,10 +71,16 @@ func runCompute(c *cli.Context, d features.Date, logic features.Logic) error {
 	if err != nil {
 		return withCode(exitUsage, err)
 	}
-	in, err := rewrite.NewInputs(ctx, src, rewrite.InputOptions{AllowMissing: c.Bool("allow-missing")})
+	opts := rewrite.InputOptions{AllowMissing: c.Bool("allow-missing")}
+	if err := memoryOptions(c, &opts); err != nil {
+		return err
+	}
+	in, err := rewrite.NewInputs(ctx, src, opts)
 	if err != nil {
+		opts.SpillDir.Close()
 		return withCode(exitUnavailable, err)
 	}
+	defer in.Close()
 	if _, _, err := in.CheckMissing([]features.Date{d}, logic); err != nil {
 		return err
 	}
