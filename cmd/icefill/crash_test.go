@@ -12,6 +12,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/apache/iceberg-go/table"
+
 	"github.com/icefill/icefill/catalog"
 	"github.com/icefill/icefill/features"
 	"github.com/icefill/icefill/internal/objstore"
@@ -87,7 +89,8 @@ func runArgs() []string {
 	return []string{"run", "--source", crashSrc, "--from", crashFrom.String(), "--to", crashTo.String(), "--branch", "clv-fix", "--workers", "2"}
 }
 
-func branchRows(t *testing.T, dir string) []string {
+// testTable loads the table of the embedded catalog in dir.
+func testTable(t *testing.T, dir string) *table.Table {
 	t.Helper()
 	cfg := catalog.DefaultConfig()
 	cfg.SQLitePath, cfg.Warehouse = filepath.Join(dir, "catalog.db"), filepath.Join(dir, "warehouse")
@@ -95,11 +98,17 @@ func branchRows(t *testing.T, dir string) []string {
 	if err != nil {
 		t.Fatal(err)
 	}
-	defer cat.Close()
+	t.Cleanup(func() { cat.Close() })
 	tbl, err := cat.LoadTable(context.Background())
 	if err != nil {
 		t.Fatal(err)
 	}
+	return tbl
+}
+
+func branchRows(t *testing.T, dir string) []string {
+	t.Helper()
+	tbl := testTable(t, dir)
 	rows, err := validate.RefRows(context.Background(), tbl, "clv-fix")
 	if err != nil {
 		t.Fatal(err)

@@ -28,6 +28,7 @@ func runCommand() *cli.Command {
 		&cli.DurationFlag{Name: "gc-min-age", Value: rewrite.DefaultGCMinAge, Usage: "at start, delete unreferenced data files older than this; younger ones may belong to a live writer, so use 0s only when no other run is active"},
 		writeMainFlag(),
 	)
+	flags = append(flags, metricsFlags()...)
 	return &cli.Command{
 		Name:      "run",
 		Usage:     "recompute partitions onto a branch, one checkpointed commit per partition; re-run to resume",
@@ -97,11 +98,16 @@ Examples:
 			}
 			defer finishMain()
 			prog := newProgress(c.App.ErrWriter, logger())
+			progress, stopMetrics, err := startMetrics(c, prog)
+			if err != nil {
+				return err
+			}
+			defer stopMetrics()
 			res, err := rewrite.Run(c.Context, cat, in, rewrite.RunOptions{
 				Branch: c.String("branch"), Logic: r.logic, Days: r.days, Order: r.order, Workers: workers,
 				Force: c.Bool("force") || c.Bool("catch-up"), RejectLimit: c.Float64("max-reject-rate"), PauseWindow: pause,
 				RunID: runID, Shard: r.shard, Shards: r.shards, GCMinAge: gcMinAge(c.Duration("gc-min-age")),
-				CompactAbove: 32, CompactEvery: 8, S3: s3Options(c), Fault: fault, Progress: prog,
+				CompactAbove: 32, CompactEvery: 8, S3: s3Options(c), Fault: fault, Progress: progress,
 				SourceName: c.String("source"), Log: logger(),
 			})
 			prog.finish()
