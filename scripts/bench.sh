@@ -5,7 +5,7 @@
 set -euo pipefail
 days=${1:-10}
 events=${2:-1000000}
-commits=${3:-1000}
+commits=${3:-1825}
 for logic in corrected legacy; do
   ./bin/icefill bench --mode compute --days "$days" --events-per-day "$events" --logic "$logic"
 done

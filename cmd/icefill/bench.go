@@ -65,10 +65,10 @@ Example:
 			&cli.IntFlag{Name: "repeat", Value: 3, Usage: "measured passes; the median is reported"},
 			&cli.StringFlag{Name: "cpuprofile", Usage: "write a pprof CPU profile of the measured passes"},
 			&cli.BoolFlag{Name: "json", Usage: "print results as JSON lines"},
-			&cli.StringFlag{Name: "mode", Value: "compute", Usage: "compute (read → logic → write Parquet), run (the whole backfill into a fresh embedded catalog, commits included) or commits (commit latency as a branch grows)"},
+			&cli.StringFlag{Name: "mode", Value: "compute", Usage: "compute (read → logic → write Parquet), run (the whole backfill into a fresh embedded catalog, commits included) commits (commit latency as a branch grows) or contention (worker processes committing to one branch while a nightly writer commits to main)"},
 			&cli.IntFlag{Name: "commits", Value: 1825, Usage: "commits mode: how many one-row partitions to commit"},
 			memoryFlags()[0], memoryFlags()[1],
-		}, benchCatalogFlags()...),
+		}, append(benchCatalogFlags(), contentionFlags()...)...),
 		Action: func(c *cli.Context) error {
 			logic, err := parseLogic(c)
 			if err != nil {
@@ -88,8 +88,10 @@ Example:
 				return runBench(c, logic)
 			case "commits":
 				return benchCommits(c, c.Int("commits"))
+			case "contention":
+				return benchContention(c)
 			}
-			return usageErr("--mode %q: want compute, run or commits", c.String("mode"))
+			return usageErr("--mode %q: want compute, run, commits or contention", c.String("mode"))
 		},
 	}
 }

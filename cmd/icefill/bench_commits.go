@@ -32,6 +32,9 @@ func benchCatalogFlags() []cli.Flag {
 		&cli.StringFlag{Name: flagWarehouse, EnvVars: env(flagWarehouse), Usage: "with --catalog-uri: the warehouse to ask for"},
 		&cli.StringFlag{Name: flagS3Endpoint, EnvVars: env(flagS3Endpoint), Usage: "with --catalog-uri: S3-compatible endpoint of the warehouse"},
 		&cli.StringFlag{Name: flagS3Region, EnvVars: env(flagS3Region), Usage: "with --catalog-uri: S3 region"},
+		// Set by contention mode for its worker processes.
+		&cli.StringFlag{Name: flagCatalogDB, Hidden: true},
+		&cli.StringFlag{Name: flagTable, Hidden: true},
 	}
 }
 
