@@ -328,7 +328,7 @@ func checkState(t *testing.T, cfg catalog.Config, branch string) {
 	defer cancel()
 	c, tbl := openTable(ctx, t, cfg)
 	defer c.Close()
-	st, err := snapshots.ReadState(tbl.Properties(), branch)
+	st, err := snapshots.LoadState(tbl, branch)
 	if err != nil {
 		t.Fatalf("branch state: %v", err)
 	}

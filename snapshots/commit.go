@@ -5,7 +5,6 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
-	"math/rand/v2"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -28,10 +27,16 @@ type Fault func(point string) error
 
 // Fault points, in protocol order.
 const (
+	PointDataWritten  = "data-written"  // data files written, not yet checked
 	PointBeforeCommit = "before-commit" // data files written, nothing committed
 	PointLostResponse = "lost-response" // the commit landed, its answer is "lost"
 	PointAfterCommit  = "after-commit"  // committed, before the caller hears of it
 )
+
+// ErrFaultLoseFiles, returned by a Fault at PointDataWritten, makes the
+// writer forget the files it wrote, as a data-file writer that drops an
+// error would (the disk-full case): a test of the written-files check.
+var ErrFaultLoseFiles = errors.New("fault injected: the data-file writer lost its files")
 
 // Committer commits partitions to one branch. It is safe for concurrent use:
 // every attempt starts from a freshly loaded table.
@@ -71,9 +76,10 @@ type PartitionCommit struct {
 	Files      []iceberg.DataFile
 	Checkpoint Checkpoint
 	Summary    iceberg.Properties
-	// Deadline, when set, stops new attempts after it: the data files may
-	// by then be taken for orphans by another process's clean-up.
-	Deadline time.Time
+	// Written is the oldest storage time of Files (DataFiles.Check). An
+	// attempt that finds a gc fence at or after it stops with ErrFenced:
+	// the files may have been deleted and must be written again.
+	Written time.Time
 }
 
 // CommitResult says how a commit went.
@@ -104,10 +110,6 @@ func IsConflict(err error) bool {
 	msg := strings.ToLower(err.Error())
 	return strings.Contains(msg, "requirement failed") || strings.Contains(msg, "sequence number")
 }
-
-// ErrDeadline is returned when a commit could not land before its data
-// files risked being collected as orphans.
-var ErrDeadline = errors.New("data files were not committed in time")
 
 // ErrGaveUp wraps the last error when the attempt budget is spent.
 var ErrGaveUp = errors.New("commit did not succeed within its attempt budget")
@@ -151,21 +153,21 @@ func (c *Committer) Commit(ctx context.Context, pc PartitionCommit) (CommitResul
 			lastErr = fmt.Errorf("load table: %w", err)
 			continue
 		}
-		state, err := readPartitionState(tbl.Properties(), c.Branch, pc.DayText)
+		state, err := LoadState(tbl, c.Branch)
 		if err != nil {
 			c.mu.Unlock()
 			return res, err
 		}
-		if cp, ok := state.checkpoint(); ok && cp.Attempt == pc.Checkpoint.Attempt {
+		if cp, ok := state.Checkpoints[pc.DayText]; ok && cp.Attempt == pc.Checkpoint.Attempt {
 			// An earlier attempt whose answer we did not get has landed.
 			c.mu.Unlock()
 			res.Recovered = attempt > 1
 			return res, nil
 		}
-		if !pc.Deadline.IsZero() && time.Now().After(pc.Deadline) {
+		if len(pc.Files) > 0 && fenced(tbl, pc.Written) {
 			c.mu.Unlock()
-			return res, fmt.Errorf("partition %s on branch %s: %w (last error: %v); the next run recomputes it",
-				pc.DayText, c.Branch, ErrDeadline, lastErr)
+			return res, fmt.Errorf("partition %s on branch %s: %w (files written at %s, clean-up cut %s)",
+				pc.DayText, c.Branch, ErrFenced, pc.Written.UTC().Format(time.RFC3339), FenceCut(tbl).UTC().Format(time.RFC3339))
 		}
 		if attempt > 1 && lastErr != nil {
 			c.log().Debug("retrying partition commit", "partition", pc.DayText, "branch", c.Branch, "attempt", attempt, "cause", lastErr)
@@ -204,21 +206,20 @@ func (c *Committer) Commit(ctx context.Context, pc PartitionCommit) (CommitResul
 		pc.DayText, c.Branch, ErrGaveUp, maxAttempts, lastErr)
 }
 
-func (c *Committer) attempt(ctx context.Context, tbl *table.Table, state *partitionState, pc PartitionCommit) (*table.Table, error) {
+func (c *Committer) attempt(ctx context.Context, tbl *table.Table, state *State, pc PartitionCommit) (*table.Table, error) {
+	next := state.Clone()
 	cp := pc.Checkpoint
 	// The pin below makes this commit land on exactly this metadata, so its
 	// snapshot gets the next sequence number: an ordering with main's
 	// commits that needs no clock.
 	cp.Seq = tbl.Metadata().LastSequenceNumber() + 1
-	changes, done, err := state.withCheckpoint(cp)
-	if err != nil {
-		return nil, err
-	}
+	next.Checkpoints[pc.DayText] = cp
+	delete(next.Failures, pc.DayText)
 	summary := iceberg.Properties{}
 	for k, v := range pc.Summary {
 		summary[k] = v
 	}
-	summary[SummaryDone] = fmt.Sprint(done)
+	summary[SummaryDone] = fmt.Sprint(len(next.Checkpoints))
 	old, err := PartitionFiles(ctx, tbl, c.Branch, pc.Day)
 	if err != nil {
 		return nil, err
@@ -226,6 +227,12 @@ func (c *Committer) attempt(ctx context.Context, tbl *table.Table, state *partit
 	txn, err := pinnedTxn(tbl, c.Branch)
 	if err != nil {
 		return nil, err
+	}
+	if len(pc.Files) > 0 {
+		// The gc fence read above must still be the fence at commit time.
+		if err := txn.AssertRefSnapshotID(FenceRef); err != nil {
+			return nil, err
+		}
 	}
 	if len(old) > 0 || len(pc.Files) > 0 {
 		// New files have fresh unique names and an attempt that landed is
@@ -239,15 +246,20 @@ func (c *Committer) attempt(ctx context.Context, tbl *table.Table, state *partit
 		// the head, so the state change is compare-and-swapped like any other.
 		return nil, err
 	}
+	bound, err := stageState(txn, c.Branch, next)
+	if err != nil {
+		return nil, err
+	}
 	if c.Fault != nil {
 		if err := c.Fault(PointBeforeCommit); err != nil {
 			return nil, err
 		}
 	}
-	committed, err := c.commitTxn(ctx, tbl, txn, changes)
+	committed, err := c.commitTxn(ctx, tbl, txn)
 	if err != nil {
 		return nil, fmt.Errorf("commit partition %s: %w", pc.DayText, err)
 	}
+	checkBound(c.log(), committed, c.Branch, bound)
 	if c.Fault != nil {
 		if err := c.Fault(PointLostResponse); err != nil {
 			return nil, err
@@ -256,28 +268,31 @@ func (c *Committer) attempt(ctx context.Context, tbl *table.Table, state *partit
 	return committed, nil
 }
 
+// checkBound warns when a commit landed a snapshot other than the one its
+// state was bound to (a catalog that rewrote the commit): the state is then
+// set aside by the next LoadState and the partitions are recomputed.
+func checkBound(log *slog.Logger, committed *table.Table, branch string, bound int64) {
+	if committed == nil {
+		return
+	}
+	if head := committed.SnapshotByName(branch); head != nil && head.SnapshotID != bound {
+		log.Warn("the catalog committed another snapshot than the one the branch state was bound to; the next run recomputes the branch", "branch", branch, "head", head.SnapshotID, "bound", bound)
+	}
+}
+
 // DefaultKeepHistory is how many of a branch's newest snapshots icefill
 // keeps besides its head (Committer.KeepHistory).
 const DefaultKeepHistory = 8
 
-// commitTxn sends txn's staged changes, the state changes and the removal
-// of the branch's own older snapshots to the catalog as one atomic commit.
+// commitTxn sends txn's staged changes and the removal of the branch's own
+// older snapshots to the catalog as one atomic commit.
 //
 // Trimming the branch's history keeps the table metadata, which every
 // commit reads and rewrites, the same size whether 1 or 1,825 partitions
 // are committed: the checkpoints are in the state properties, not in the
-// snapshots, and nothing reads a branch snapshot other than its head.
-func (c *Committer) commitTxn(ctx context.Context, tbl *table.Table, txn *table.Transaction, changes stateChanges) (*table.Table, error) {
-	if len(changes.Set) > 0 {
-		if err := txn.SetProperties(changes.Set); err != nil {
-			return nil, err
-		}
-	}
-	if len(changes.Remove) > 0 {
-		if err := txn.RemoveProperties(changes.Remove); err != nil {
-			return nil, err
-		}
-	}
+// snapshots, and nothing reads a branch snapshot other than its head and
+// the manifest rewrites just before it (LoadState).
+func (c *Committer) commitTxn(ctx context.Context, tbl *table.Table, txn *table.Transaction) (*table.Table, error) {
 	var extra []table.Update
 	if ids := trimmableSnapshots(tbl.Metadata(), c.Branch, c.keepHistory()); len(ids) > 0 {
 		// Files stay: icefill's gc deletes the data files no snapshot
@@ -294,9 +309,10 @@ func (c *Committer) commitTxn(ctx context.Context, tbl *table.Table, txn *table.
 // commit.retry.* properties (which other engines share) never make
 // iceberg-go replay an icefill commit on a newer table: a replay would give
 // a partition's snapshot another sequence number than its checkpoint
-// records, and re-apply a promotion's or rollback's file swap to a main it
-// did not read. Every icefill commit is pinned to the refs it read, and
-// icefill's own loops, which re-read the table first, are its only retry.
+// records and another id than the state is bound to, and re-apply a
+// promotion's or rollback's file swap to a main it did not read. Every
+// icefill commit is pinned to the refs it read, and icefill's own loops,
+// which re-read the table first, are its only retry.
 func commitStaged(ctx context.Context, cat catalog.Catalog, tbl *table.Table, txn *table.Transaction, extra ...table.Update) (*table.Table, error) {
 	tc, err := txn.TableCommit()
 	if err != nil {
@@ -319,9 +335,8 @@ func (c *Committer) keepHistory() int {
 
 // trimmableSnapshots lists the snapshots of branch's history, past its
 // keep newest (the head included: the commit about to land is the new head),
-// that no other ref (main, a tag, another
-// branch) has in its history: the branch's own intermediate snapshots. A
-// negative keep keeps them all.
+// that no other ref (main, a tag, another branch) has in its history: the
+// branch's own intermediate snapshots. A negative keep keeps them all.
 func trimmableSnapshots(meta table.Metadata, branch string, keep int) []int64 {
 	if keep < 0 || branch == table.MainBranch {
 		return nil
@@ -398,25 +413,4 @@ func PartitionFiles(ctx context.Context, tbl *table.Table, ref string, day icebe
 		files = append(files, t.File)
 	}
 	return files, nil
-}
-
-// backoff is exponential with full jitter: 50 ms × 2^n, capped.
-func backoff(attempt int, maxWait time.Duration) time.Duration {
-	if maxWait <= 0 {
-		maxWait = 5 * time.Second
-	}
-	d := 50 * time.Millisecond << min(attempt, 10)
-	d = min(d, maxWait)
-	return d/2 + time.Duration(rand.Int64N(int64(d/2)+1))
-}
-
-func sleepCtx(ctx context.Context, d time.Duration) error {
-	t := time.NewTimer(d)
-	defer t.Stop()
-	select {
-	case <-ctx.Done():
-		return ctx.Err()
-	case <-t.C:
-		return nil
-	}
 }

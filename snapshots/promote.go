@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"maps"
 	"strconv"
 	"strings"
 	"time"
@@ -188,7 +189,7 @@ func promoteGuards(tbl *table.Table, opts PromoteOptions, res *PromoteResult) (*
 	if len(res.Risks) > 0 && !opts.AcceptRisk {
 		return nil, fmt.Errorf("%w: %s; fix the retention or pass --accept-risk", ErrRisk, strings.Join(res.Risks, "; "))
 	}
-	if p.state, err = ReadState(props, opts.Branch); err != nil {
+	if p.state, err = LoadState(tbl, opts.Branch); err != nil {
 		return nil, err
 	}
 	if p.main != nil && p.main.SnapshotID == p.head.SnapshotID {
@@ -262,10 +263,25 @@ func publishPromotion(ctx context.Context, cat catalog.Catalog, p *promotion, op
 	}
 	branchHead := p.head.SnapshotID
 	reqs = append(reqs, table.AssertRefSnapshotID(opts.Branch, &branchHead))
+	newProps := iceberg.Properties{HistoryProperty: encHistory, baseProperty(opts.Branch): strconv.FormatInt(p.target, 10)}
+	if p.method == "rebase" {
+		// The branch moves to the rebased snapshot, which holds what its
+		// checkpoints describe: bind the state to it (LoadState).
+		rebound := p.state.Clone()
+		rebound.Head = p.target
+		ch, err := encodeState(tbl.Properties(), opts.Branch, rebound)
+		if err != nil {
+			return err
+		}
+		maps.Copy(newProps, ch.Set)
+		if len(ch.Remove) > 0 {
+			updates = append(updates, table.NewRemovePropertiesUpdate(ch.Remove))
+		}
+	}
 	updates = append(updates,
 		table.NewSetSnapshotRefUpdate(table.MainBranch, p.target, table.BranchRef, 0, 0, 0),
 		table.NewSetSnapshotRefUpdate(opts.Branch, p.target, table.BranchRef, 0, 0, KeepSnapshots),
-		table.NewSetPropertiesUpdate(iceberg.Properties{HistoryProperty: encHistory, baseProperty(opts.Branch): strconv.FormatInt(p.target, 10)}))
+		table.NewSetPropertiesUpdate(newProps))
 	if p.method == "rebase" {
 		updates = append(updates, table.NewRemoveSnapshotRefUpdate(rebaseRef(opts.Branch)))
 	}

@@ -3,6 +3,7 @@ package snapshots
 import (
 	"bytes"
 	"compress/zlib"
+	"context"
 	"encoding/base64"
 	"encoding/json"
 	"fmt"
@@ -12,6 +13,8 @@ import (
 	"strings"
 
 	"github.com/apache/iceberg-go"
+	"github.com/apache/iceberg-go/catalog"
+	"github.com/apache/iceberg-go/table"
 )
 
 // Table properties holding icefill's records. Like the branch state they
@@ -19,6 +22,9 @@ import (
 const (
 	// ValidationPropertyPrefix + ref: the last passing validation of ref.
 	ValidationPropertyPrefix = "icefill.validation."
+	// ValidationReportPropertyPrefix + ref: what the last validation of
+	// ref found, pass or fail (a summary for the report page).
+	ValidationReportPropertyPrefix = "icefill.validation-report."
 	// HistoryProperty: promotions and rollbacks, oldest first.
 	HistoryProperty = "icefill.history"
 	// SummaryOperation marks snapshots icefill makes on main itself
@@ -151,6 +157,36 @@ func ReadValidation(props iceberg.Properties, ref string) (*Validation, error) {
 		return nil, fmt.Errorf("validation record of %s is damaged: %w", ref, err)
 	}
 	return &val, nil
+}
+
+// RecordValidationReport stores what the last validation of ref found
+// (any JSON value, compressed). It is informational: not pinned to any
+// snapshot, it never unlocks a promotion; the value names its snapshots.
+func RecordValidationReport(ctx context.Context, cat catalog.Catalog, ident table.Identifier, ref string, v any) error {
+	enc, err := encodeJSON(v)
+	if err != nil {
+		return err
+	}
+	tbl, err := cat.LoadTable(ctx, ident)
+	if err != nil {
+		return err
+	}
+	_, _, err = cat.CommitTable(ctx, ident, []table.Requirement{table.AssertTableUUID(tbl.Metadata().TableUUID())},
+		[]table.Update{table.NewSetPropertiesUpdate(iceberg.Properties{ValidationReportPropertyPrefix + ref: enc})})
+	if err != nil {
+		return fmt.Errorf("record the validation report of %s: %w", ref, err)
+	}
+	return nil
+}
+
+// ReadValidationReport decodes the last validation report of ref into v;
+// it reports false when there is none.
+func ReadValidationReport(props iceberg.Properties, ref string, v any) (bool, error) {
+	raw := props[ValidationReportPropertyPrefix+ref]
+	if raw == "" {
+		return false, nil
+	}
+	return true, decodeJSON("validation report of "+ref, raw, v)
 }
 
 // LastPromotion is the newest promotion not undone by a rollback.

@@ -6,8 +6,11 @@
 package snapshots
 
 import (
+	"fmt"
 	"maps"
 	"slices"
+
+	"github.com/apache/iceberg-go/table"
 )
 
 // Summary property keys written on every checkpoint snapshot. A user sees
@@ -60,6 +63,8 @@ type Checkpoint struct {
 	Rejected   int64 `json:"x,omitempty"`
 	// Seconds is how long computing and committing took.
 	Seconds float64 `json:"d,omitempty"`
+	// Bytes is the size of the partition day's own source files.
+	Bytes int64 `json:"b,omitempty"`
 }
 
 // Failure records the last failure of a partition not (re)committed since.
@@ -91,11 +96,26 @@ type State struct {
 	Plan        *Plan                 `json:"plan,omitempty"`
 	Checkpoints map[string]Checkpoint `json:"done"`
 	Failures    map[string]Failure    `json:"failed,omitempty"`
+	// SourceChanged maps a committed partition whose input files changed
+	// since its checkpoint, as the last run's plan saw them, to the new
+	// input fingerprint: until a checkpoint with that fingerprint lands,
+	// the report shows the day as "source changed" from the catalog alone.
+	SourceChanged map[string]string `json:"src,omitempty"`
+	// Head is the id of the snapshot made by the commit that wrote this
+	// state: the state describes that snapshot and nothing else (§2.1 of
+	// docs/commit-protocol.md). 0 in states written before binding.
+	Head int64 `json:"h,omitempty"`
+
+	// SetAside, when not empty, says why the stored state was not used:
+	// it does not describe the branch as it is now (LoadState).
+	SetAside string `json:"-"`
+	// SetAsideCheckpoints counts the checkpoints of the state set aside.
+	SetAsideCheckpoints int `json:"-"`
 }
 
 // NewState is an empty state for branch.
 func NewState(branch string) *State {
-	return &State{Version: stateVersion, Branch: branch, Checkpoints: map[string]Checkpoint{}, Failures: map[string]Failure{}}
+	return &State{Version: 1, Branch: branch, Checkpoints: map[string]Checkpoint{}, Failures: map[string]Failure{}}
 }
 
 // Clone deep-copies the maps so a retry can start from a fresh copy.
@@ -103,6 +123,7 @@ func (s *State) Clone() *State {
 	c := *s
 	c.Checkpoints = maps.Clone(s.Checkpoints)
 	c.Failures = maps.Clone(s.Failures)
+	c.SourceChanged = maps.Clone(s.SourceChanged)
 	if c.Checkpoints == nil {
 		c.Checkpoints = map[string]Checkpoint{}
 	}
@@ -121,6 +142,14 @@ func (s *State) Done() []string {
 	return slices.Sorted(maps.Keys(s.Checkpoints))
 }
 
+// IsSourceChanged reports whether day's committed checkpoint was computed
+// from input files a later plan found changed (and not recomputed since).
+func (s *State) IsSourceChanged(day string) bool {
+	fp, ok := s.SourceChanged[day]
+	c, done := s.Checkpoints[day]
+	return ok && done && c.Fingerprint != fp
+}
+
 // Current reports whether partition day is committed with this logic
 // version and input fingerprint.
 func (s *State) Current(day, logic, fingerprint string) bool {
@@ -129,3 +158,84 @@ func (s *State) Current(day, logic, fingerprint string) bool {
 }
 
 const stateEncodingPrefix = "z1:"
+
+// DecodeState reads a state property value ("" gives an empty state).
+func DecodeState(branch, v string) (*State, error) {
+	s := NewState(branch)
+	if err := decodeJSON(fmt.Sprintf("state of branch %q", branch), v, s); err != nil {
+		return nil, err
+	}
+	return s.Clone(), nil
+}
+
+// LoadState returns branch's state if it describes the branch as it is now,
+// and an empty state otherwise (with SetAside saying why). The state is
+// bound to the snapshot its commit made (State.Head): it counts only when
+// that snapshot is the branch head, or the head descends from it through
+// manifest rewrites alone (operation replace: same rows). A branch dropped
+// and created again, a ref expired and re-made, a branch moved by another
+// tool or written by another writer: its checkpoints no longer say what
+// the branch holds, so the branch starts from nothing.
+//
+// Only the head and the snapshots between it and the state's snapshot are
+// read; intermediate snapshots of the branch may be expired.
+func LoadState(tbl *table.Table, branch string) (*State, error) {
+	raw, err := readStoredState(tbl.Properties(), branch)
+	if err != nil {
+		return nil, err
+	}
+	if raw.Head == 0 && len(raw.Checkpoints) == 0 && len(raw.Failures) == 0 && raw.Plan == nil {
+		return raw, nil // nothing recorded yet
+	}
+	if why := unbound(tbl, branch, raw.Head); why != "" {
+		s := NewState(branch)
+		s.SetAside, s.SetAsideCheckpoints = why, len(raw.Checkpoints)
+		return s, nil
+	}
+	return raw, nil
+}
+
+// unbound says why a state written with snapshot head does not describe
+// branch now ("" when it does).
+func unbound(tbl *table.Table, branch string, head int64) string {
+	ref := tbl.SnapshotByName(branch)
+	if ref == nil {
+		return fmt.Sprintf("branch %q does not exist (dropped or expired since its checkpoints were made)", branch)
+	}
+	if head == 0 {
+		return "the state was written by an icefill that did not bind it to a snapshot"
+	}
+	id := ref.SnapshotID
+	for {
+		if id == head {
+			return ""
+		}
+		s := tbl.SnapshotByID(id)
+		if s == nil || s.Summary == nil || s.Summary.Operation != table.OpReplace || s.ParentSnapshotID == nil {
+			break
+		}
+		id = *s.ParentSnapshotID
+	}
+	return fmt.Sprintf("branch %q is at snapshot %d, which does not descend from snapshot %d that recorded its checkpoints (the branch was re-created, moved or written by another writer)",
+		branch, ref.SnapshotID, head)
+}
+
+// stageState sets branch's state property in txn, bound to the snapshot
+// txn stages on branch: call it after staging that snapshot. It returns
+// the snapshot id the state is bound to.
+func stageState(txn *table.Transaction, branch string, s *State) (int64, error) {
+	staged, err := txn.StagedTable()
+	if err != nil {
+		return 0, err
+	}
+	snap := staged.SnapshotByName(branch)
+	if snap == nil {
+		return 0, fmt.Errorf("stage state of branch %s: the transaction made no snapshot on it", branch)
+	}
+	s.Head = snap.SnapshotID
+	ch, err := encodeState(staged.Properties(), branch, s)
+	if err != nil {
+		return 0, err
+	}
+	return s.Head, ch.stage(txn)
+}

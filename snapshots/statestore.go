@@ -4,21 +4,24 @@ import (
 	"fmt"
 	"maps"
 	"strings"
+	"sync"
 
 	"github.com/apache/iceberg-go"
+	"github.com/apache/iceberg-go/table"
 )
 
 // State format 2 stores a branch's state in several table properties, all
 // written in the same atomic commit as the change they describe:
 //
-//   - icefill.state.<branch>: the header (format, plan, failures, number of
-//     checkpoints), small whatever the number of partitions;
+//   - icefill.state.<branch>: the header (format, plan, failures, changed
+//     sources, the snapshot the state is bound to, number of checkpoints),
+//     small whatever the number of partitions;
 //   - icefill.state-days.<YYYY-MM>.<branch>: the checkpoints of one month's
 //     partitions (at most 31).
 //
 // A partition commit rewrites the header and one month, so its cost does not
 // grow with the number of partitions already committed (format 1 rewrote the
-// whole state, ~115 KB at 1,825 partitions, and compressing it was a tenth
+// whole state, ~115 KB at 1,825 partitions, and compressing it was a twentieth
 // of a commit). A state still in format 1 is read as before and rewritten in
 // format 2 by the next commit.
 const (
@@ -28,14 +31,14 @@ const (
 	monthLen        = len("2006-01")
 )
 
-// stateHeader is the value of icefill.state.<branch>.
+// stateHeader is the value of icefill.state.<branch> in format 2.
 type stateHeader struct {
-	Version int    `json:"v"`
-	Branch  string `json:"branch"`
-	Plan    *Plan  `json:"plan,omitempty"`
-	// Done is where format 1 kept every checkpoint; empty in format 2.
-	Done     map[string]Checkpoint `json:"done,omitempty"`
-	Failures map[string]Failure    `json:"failed,omitempty"`
+	Version       int                `json:"v"`
+	Branch        string             `json:"branch"`
+	Plan          *Plan              `json:"plan,omitempty"`
+	Failures      map[string]Failure `json:"failed,omitempty"`
+	SourceChanged map[string]string  `json:"src,omitempty"`
+	Head          int64              `json:"h,omitempty"`
 	// Count is the number of checkpoints in all months.
 	Count int `json:"n"`
 }
@@ -65,37 +68,56 @@ func daysPropertyMonth(key, branch string) (string, bool) {
 	return rest[:monthLen], true
 }
 
-func readHeader(props iceberg.Properties, branch string) (*stateHeader, error) {
-	h := &stateHeader{Version: stateVersion, Branch: branch}
-	if err := decodeJSON(fmt.Sprintf("state of branch %q", branch), props[StateProperty(branch)], h); err != nil {
+// monthCache keeps decoded months by their stored value (which names its
+// content exactly), so a commit decodes only the months that changed since
+// this process last read them. Never modify a cached map.
+var monthCache = struct {
+	sync.Mutex
+	m map[string]map[string]Checkpoint
+}{m: map[string]map[string]Checkpoint{}}
+
+func decodeMonth(branch, month, v string) (map[string]Checkpoint, error) {
+	monthCache.Lock()
+	days, ok := monthCache.m[v]
+	monthCache.Unlock()
+	if ok {
+		return days, nil
+	}
+	days = map[string]Checkpoint{}
+	if err := decodeJSON(fmt.Sprintf("checkpoints of branch %q for %s", branch, month), v, &days); err != nil {
 		return nil, err
 	}
-	if h.Version > stateVersion {
+	monthCache.Lock()
+	if len(monthCache.m) > 10_000 {
+		clear(monthCache.m)
+	}
+	monthCache.m[v] = days
+	monthCache.Unlock()
+	return days, nil
+}
+
+// readStoredState decodes the state stored in props, either format, without
+// checking what it is bound to (LoadState does).
+func readStoredState(props iceberg.Properties, branch string) (*State, error) {
+	raw := props[StateProperty(branch)]
+	var h stateHeader
+	if err := decodeJSON(fmt.Sprintf("state of branch %q", branch), raw, &h); err != nil {
+		return nil, err
+	}
+	switch {
+	case h.Version > stateVersion:
 		return nil, fmt.Errorf("state of branch %q has format %d, newer than this icefill understands (%d): upgrade icefill", branch, h.Version, stateVersion)
+	case h.Version < stateVersion:
+		return DecodeState(branch, raw) // format 1: all in the header
 	}
-	return h, nil
-}
-
-func readMonth(props iceberg.Properties, branch, month string) (map[string]Checkpoint, error) {
-	days := map[string]Checkpoint{}
-	err := decodeJSON(fmt.Sprintf("checkpoints of branch %q for %s", branch, month), props[StateDaysProperty(branch, month)], &days)
-	return days, err
-}
-
-// ReadState decodes branch's state from table properties (either format).
-func ReadState(props iceberg.Properties, branch string) (*State, error) {
-	h, err := readHeader(props, branch)
-	if err != nil {
-		return nil, err
-	}
-	s := &State{Version: stateVersion, Branch: branch, Plan: h.Plan, Checkpoints: h.Done, Failures: h.Failures}
+	s := &State{Version: stateVersion, Branch: branch, Plan: h.Plan, Failures: h.Failures, SourceChanged: h.SourceChanged, Head: h.Head}
 	s = s.Clone()
-	for k := range props {
+	for k, v := range props {
 		month, ok := daysPropertyMonth(k, branch)
 		if !ok {
 			continue
 		}
-		days, err := readMonth(props, branch, month)
+		days, err := decodeMonth(branch, month, v)
 		if err != nil {
 			return nil, err
 		}
@@ -113,9 +135,9 @@ type stateChanges struct {
 func (c stateChanges) empty() bool { return len(c.Set) == 0 && len(c.Remove) == 0 }
 
 // encodeState returns the property changes that turn what props holds into
-// s: the header, every month whose checkpoints differ, and the removal of
-// months s no longer has. It costs time in proportion to the whole state:
-// for occasional changes (plans, failures, the move to format 2).
+// s: the header, the months whose checkpoints differ, and the removal of
+// months s no longer has (and of any month when props hold format 1). Only
+// changed months are compressed.
 func encodeState(props iceberg.Properties, branch string, s *State) (stateChanges, error) {
 	ch := stateChanges{Set: iceberg.Properties{}}
 	months := map[string]map[string]Checkpoint{}
@@ -127,20 +149,25 @@ func encodeState(props iceberg.Properties, branch string, s *State) (stateChange
 		months[m][day] = cp
 	}
 	for m, days := range months {
+		key := StateDaysProperty(branch, m)
+		if stored, ok := props[key]; ok {
+			if old, err := decodeMonth(branch, m, stored); err == nil && maps.Equal(old, days) {
+				continue
+			}
+		}
 		enc, err := encodeJSON(days)
 		if err != nil {
 			return ch, err
 		}
-		if props[StateDaysProperty(branch, m)] != enc {
-			ch.Set[StateDaysProperty(branch, m)] = enc
-		}
+		ch.Set[key] = enc
 	}
 	for k := range props {
 		if m, ok := daysPropertyMonth(k, branch); ok && months[m] == nil {
 			ch.Remove = append(ch.Remove, k)
 		}
 	}
-	h := stateHeader{Version: stateVersion, Branch: branch, Plan: s.Plan, Failures: s.Failures, Count: len(s.Checkpoints)}
+	h := stateHeader{Version: stateVersion, Branch: branch, Plan: s.Plan, Failures: s.Failures, SourceChanged: s.SourceChanged,
+		Head: s.Head, Count: len(s.Checkpoints)}
 	enc, err := encodeJSON(h)
 	if err != nil {
 		return ch, err
@@ -151,77 +178,15 @@ func encodeState(props iceberg.Properties, branch string, s *State) (stateChange
 	return ch, nil
 }
 
-// partitionState is the part of a branch's state one partition commit reads
-// and writes: the header and the month of its day, decoded without the
-// others.
-type partitionState struct {
-	props  iceberg.Properties
-	branch string
-	day    string
-	header *stateHeader
-	month  map[string]Checkpoint
-}
-
-func readPartitionState(props iceberg.Properties, branch, day string) (*partitionState, error) {
-	h, err := readHeader(props, branch)
-	if err != nil {
-		return nil, err
-	}
-	ps := &partitionState{props: props, branch: branch, day: day, header: h}
-	if len(h.Done) > 0 {
-		return ps, nil // format 1: withCheckpoint rewrites it all
-	}
-	if ps.month, err = readMonth(props, branch, monthOf(day)); err != nil {
-		return nil, err
-	}
-	return ps, nil
-}
-
-// checkpoint is the day's current checkpoint.
-func (ps *partitionState) checkpoint() (Checkpoint, bool) {
-	if len(ps.header.Done) > 0 {
-		cp, ok := ps.header.Done[ps.day]
-		return cp, ok
-	}
-	cp, ok := ps.month[ps.day]
-	return cp, ok
-}
-
-// withCheckpoint returns the property changes recording cp as the day's
-// checkpoint (and clearing its failure), and the number of checkpoints
-// after it.
-func (ps *partitionState) withCheckpoint(cp Checkpoint) (stateChanges, int, error) {
-	if len(ps.header.Done) > 0 {
-		s, err := ReadState(ps.props, ps.branch)
-		if err != nil {
-			return stateChanges{}, 0, err
+// stage stages the changes on txn.
+func (c stateChanges) stage(txn *table.Transaction) error {
+	if len(c.Set) > 0 {
+		if err := txn.SetProperties(c.Set); err != nil {
+			return err
 		}
-		s.Checkpoints[ps.day] = cp
-		delete(s.Failures, ps.day)
-		ch, err := encodeState(ps.props, ps.branch, s)
-		return ch, len(s.Checkpoints), err
 	}
-	h := *ps.header
-	h.Version, h.Branch = stateVersion, ps.branch
-	if _, ok := ps.month[ps.day]; !ok {
-		h.Count++
+	if len(c.Remove) > 0 {
+		return txn.RemoveProperties(c.Remove)
 	}
-	if _, ok := h.Failures[ps.day]; ok {
-		h.Failures = maps.Clone(h.Failures)
-		delete(h.Failures, ps.day)
-	}
-	month := maps.Clone(ps.month)
-	month[ps.day] = cp
-	encMonth, err := encodeJSON(month)
-	if err != nil {
-		return stateChanges{}, 0, err
-	}
-	encHeader, err := encodeJSON(h)
-	if err != nil {
-		return stateChanges{}, 0, err
-	}
-	return stateChanges{Set: iceberg.Properties{
-		StateProperty(ps.branch):                      encHeader,
-		StateDaysProperty(ps.branch, monthOf(ps.day)): encMonth,
-	}}, h.Count, nil
+	return nil
 }

@@ -109,7 +109,7 @@ func TestCommitsTrimBranchHistoryButKeepState(t *testing.T) {
 	if got := branchRows(t, tbl, "b"); got != 45 {
 		t.Errorf("branch has %d rows, want 45", got)
 	}
-	state, err := ReadState(tbl.Properties(), "b")
+	state, err := LoadState(tbl, "b")
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -132,9 +132,9 @@ func TestCommitsTrimBranchHistoryButKeepState(t *testing.T) {
 	if months != 2 {
 		t.Errorf("%d month properties, want 2", months)
 	}
-	h, _ := readHeader(tbl.Properties(), "b")
-	if h.Count != 45 || len(h.Done) != 0 {
-		t.Errorf("header count %d, %d inline checkpoints; want 45 and 0", h.Count, len(h.Done))
+	h := header(t, tbl, "b")
+	if h.Count != 45 || h.Head != tbl.SnapshotByName("b").SnapshotID {
+		t.Errorf("header count %d, bound to %d; want 45 and the head", h.Count, h.Head)
 	}
 	if s := tbl.SnapshotByName("b").Summary.Properties[SummaryDone]; s != "45" {
 		t.Errorf("head summary says %s partitions done, want 45", s)
@@ -147,7 +147,8 @@ func TestFormat1StateIsRewrittenByTheNextCommit(t *testing.T) {
 	ctx := context.Background()
 	cat, c := tinyCommitter(t, "b", 0)
 	commitTiny(t, c, 40) // creates the branch
-	old := map[string]any{"v": 1, "branch": "b",
+	tbl, _ := cat.Iceberg().LoadTable(ctx, cat.Ident())
+	old := map[string]any{"v": 1, "branch": "b", "h": tbl.SnapshotByName("b").SnapshotID,
 		"plan":   map[string]any{"from": "2020-01-01", "to": "2020-03-01", "logic": "test", "partitions": 61},
 		"done":   map[string]Checkpoint{"2019-12-31": {Logic: "test", Attempt: "old"}, "2020-01-02": {Logic: "test", Attempt: "old2"}},
 		"failed": map[string]Failure{"2020-01-03": {Error: "boom"}, "2020-01-04": {Error: "bang"}}}
@@ -161,13 +162,13 @@ func TestFormat1StateIsRewrittenByTheNextCommit(t *testing.T) {
 		t.Fatal(err)
 	}
 	c.forgetTable()
-	tbl, _ := cat.Iceberg().LoadTable(ctx, cat.Ident())
-	if s, err := ReadState(tbl.Properties(), "b"); err != nil || len(s.Checkpoints) != 2 || s.Plan == nil || s.Plan.Partitions != 61 {
+	tbl, _ = cat.Iceberg().LoadTable(ctx, cat.Ident())
+	if s, err := LoadState(tbl, "b"); err != nil || len(s.Checkpoints) != 2 || s.Plan == nil || s.Plan.Partitions != 61 {
 		t.Fatalf("format 1 state read as %+v, %v", s, err)
 	}
 	commitTiny(t, c, 2) // 2020-01-03: clears its failure
 	tbl, _ = cat.Iceberg().LoadTable(ctx, cat.Ident())
-	s, err := ReadState(tbl.Properties(), "b")
+	s, err := LoadState(tbl, "b")
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -180,8 +181,8 @@ func TestFormat1StateIsRewrittenByTheNextCommit(t *testing.T) {
 	if s.Plan == nil || s.Plan.Partitions != 61 {
 		t.Errorf("plan lost: %+v", s.Plan)
 	}
-	h, _ := readHeader(tbl.Properties(), "b")
-	if h.Version != stateVersion || len(h.Done) != 0 || h.Count != 3 {
+	h := header(t, tbl, "b")
+	if h.Version != stateVersion || h.Count != 3 {
 		t.Errorf("header after the rewrite: %+v", h)
 	}
 }
@@ -218,4 +219,13 @@ func TestCommitCountsConflicts(t *testing.T) {
 	if res.Attempts != 2 || res.Conflicts != 1 {
 		t.Errorf("attempts %d, conflicts %d; want 2 and 1", res.Attempts, res.Conflicts)
 	}
+}
+
+func header(t *testing.T, tbl *table.Table, branch string) stateHeader {
+	t.Helper()
+	var h stateHeader
+	if err := decodeJSON("header", tbl.Properties()[StateProperty(branch)], &h); err != nil {
+		t.Fatal(err)
+	}
+	return h
 }

@@ -20,20 +20,17 @@ import (
 // is recorded. The caller then writes; FinishMainWrite completes the event.
 func BeginMainWrite(ctx context.Context, cat catalog.Catalog, ident table.Identifier, runID string, now time.Time) (Event, error) {
 	ev := Event{Kind: "write-main", Method: "run", Branch: table.MainBranch, At: now.UnixMilli(), By: Who(), Note: "run " + runID}
-	var lastErr error
-	for attempt := 1; attempt <= 10; attempt++ {
-		if attempt > 1 {
-			if err := sleepCtx(ctx, backoff(attempt, time.Second)); err != nil {
-				return ev, err
-			}
-		}
+	final := false // the attempt's error is not a conflict: do not retry
+	err := retry(ctx, 10, time.Second, func(int) (bool, error) {
 		tbl, err := cat.LoadTable(ctx, ident)
 		if err != nil {
-			return ev, err
+			final = true
+			return true, err
 		}
 		history, err := ReadHistory(tbl.Properties())
 		if err != nil {
-			return ev, err
+			final = true
+			return true, err
 		}
 		reqs := []table.Requirement{table.AssertTableUUID(tbl.Metadata().TableUUID())}
 		var updates []table.Update
@@ -51,28 +48,31 @@ func BeginMainWrite(ctx context.Context, cat catalog.Catalog, ident table.Identi
 		}
 		enc, err := encodeJSON(append(history, ev))
 		if err != nil {
-			return ev, err
+			final = true
+			return true, err
 		}
 		updates = append(updates, table.NewSetPropertiesUpdate(iceberg.Properties{HistoryProperty: enc}))
-		if _, _, lastErr = cat.CommitTable(ctx, ident, reqs, updates); lastErr == nil {
-			return ev, nil
-		}
+		_, _, err = cat.CommitTable(ctx, ident, reqs, updates)
+		return err == nil, err
+	})
+	if err != nil && !final {
+		return ev, errkind.UnavailableError(fmt.Errorf("record the write to main before it starts: %w; nothing was written", err))
 	}
-	return ev, errkind.UnavailableError(fmt.Errorf("record the write to main before it starts: %w; nothing was written", lastErr))
+	return ev, err
 }
 
 // FinishMainWrite records main's head after the write in the event
 // BeginMainWrite recorded (best effort: the tag and the event already say
 // where main was).
 func FinishMainWrite(ctx context.Context, cat catalog.Catalog, ident table.Identifier, ev Event) {
-	for attempt := 1; attempt <= 5; attempt++ {
+	retry(ctx, 5, time.Second, func(int) (bool, error) {
 		tbl, err := cat.LoadTable(ctx, ident)
 		if err != nil || tbl.CurrentSnapshot() == nil {
-			return
+			return true, err
 		}
 		history, err := ReadHistory(tbl.Properties())
 		if err != nil {
-			return
+			return true, err
 		}
 		found := false
 		for i := len(history) - 1; i >= 0; i-- {
@@ -82,16 +82,15 @@ func FinishMainWrite(ctx context.Context, cat catalog.Catalog, ident table.Ident
 			}
 		}
 		if !found {
-			return
+			return true, nil
 		}
 		enc, err := encodeJSON(history)
 		if err != nil {
-			return
+			return true, err
 		}
 		id := tbl.CurrentSnapshot().SnapshotID
-		if _, _, err := cat.CommitTable(ctx, ident, []table.Requirement{table.AssertRefSnapshotID(table.MainBranch, &id)},
-			[]table.Update{table.NewSetPropertiesUpdate(iceberg.Properties{HistoryProperty: enc})}); err == nil {
-			return
-		}
-	}
+		_, _, err = cat.CommitTable(ctx, ident, []table.Requirement{table.AssertRefSnapshotID(table.MainBranch, &id)},
+			[]table.Update{table.NewSetPropertiesUpdate(iceberg.Properties{HistoryProperty: enc})})
+		return err == nil, err
+	})
 }

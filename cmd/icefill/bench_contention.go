@@ -271,7 +271,7 @@ func checkContention(ctx context.Context, cat *catalog.Catalog, n, per int, reco
 	if err != nil {
 		return 0, 0, err
 	}
-	state, err := snapshots.ReadState(tbl.Properties(), "bench")
+	state, err := snapshots.LoadState(tbl, "bench")
 	if err != nil {
 		return 0, 0, err
 	}

@@ -12,8 +12,6 @@ import (
 	"testing"
 	"time"
 
-	"github.com/apache/iceberg-go/table"
-
 	"github.com/icefill/icefill/catalog"
 	"github.com/icefill/icefill/features"
 	"github.com/icefill/icefill/internal/objstore"
@@ -89,8 +87,7 @@ func runArgs() []string {
 	return []string{"run", "--source", crashSrc, "--from", crashFrom.String(), "--to", crashTo.String(), "--branch", "clv-fix", "--workers", "2"}
 }
 
-// testTable loads the table of the embedded catalog in dir.
-func testTable(t *testing.T, dir string) *table.Table {
+func branchRows(t *testing.T, dir string) []string {
 	t.Helper()
 	cfg := catalog.DefaultConfig()
 	cfg.SQLitePath, cfg.Warehouse = filepath.Join(dir, "catalog.db"), filepath.Join(dir, "warehouse")
@@ -98,22 +95,16 @@ func testTable(t *testing.T, dir string) *table.Table {
 	if err != nil {
 		t.Fatal(err)
 	}
-	t.Cleanup(func() { cat.Close() })
+	defer cat.Close()
 	tbl, err := cat.LoadTable(context.Background())
 	if err != nil {
 		t.Fatal(err)
 	}
-	return tbl
-}
-
-func branchRows(t *testing.T, dir string) []string {
-	t.Helper()
-	tbl := testTable(t, dir)
 	rows, err := validate.RefRows(context.Background(), tbl, "clv-fix")
 	if err != nil {
 		t.Fatal(err)
 	}
-	gc, err := snapshots.CollectGarbage(context.Background(), tbl, objstore.S3Options{}, 0, true, time.Now())
+	gc, err := snapshots.CollectGarbage(context.Background(), cat.Iceberg(), cat.Ident(), snapshots.GCOptions{DryRun: true})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -65,6 +65,18 @@ func exitCode(err error) int {
 		return exitOK
 	case errors.As(err, &ee):
 		return ee.code
+	}
+	if k, ok := errkind.Of(err); ok {
+		switch k {
+		case errkind.Usage:
+			return exitUsage
+		case errkind.Unavailable:
+			return exitUnavailable
+		case errkind.Refused:
+			return exitRefused
+		}
+	}
+	switch {
 	case errors.Is(err, context.Canceled):
 		return exitInterrupted
 	}

@@ -2,6 +2,7 @@ package main
 
 import (
 	"bufio"
+	"context"
 	"io"
 	"net/http"
 	"os"
@@ -13,9 +14,11 @@ import (
 	"testing"
 	"time"
 
+	"github.com/apache/iceberg-go/table"
 	dto "github.com/prometheus/client_model/go"
 	"github.com/prometheus/common/expfmt"
 
+	"github.com/icefill/icefill/catalog"
 	"github.com/icefill/icefill/snapshots"
 )
 
@@ -68,7 +71,7 @@ func TestRunServesPrometheusMetrics(t *testing.T) {
 		time.Sleep(200 * time.Millisecond)
 	}
 
-	state, err := snapshots.ReadState(testTable(t, dir).Properties(), "m")
+	state, err := snapshots.LoadState(testTable(t, dir), "m")
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -148,4 +151,21 @@ func value(fams map[string]*dto.MetricFamily, name string) float64 {
 		return m.Gauge.GetValue()
 	}
 	return -1
+}
+
+// testTable loads the table of the embedded catalog in dir.
+func testTable(t *testing.T, dir string) *table.Table {
+	t.Helper()
+	cfg := catalog.DefaultConfig()
+	cfg.SQLitePath, cfg.Warehouse = filepath.Join(dir, "catalog.db"), filepath.Join(dir, "warehouse")
+	cat, err := catalog.Open(context.Background(), cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { cat.Close() })
+	tbl, err := cat.LoadTable(context.Background())
+	if err != nil {
+		t.Fatal(err)
+	}
+	return tbl
 }

@@ -6,7 +6,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"net/http"
-	"net/url"
+	neturl "net/url"
 	"os"
 	"os/exec"
 	"time"
@@ -17,6 +17,20 @@ import (
 	"github.com/icefill/icefill/snapshots"
 )
 
+// checkNotify rejects a malformed --webhook before anything is published:
+// afterwards the change could not be undone by fixing the flag.
+func checkNotify(c *cli.Context) error {
+	raw := c.String("webhook")
+	if raw == "" {
+		return nil
+	}
+	u, err := neturl.Parse(raw)
+	if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
+		return errkind.Usagef("--webhook %q: want an http:// or https:// URL with a host", raw)
+	}
+	return nil
+}
+
 func notifyFlags() []cli.Flag {
 	return []cli.Flag{
 		&cli.StringFlag{Name: "notify-cmd", Usage: "shell command run after success, with ICEFILL_EVENT (JSON), ICEFILL_KIND, ICEFILL_TABLE, ICEFILL_FROM_SNAPSHOT, ICEFILL_TO_SNAPSHOT in its environment", EnvVars: []string{"ICEFILL_NOTIFY_CMD"}},
@@ -26,20 +40,6 @@ func notifyFlags() []cli.Flag {
 
 // notify tells downstream consumers; a failure is reported, not fatal: the
 // change itself is already published.
-// checkNotify rejects a malformed --webhook before anything is published:
-// afterwards the change could not be undone by fixing the flag.
-func checkNotify(c *cli.Context) error {
-	raw := c.String("webhook")
-	if raw == "" {
-		return nil
-	}
-	u, err := url.Parse(raw)
-	if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
-		return errkind.Usagef("--webhook %q: want an http:// or https:// URL with a host", raw)
-	}
-	return nil
-}
-
 func notify(c *cli.Context, kind, tableName string, ev snapshots.Event) {
 	payload, _ := json.Marshal(struct {
 		Kind  string          `json:"kind"`

@@ -52,7 +52,7 @@ implies, against --read-budget (the share of the source the live pipeline leaves
 			defer cat.Close()
 			state := snapshots.NewState(c.String("branch"))
 			if tbl, err := cat.LoadTable(c.Context); err == nil {
-				if state, err = snapshots.ReadState(tbl.Properties(), c.String("branch")); err != nil {
+				if state, err = snapshots.LoadState(tbl, c.String("branch")); err != nil {
 					return err
 				}
 			} else if !errors.Is(err, catalog.ErrNoSuchTable) {

@@ -32,7 +32,10 @@ func promoteCommand() *cli.Command {
 		Name:      "promote",
 		Usage:     "publish a validated branch onto main atomically (tagging main first)",
 		UsageText: "icefill promote --branch clv-fix [--notify-cmd CMD] [--webhook URL]",
-		Description: `Refuses unless the branch head has a passing validation recorded by 'icefill validate'.
+		Description: `Publishes only what a validation certified: icefill lists, file set by file set, the
+partitions publishing changes on main, and refuses (exit 4, naming them and the validate
+to run) unless the branch's recorded validation certifies each with exactly main's
+current files as base and the published files as candidate.
 Tags main's current snapshot (pre-promote-<branch>-<time>-<snapshot>, kept for 100 years)
 so it can always be rolled back to, then:
   - if main has not moved since the branch was made, fast-forwards main to the branch head

@@ -3,7 +3,9 @@ package main
 import (
 	"errors"
 	"fmt"
+	"maps"
 	"runtime"
+	"slices"
 	"strings"
 	"time"
 
@@ -25,7 +27,9 @@ func runCommand() *cli.Command {
 		&cli.StringFlag{Name: "run-id", Usage: "name this run in checkpoints (default: a timestamp)"},
 		memoryFlags()[0], memoryFlags()[1],
 		&cli.BoolFlag{Name: "catch-up", Usage: "instead of --from/--to: recompute exactly the partitions main changed since the branch forked that the branch has not recomputed since (what promote asks for)"},
-		&cli.DurationFlag{Name: "gc-min-age", Value: rewrite.DefaultGCMinAge, Usage: "at start, delete unreferenced data files older than this; younger ones may belong to a live writer, so use 0s only when no other run is active"},
+		&cli.BoolFlag{Name: "verify", Usage: "first check that every checkpoint in range has its data files on storage with their committed sizes and rows; recompute those that do not"},
+		&cli.BoolFlag{Name: "allow-mixed-logic", Usage: "let this run's --logic differ from the logic of the branch's checkpoints (refused otherwise, exit 4): days outside the range keep their logic"},
+		&cli.DurationFlag{Name: "gc-min-age", Value: rewrite.DefaultGCMinAge, Usage: "at start, delete unreferenced data files older than this (storage time); gc fences the table, so a live writer whose files it deletes writes them again"},
 		writeMainFlag(),
 	)
 	flags = append(flags, metricsFlags()...)
@@ -108,7 +112,7 @@ Examples:
 				Force: c.Bool("force") || c.Bool("catch-up"), RejectLimit: c.Float64("max-reject-rate"), PauseWindow: pause,
 				RunID: runID, Shard: r.shard, Shards: r.shards, GCMinAge: gcMinAge(c.Duration("gc-min-age")),
 				CompactAbove: 32, CompactEvery: 8, S3: s3Options(c), Fault: fault, Progress: progress,
-				SourceName: c.String("source"), Log: logger(),
+				SourceName: c.String("source"), Log: logger(), AllowMixedLogic: c.Bool("allow-mixed-logic"), Verify: c.Bool("verify"),
 			})
 			prog.finish()
 			printRunResult(c, cat, res)
@@ -130,7 +134,7 @@ func catchUpRange(c *cli.Context) (rangeArgs, error) {
 		return r, err
 	}
 	defer cat.Close()
-	state, err := snapshots.ReadState(tbl.Properties(), c.String("branch"))
+	state, err := snapshots.LoadState(tbl, c.String("branch"))
 	if err != nil {
 		return r, err
 	}
@@ -188,6 +192,15 @@ func printRunResult(c *cli.Context, cat *icecat.Catalog, res *rewrite.RunResult)
 		len(res.Plan.Partitions), res.Plan.Count(rewrite.StatusDone), len(res.Committed), len(res.Failed))
 	if res.Elapsed > 0 && res.Events > 0 {
 		fmt.Fprintf(w, "  events: %d in %s (%.0f events/s)\n", res.Events, res.Elapsed.Round(time.Millisecond), float64(res.Events)/res.Elapsed.Seconds())
+	}
+	if res.SetAsideCheckpoints > 0 {
+		fmt.Fprintf(w, "  checkpoints set aside: %d recorded checkpoints do not count: %s\n", res.SetAsideCheckpoints, res.SetAside)
+	}
+	if c.Bool("verify") {
+		fmt.Fprintf(w, "  verified: %d checkpoints with files not as committed, recomputed\n", len(res.Bad))
+		for _, day := range slices.Sorted(maps.Keys(res.Bad)) {
+			fmt.Fprintf(w, "    %s: %s\n", day, res.Bad[day])
+		}
 	}
 	if res.Recovered > 0 {
 		fmt.Fprintf(w, "  commits whose answer was lost and were found landed: %d\n", res.Recovered)

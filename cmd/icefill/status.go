@@ -3,6 +3,9 @@ package main
 import (
 	"encoding/json"
 	"fmt"
+	"maps"
+	"slices"
+	"strings"
 	"time"
 
 	"github.com/urfave/cli/v2"
@@ -68,9 +71,28 @@ func printStatus(c *cli.Context, st *rewrite.Status) {
 		fmt.Fprintf(w, "  ETA       %s at that rate\n", st.ETA.Round(time.Minute))
 	}
 	if st.StaleLogic > 0 {
-		fmt.Fprintf(w, "  note      %d partitions were committed by another logic version and will be recomputed\n", st.StaleLogic)
+		fmt.Fprintf(w, "  MIXED     %d partitions were committed by another logic version than the plan's (%s): the branch mixes logics %s\n",
+			st.StaleLogic, planLogic(st), formatLogics(st.Logics))
+	}
+	if st.SetAside != "" && st.SetAsideCheckpoints > 0 {
+		fmt.Fprintf(w, "  note      %d recorded checkpoints do not count: %s\n", st.SetAsideCheckpoints, st.SetAside)
 	}
 	for _, f := range st.Failed {
 		fmt.Fprintf(w, "  FAILED    %s (run %s): %s\n", f.Day, f.RunID, f.Error)
 	}
+}
+
+func planLogic(st *rewrite.Status) string {
+	if st.Plan == nil {
+		return "none"
+	}
+	return st.Plan.Logic
+}
+
+func formatLogics(m map[string]int) string {
+	var parts []string
+	for _, l := range slices.Sorted(maps.Keys(m)) {
+		parts = append(parts, fmt.Sprintf("%s: %d", l, m[l]))
+	}
+	return "(" + strings.Join(parts, ", ") + ")"
 }

@@ -3,7 +3,6 @@ package main
 import (
 	"errors"
 	"fmt"
-	"os"
 	"strings"
 	"time"
 
@@ -26,7 +25,8 @@ func validateCommand() *cli.Command {
 		&cli.IntFlag{Name: "sample", Value: validate.DefaultSample, Usage: "differing keys shown old beside new (0 for none)"},
 		&cli.IntFlag{Name: "workers", Usage: "partitions compared at once (default: min(CPUs, 4))", EnvVars: []string{"ICEFILL_WORKERS"}},
 		&cli.BoolFlag{Name: "json", Usage: "print the JSON report instead of the text one"},
-		&cli.BoolFlag{Name: "no-record", Usage: "do not record a pass in the catalog (a recorded pass is what promote requires)"},
+		&cli.BoolFlag{Name: "no-record", Usage: "do not record a pass in the catalog (a recorded pass is what promote requires), nor the summary the report page shows"},
+		validationHTMLFlag(),
 	)
 	return &cli.Command{
 		Name:      "validate",
@@ -50,6 +50,9 @@ A metric passes when at least 95% of a dimension's groups differ by less than 0.
 in --expected (metric, dimension, direction up|down|any, bound, reason) are reported as
 expected when they stay within their direction and bound, and fail otherwise. Invariant
 violations always fail.
+
+What it found, pass or fail, is kept in the table (property icefill.validation-report.
+<candidate>) for 'icefill report'; --html also writes it as a page of its own.
 
 A pass is recorded in the table (property icefill.validation.<candidate>) as a
 certificate of exact content: the candidate and base snapshots and, for every partition
@@ -104,6 +107,9 @@ Examples:
 				err = rep.WriteText(c.App.Writer)
 			}
 			if err != nil {
+				return err
+			}
+			if err := publishValidation(c, cat, rep); err != nil {
 				return err
 			}
 			if !rep.Pass {
@@ -220,19 +226,5 @@ func validateOptions(c *cli.Context) (validate.Options, error) {
 // writeReportFile writes the JSON report, replacing the file only once the
 // whole report is written.
 func writeReportFile(path string, rep *validate.Report) error {
-	tmp := path + ".tmp"
-	f, err := os.Create(tmp)
-	if err != nil {
-		return err
-	}
-	if err := rep.WriteJSON(f); err != nil {
-		f.Close()
-		os.Remove(tmp)
-		return err
-	}
-	if err := f.Close(); err != nil {
-		os.Remove(tmp)
-		return err
-	}
-	return os.Rename(tmp, path)
+	return writeFileAtomic(path, rep.WriteJSON)
 }
