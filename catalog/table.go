@@ -29,12 +29,23 @@ const PartitionFieldID = 1000
 //     metadata.json behind forever.
 //   - zstd Parquet compression (iceberg-go's default, made explicit so other
 //     writers use it too).
+//   - commit.retry.num-retries 4 and its waits: Java's defaults, written down
+//     because iceberg-go's default is 0 retries and the table's other writers
+//     (the nightly job, whatever engine) read the same properties. icefill's
+//     own commits do not use them: each is pinned to the refs it read and
+//     retried by icefill's loop after re-reading the table
+//     (snapshots.commitStaged), so a library replay can never give a
+//     checkpoint a wrong sequence number.
 func TableProperties() iceberg.Properties {
 	return iceberg.Properties{
 		table.PropertyFormatVersion:               "2",
 		table.MetadataDeleteAfterCommitEnabledKey: "true",
 		table.MetadataPreviousVersionsMaxKey:      "50",
 		table.ParquetCompressionKey:               "zstd",
+		table.CommitNumRetriesKey:                 "4",
+		table.CommitMinRetryWaitMsKey:             "100",
+		table.CommitMaxRetryWaitMsKey:             "60000",
+		table.CommitTotalRetryTimeoutMsKey:        "1800000",
 	}
 }
 

@@ -10,7 +10,6 @@ import (
 	"maps"
 	"slices"
 
-	"github.com/apache/iceberg-go"
 	"github.com/apache/iceberg-go/table"
 )
 
@@ -160,10 +159,6 @@ func (s *State) Current(day, logic, fingerprint string) bool {
 
 const stateEncodingPrefix = "z1:"
 
-// Encode packs the state as zlib-compressed JSON in base64, prefixed with
-// its format: compact enough for a table property at 1,825 partitions.
-func (s *State) Encode() (string, error) { return encodeJSON(s) }
-
 // DecodeState reads a state property value ("" gives an empty state).
 func DecodeState(branch, v string) (*State, error) {
 	s := NewState(branch)
@@ -185,7 +180,7 @@ func DecodeState(branch, v string) (*State, error) {
 // Only the head and the snapshots between it and the state's snapshot are
 // read; intermediate snapshots of the branch may be expired.
 func LoadState(tbl *table.Table, branch string) (*State, error) {
-	raw, err := DecodeState(branch, tbl.Properties()[StateProperty(branch)])
+	raw, err := readStoredState(tbl.Properties(), branch)
 	if err != nil {
 		return nil, err
 	}
@@ -238,9 +233,9 @@ func stageState(txn *table.Transaction, branch string, s *State) (int64, error) 
 		return 0, fmt.Errorf("stage state of branch %s: the transaction made no snapshot on it", branch)
 	}
 	s.Head = snap.SnapshotID
-	enc, err := s.Encode()
+	ch, err := encodeState(staged.Properties(), branch, s)
 	if err != nil {
 		return 0, err
 	}
-	return s.Head, txn.SetProperties(iceberg.Properties{StateProperty(branch): enc})
+	return s.Head, ch.stage(txn)
 }

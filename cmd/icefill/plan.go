@@ -18,6 +18,7 @@ import (
 func planCommand() *cli.Command {
 	flags := append(append(append(sourceFlags(), rangeFlags()...), catalogFlags()...), branchFlag(true),
 		&cli.BoolFlag{Name: "json", Usage: "print the plan as JSON"}, memoryFlags()[0])
+	flags = append(flags, estimateFlags()...)
 	return &cli.Command{
 		Name:      "plan",
 		Usage:     "show what run would do: missing input days, partitions done and to do, volume",
@@ -25,7 +26,13 @@ func planCommand() *cli.Command {
 		Description: `Checks that every partition day and every lookback day exists in the source (missing
 ones are listed and the exit code is 2 unless --allow-missing), then compares each partition
 with the branch's checkpoints: done (skipped), todo, source-changed or logic-changed
-(recomputed), failed (retried). Reads listings and the catalog only; writes nothing.`,
+(recomputed), failed (retried). Reads listings and the catalog only; writes nothing.
+
+--estimate prices the partitions to compute instead: it times one representative
+partition (or reads the durations recorded in recent checkpoints of this logic) and
+prints the core-hours, the wall time with --workers-per-job workers of --cores-per-worker
+cores, the workers needed to finish by --deadline, and the source read rate all that
+implies, against --read-budget (the share of the source the live pipeline leaves).`,
 		Flags:  flags,
 		Before: configFileBefore(flags),
 		Action: func(c *cli.Context) error {
@@ -52,6 +59,12 @@ with the branch's checkpoints: done (skipped), todo, source-changed or logic-cha
 				return withCode(exitUnavailable, err)
 			}
 			plan, err := rewrite.MakePlan(c.Context, in, state, rewrite.PlanOptions{Days: r.days, Logic: r.logic, Order: r.order, Force: c.Bool("force"), Shard: r.shard, Shards: r.shards})
+			if c.Bool("estimate") {
+				if err != nil {
+					return err
+				}
+				return printEstimate(c, in, plan, state, r.logic)
+			}
 			ests := planEstimates(c, in, plan, r.logic)
 			if c.Bool("json") {
 				enc := json.NewEncoder(c.App.Writer)

@@ -32,6 +32,7 @@ func runCommand() *cli.Command {
 		&cli.DurationFlag{Name: "gc-min-age", Value: rewrite.DefaultGCMinAge, Usage: "at start, delete unreferenced data files older than this (storage time); gc fences the table, so a live writer whose files it deletes writes them again"},
 		writeMainFlag(),
 	)
+	flags = append(flags, metricsFlags()...)
 	return &cli.Command{
 		Name:      "run",
 		Usage:     "recompute partitions onto a branch, one checkpointed commit per partition; re-run to resume",
@@ -101,11 +102,16 @@ Examples:
 			}
 			defer finishMain()
 			prog := newProgress(c.App.ErrWriter, logger())
+			progress, stopMetrics, err := startMetrics(c, prog)
+			if err != nil {
+				return err
+			}
+			defer stopMetrics()
 			res, err := rewrite.Run(c.Context, cat, in, rewrite.RunOptions{
 				Branch: c.String("branch"), Logic: r.logic, Days: r.days, Order: r.order, Workers: workers,
 				Force: c.Bool("force") || c.Bool("catch-up"), RejectLimit: c.Float64("max-reject-rate"), PauseWindow: pause,
 				RunID: runID, Shard: r.shard, Shards: r.shards, GCMinAge: gcMinAge(c.Duration("gc-min-age")),
-				CompactAbove: 32, CompactEvery: 8, S3: s3Options(c), Fault: fault, Progress: prog,
+				CompactAbove: 32, CompactEvery: 8, S3: s3Options(c), Fault: fault, Progress: progress,
 				SourceName: c.String("source"), Log: logger(), AllowMixedLogic: c.Bool("allow-mixed-logic"), Verify: c.Bool("verify"),
 			})
 			prog.finish()
