@@ -11,6 +11,8 @@ import (
 	"time"
 	"unsafe"
 
+	"github.com/icefill/icefill/internal/errkind"
+
 	"github.com/apache/arrow-go/v18/arrow"
 	"github.com/apache/arrow-go/v18/arrow/array"
 )
@@ -894,3 +896,6 @@ func floorDiv(a, b int64) int64 {
 	}
 	return q
 }
+
+// ErrorKind marks a bad source column as bad input: fix the data.
+func (e *ColumnError) ErrorKind() errkind.Kind { return errkind.Usage }

@@ -10,6 +10,8 @@ import (
 	"sync/atomic"
 	"time"
 
+	"github.com/icefill/icefill/internal/errkind"
+
 	"github.com/apache/arrow-go/v18/arrow/array"
 	"github.com/apache/iceberg-go"
 	"github.com/apache/iceberg-go/catalog"
@@ -83,10 +85,10 @@ type CommitResult struct {
 
 // ErrDeadline is returned when a commit could not land before its data
 // files risked being collected as orphans.
-var ErrDeadline = errors.New("data files were not committed in time")
+var ErrDeadline = errkind.UnavailableError(errors.New("data files were not committed in time"))
 
 // ErrGaveUp wraps the last error when the attempt budget is spent.
-var ErrGaveUp = errors.New("commit did not succeed within its attempt budget")
+var ErrGaveUp = errkind.UnavailableError(errors.New("commit did not succeed within its attempt budget"))
 
 func (c *Committer) log() *slog.Logger {
 	if c.Log != nil {

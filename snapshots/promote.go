@@ -9,6 +9,8 @@ import (
 	"strings"
 	"time"
 
+	"github.com/icefill/icefill/internal/errkind"
+
 	"github.com/apache/iceberg-go"
 	"github.com/apache/iceberg-go/catalog"
 	"github.com/apache/iceberg-go/table"
@@ -16,13 +18,13 @@ import (
 
 // Errors a guard raises. The command maps them to "refused" (exit 4).
 var (
-	ErrNotValidated = errors.New("the branch head has no passing validation")
-	ErrUncovered    = errors.New("main changed partitions the branch has not recomputed")
-	ErrRisk         = errors.New("rollback could become impossible")
-	ErrMainMoved    = errors.New("main moved while promoting")
-	ErrNothingToDo  = errors.New("nothing to do")
-	ErrLaterChanges = errors.New("later commits changed promoted partitions")
-	ErrNoSuchRef    = errors.New("no such branch, tag or snapshot")
+	ErrNotValidated = errkind.RefusedError(errors.New("the branch head has no passing validation"))
+	ErrUncovered    = errkind.RefusedError(errors.New("main changed partitions the branch has not recomputed"))
+	ErrRisk         = errkind.RefusedError(errors.New("rollback could become impossible"))
+	ErrMainMoved    = errkind.RefusedError(errors.New("main moved while promoting"))
+	ErrNothingToDo  = errkind.RefusedError(errors.New("nothing to do"))
+	ErrLaterChanges = errkind.RefusedError(errors.New("later commits changed promoted partitions"))
+	ErrNoSuchRef    = errkind.UsageError(errors.New("no such branch, tag or snapshot"))
 )
 
 // TagRetention is how long pre-promotion tags are kept: explicitly set on

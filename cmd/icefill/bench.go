@@ -17,6 +17,7 @@ import (
 	"github.com/urfave/cli/v2"
 
 	"github.com/icefill/icefill/features"
+	"github.com/icefill/icefill/internal/errkind"
 	"github.com/icefill/icefill/internal/objstore"
 	"github.com/icefill/icefill/internal/pqfile"
 	"github.com/icefill/icefill/internal/synth"
@@ -84,7 +85,7 @@ Example:
 			case "commits":
 				return benchCommits(c, c.Int("commits"))
 			}
-			return usageErr("--mode %q: want compute, run or commits", c.String("mode"))
+			return errkind.Usagef("--mode %q: want compute, run or commits", c.String("mode"))
 		},
 	}
 }
@@ -93,7 +94,7 @@ func runBench(c *cli.Context, logic features.Logic) error {
 	ctx := c.Context
 	days, perDay := c.Int("days"), c.Int("events-per-day")
 	if days < 1 || perDay < 1 {
-		return usageErr("--days and --events-per-day must be positive")
+		return errkind.Usagef("--days and --events-per-day must be positive")
 	}
 	// Generate LookbackDays extra days before the measured ones so every
 	// measured partition has a full lookback, as in a real backfill.

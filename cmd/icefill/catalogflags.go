@@ -12,6 +12,7 @@ import (
 	"gopkg.in/yaml.v3"
 
 	"github.com/icefill/icefill/catalog"
+	"github.com/icefill/icefill/internal/errkind"
 	"github.com/icefill/icefill/internal/objstore"
 )
 
@@ -203,11 +204,11 @@ func configFileBefore(flags []cli.Flag) cli.BeforeFunc {
 			if errors.Is(err, fs.ErrNotExist) && !c.IsSet(flagConfig) {
 				return nil // the default file is optional
 			}
-			return usageErr("--config: %v", err)
+			return errkind.Usagef("--config: %v", err)
 		}
 		values, err := parseConfigYAML(data)
 		if err != nil {
-			return usageErr("--config %s: %v", path, err)
+			return errkind.Usagef("--config %s: %v", path, err)
 		}
 		return applyConfigValues(c, flags, values, path)
 	}
@@ -287,7 +288,7 @@ func applyConfigValues(c *cli.Context, flags []cli.Flag, values map[string][]str
 		}
 		for _, v := range vals {
 			if err := c.Set(names[0], v); err != nil {
-				return usageErr("--config %s: %s: %v", path, names[0], err)
+				return errkind.Usagef("--config %s: %s: %v", path, names[0], err)
 			}
 		}
 	}

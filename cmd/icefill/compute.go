@@ -68,21 +68,17 @@ func runCompute(c *cli.Context, d features.Date, logic features.Logic) error {
 	start := time.Now()
 	src, err := source.Open(ctx, c.String("source"), objstore.S3OptionsFromEnv())
 	if err != nil {
-		return withCode(exitUsage, err)
+		return err
 	}
 	in, err := rewrite.NewInputs(ctx, src, rewrite.InputOptions{AllowMissing: c.Bool("allow-missing")})
 	if err != nil {
-		return withCode(exitUnavailable, err)
+		return err
 	}
 	if _, _, err := in.CheckMissing([]features.Date{d}, logic); err != nil {
 		return err
 	}
 	p, err := in.Compute(ctx, d, logic, c.Float64("max-reject-rate"))
 	if err != nil {
-		if exitCode(err) == exitFailed {
-			// Neither bad input nor a bad file: the storage failed.
-			return withCode(exitUnavailable, err)
-		}
 		return err
 	}
 	sum := computeSummary{
@@ -96,7 +92,7 @@ func runCompute(c *cli.Context, d features.Date, logic features.Logic) error {
 		dir, base := filepath.Split(out)
 		st, err := objstore.Open(ctx, dirOrDot(dir), objstore.S3OptionsFromEnv())
 		if err != nil {
-			return withCode(exitUsage, err)
+			return err
 		}
 		schema := features.FullSchema
 		if logic == features.Legacy {
@@ -105,12 +101,12 @@ func runCompute(c *cli.Context, d features.Date, logic features.Logic) error {
 		rec := p.Output.Record(memory.DefaultAllocator, schema)
 		defer rec.Release()
 		if err := pqfile.Write(ctx, st, base, schema, rec); err != nil {
-			return withCode(exitUnavailable, err)
+			return err
 		}
 		sum.Output = st.URL(base)
 		if p.Day != nil && len(p.Day.Rejects) > 0 {
 			if err := source.WriteRejects(ctx, st, base+".rejects.parquet", p.Day.Rejects); err != nil {
-				return withCode(exitUnavailable, err)
+				return err
 			}
 			sum.Rejects = st.URL(base + ".rejects.parquet")
 		}

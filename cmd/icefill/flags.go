@@ -7,6 +7,7 @@ import (
 	"github.com/urfave/cli/v2"
 
 	"github.com/icefill/icefill/features"
+	"github.com/icefill/icefill/internal/errkind"
 	"github.com/icefill/icefill/rewrite"
 )
 
@@ -25,7 +26,7 @@ func logicFlag() cli.Flag {
 func parseLogic(c *cli.Context) (features.Logic, error) {
 	l, ok := features.ParseLogic(c.String("logic"))
 	if !ok {
-		return "", usageErr("--logic %q: want corrected or legacy", c.String("logic"))
+		return "", errkind.Usagef("--logic %q: want corrected or legacy", c.String("logic"))
 	}
 	return l, nil
 }
@@ -33,7 +34,7 @@ func parseLogic(c *cli.Context) (features.Logic, error) {
 func parseDateFlag(c *cli.Context, name string) (features.Date, error) {
 	d, err := features.ParseDate(c.String(name))
 	if err != nil {
-		return 0, usageErr("--%s: %v", name, err)
+		return 0, errkind.Usagef("--%s: %v", name, err)
 	}
 	return d, nil
 }
@@ -63,7 +64,7 @@ type rangeArgs struct {
 func parseRange(c *cli.Context) (rangeArgs, error) {
 	var r rangeArgs
 	if c.String("from") == "" || c.String("to") == "" {
-		return r, usageErr("--from and --to are required")
+		return r, errkind.Usagef("--from and --to are required")
 	}
 	from, err := parseDateFlag(c, "from")
 	if err != nil {
@@ -74,21 +75,21 @@ func parseRange(c *cli.Context) (rangeArgs, error) {
 		return r, err
 	}
 	if to < from {
-		return r, usageErr("--to %s is before --from %s", to, from)
+		return r, errkind.Usagef("--to %s is before --from %s", to, from)
 	}
 	r.days = features.DaysBetween(from, to)
 	if r.logic, err = parseLogic(c); err != nil {
 		return r, err
 	}
 	if r.order, err = rewrite.ParseOrder(c.String("order")); err != nil {
-		return r, withCode(exitUsage, err)
+		return r, errkind.Usagef("--order: %w", err)
 	}
 	if s := c.String("shard"); s != "" {
 		a, b, ok := strings.Cut(s, "/")
 		i, err1 := strconv.Atoi(a)
 		n, err2 := strconv.Atoi(b)
 		if !ok || err1 != nil || err2 != nil || n < 1 || i < 0 || i >= n {
-			return r, usageErr("--shard %q: want INDEX/COUNT with 0 <= INDEX < COUNT, e.g. 3/16", s)
+			return r, errkind.Usagef("--shard %q: want INDEX/COUNT with 0 <= INDEX < COUNT, e.g. 3/16", s)
 		}
 		r.shard, r.shards = i, n
 	}

@@ -30,7 +30,7 @@ runs may be active: their written-but-not-yet-committed files look unreferenced.
 			defer cat.Close()
 			res, err := snapshots.CollectGarbage(c.Context, tbl, s3Options(c), c.Duration("min-age"), c.Bool("dry-run"), time.Now())
 			if err != nil {
-				return withCode(exitUnavailable, err)
+				return err
 			}
 			w := c.App.Writer
 			for _, o := range res.Orphans {

@@ -13,6 +13,8 @@ import (
 	"syscall"
 
 	"github.com/urfave/cli/v2"
+
+	"github.com/icefill/icefill/internal/errkind"
 )
 
 func main() {
@@ -61,6 +63,14 @@ Start here:
 			rollbackCommand(),
 			historyCommand(),
 		},
+		// Without a command, print the help; an unknown one is a usage
+		// error (urfave/cli's own answer is "No help topic", exit 3).
+		Action: func(c *cli.Context) error {
+			if c.Args().Present() {
+				return errkind.Usagef("unknown command %q; 'icefill help' lists the commands", c.Args().First())
+			}
+			return cli.ShowAppHelp(c)
+		},
 		ExitErrHandler: func(*cli.Context, error) {}, // main decides the exit code
 		OnUsageError:   usageError,
 	}
@@ -75,7 +85,7 @@ Start here:
 func setupLogging(format, level string, w io.Writer) error {
 	var lvl slog.Level
 	if err := lvl.UnmarshalText([]byte(level)); err != nil {
-		return usageErr("--log-level %q: want debug, info, warn or error", level)
+		return errkind.Usagef("--log-level %q: want debug, info, warn or error", level)
 	}
 	opts := &slog.HandlerOptions{Level: lvl}
 	var h slog.Handler
@@ -85,7 +95,7 @@ func setupLogging(format, level string, w io.Writer) error {
 	case "json":
 		h = slog.NewJSONHandler(w, opts)
 	default:
-		return usageErr("--log-format %q: want text or json", format)
+		return errkind.Usagef("--log-format %q: want text or json", format)
 	}
 	slog.SetDefault(slog.New(h))
 	return nil

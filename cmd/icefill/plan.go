@@ -9,6 +9,7 @@ import (
 	"github.com/apache/iceberg-go/catalog"
 	"github.com/urfave/cli/v2"
 
+	icecat "github.com/icefill/icefill/catalog"
 	"github.com/icefill/icefill/rewrite"
 	"github.com/icefill/icefill/snapshots"
 )
@@ -35,18 +36,9 @@ with the branch's checkpoints: done (skipped), todo, source-changed or logic-cha
 			if err != nil {
 				return err
 			}
-			cat, err := openCatalog(c)
+			state, err := branchState(c)
 			if err != nil {
 				return err
-			}
-			defer cat.Close()
-			state := snapshots.NewState(c.String("branch"))
-			if tbl, err := cat.LoadTable(c.Context); err == nil {
-				if state, err = snapshots.ReadState(tbl.Properties(), c.String("branch")); err != nil {
-					return err
-				}
-			} else if !errors.Is(err, catalog.ErrNoSuchTable) {
-				return withCode(exitUnavailable, err)
 			}
 			plan, err := rewrite.MakePlan(c.Context, in, state, rewrite.PlanOptions{Days: r.days, Logic: r.logic, Order: r.order, Force: c.Bool("force"), Shard: r.shard, Shards: r.shards})
 			if c.Bool("json") {
@@ -102,4 +94,20 @@ func printPlan(c *cli.Context, p *rewrite.Plan) {
 		fmt.Fprintf(tw, "%s\t%s\t%d\t%s\n", pp.Day, pp.Status, pp.Files, humanBytes(pp.Bytes))
 	}
 	tw.Flush()
+}
+
+// branchState reads the branch's checkpoints. Before the first run there is
+// no catalog file or no table yet: then every partition is to do.
+func branchState(c *cli.Context) (*snapshots.State, error) {
+	branch := c.String("branch")
+	cat, tbl, err := openTable(c)
+	switch {
+	case errors.Is(err, icecat.ErrNoCatalog), errors.Is(err, catalog.ErrNoSuchTable), errors.Is(err, catalog.ErrNoSuchNamespace):
+		logger().Info("no table yet: every partition is to do", "reason", err)
+		return snapshots.NewState(branch), nil
+	case err != nil:
+		return nil, err
+	}
+	defer cat.Close()
+	return snapshots.ReadState(tbl.Properties(), branch)
 }

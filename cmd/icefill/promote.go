@@ -1,7 +1,6 @@
 package main
 
 import (
-	"errors"
 	"fmt"
 	"strings"
 
@@ -9,20 +8,6 @@ import (
 
 	"github.com/icefill/icefill/snapshots"
 )
-
-// refusal maps the guards' errors to exit code 4 with the message as is.
-func refusal(err error) error {
-	switch {
-	case err == nil:
-		return nil
-	case errors.Is(err, snapshots.ErrNotValidated), errors.Is(err, snapshots.ErrUncovered), errors.Is(err, snapshots.ErrRisk),
-		errors.Is(err, snapshots.ErrMainMoved), errors.Is(err, snapshots.ErrLaterChanges), errors.Is(err, snapshots.ErrNothingToDo):
-		return withCode(exitRefused, err)
-	case errors.Is(err, snapshots.ErrNoSuchRef):
-		return withCode(exitUsage, err)
-	}
-	return tableErr(err)
-}
 
 func promoteCommand() *cli.Command {
 	flags := append(append(catalogFlags(), branchFlag(true),
@@ -51,7 +36,7 @@ published and the command says so (exit 4). The promotion is recorded in the cat
 		Flags:  flags,
 		Before: configFileBefore(flags),
 		Action: func(c *cli.Context) error {
-			cat, err := openCatalog(c)
+			cat, err := openCatalog(c, false)
 			if err != nil {
 				return err
 			}
@@ -66,7 +51,7 @@ published and the command says so (exit 4). The promotion is recorded in the cat
 				}
 			}
 			if err != nil {
-				return refusal(err)
+				return err
 			}
 			ev := res.Event
 			fmt.Fprintf(c.App.Writer, "promoted %s onto main by %s: main %d -> %d (%d partitions)\n", ev.Branch, ev.Method, ev.From, ev.To, len(ev.Partitions))

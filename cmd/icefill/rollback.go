@@ -29,14 +29,14 @@ the catalog; undone by promoting again.
 		Flags:  flags,
 		Before: configFileBefore(flags),
 		Action: func(c *cli.Context) error {
-			cat, err := openCatalog(c)
+			cat, err := openCatalog(c, false)
 			if err != nil {
 				return err
 			}
 			defer cat.Close()
 			ev, err := snapshots.Rollback(c.Context, cat.Iceberg(), cat.Ident(), snapshots.RollbackOptions{To: c.String("to"), Force: c.Bool("force")})
 			if err != nil {
-				return refusal(err)
+				return err
 			}
 			fmt.Fprintf(c.App.Writer, "rolled back main by %s to %s: main %d -> %d (%d partitions restored)\n", ev.Method, ev.Tag, ev.From, ev.To, len(ev.Partitions))
 			notify(c, "rollback", strings.Join(cat.Ident(), "."), *ev)

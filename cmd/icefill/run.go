@@ -7,11 +7,11 @@ import (
 	"strings"
 	"time"
 
-	"github.com/apache/iceberg-go/catalog"
 	"github.com/urfave/cli/v2"
 
 	icecat "github.com/icefill/icefill/catalog"
 	"github.com/icefill/icefill/features"
+	"github.com/icefill/icefill/internal/errkind"
 	"github.com/icefill/icefill/rewrite"
 	"github.com/icefill/icefill/snapshots"
 )
@@ -62,18 +62,18 @@ Examples:
 			}
 			pause, err := rewrite.ParsePauseWindow(c.String("pause-window"))
 			if err != nil {
-				return withCode(exitUsage, err)
+				return errkind.Usagef("--pause-window: %w", err)
 			}
 			fault, err := faultFromEnv()
 			if err != nil {
-				return withCode(exitUsage, err)
+				return errkind.UsageError(err)
 			}
 			workers := max(c.Int("workers"), 1)
 			in, err := openInputs(c, workers)
 			if err != nil {
 				return err
 			}
-			cat, err := openCatalog(c)
+			cat, err := openCatalog(c, true)
 			if err != nil {
 				return err
 			}
@@ -88,7 +88,10 @@ Examples:
 			})
 			prog.finish()
 			printRunResult(c, cat, res)
-			return classifyRunErr(err)
+			if errors.Is(err, rewrite.ErrPartitionsFailed) {
+				return fmt.Errorf("%w; run the same command again to retry them", err)
+			}
+			return err
 		},
 	}
 }
@@ -112,7 +115,7 @@ func catchUpRange(c *cli.Context) (rangeArgs, error) {
 	}
 	days, err := snapshots.UncoveredDays(c.Context, tbl, c.String("branch"), state)
 	if err != nil {
-		return r, withCode(exitUnavailable, err)
+		return r, err
 	}
 	for _, d := range days {
 		day, err := features.ParseDate(d)
@@ -136,22 +139,6 @@ func gcMinAge(d time.Duration) time.Duration {
 		return time.Nanosecond
 	}
 	return d
-}
-
-func classifyRunErr(err error) error {
-	switch {
-	case err == nil:
-		return nil
-	case errors.Is(err, rewrite.ErrPartitionsFailed):
-		return withCode(exitFailed, fmt.Errorf("%w; run the same command again to retry them", err))
-	case errors.Is(err, catalog.ErrNoSuchTable):
-		return withCode(exitUsage, err)
-	}
-	if exitCode(err) == exitFailed {
-		// Neither bad input nor a failed partition: the catalog or storage.
-		return withCode(exitUnavailable, err)
-	}
-	return err
 }
 
 func printRunResult(c *cli.Context, cat *icecat.Catalog, res *rewrite.RunResult) {

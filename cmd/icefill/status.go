@@ -7,6 +7,7 @@ import (
 
 	"github.com/urfave/cli/v2"
 
+	"github.com/icefill/icefill/internal/errkind"
 	"github.com/icefill/icefill/rewrite"
 )
 
@@ -35,7 +36,7 @@ func statusCommand() *cli.Command {
 			}
 			printStatus(c, st)
 			if !st.Exists {
-				return withCode(exitUsage, fmt.Errorf("branch %q has no checkpoints on %s", st.Branch, st.Table))
+				return errkind.Usagef("branch %q has no checkpoints on %s", st.Branch, st.Table)
 			}
 			return nil
 		},

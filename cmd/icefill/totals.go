@@ -31,7 +31,7 @@ func totalsCommand() *cli.Command {
 			for _, ref := range strings.Split(c.String("refs"), ",") {
 				t, err := validate.RefTotals(c.Context, tbl, strings.TrimSpace(ref), nil, nil)
 				if err != nil {
-					return withCode(exitUsage, err)
+					return err
 				}
 				all = append(all, t)
 			}

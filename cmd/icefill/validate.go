@@ -3,11 +3,11 @@ package main
 import (
 	"time"
 
-	"errors"
 	"fmt"
 	"os"
 	"strings"
 
+	"github.com/icefill/icefill/internal/errkind"
 	"github.com/icefill/icefill/snapshots"
 
 	"github.com/urfave/cli/v2"
@@ -76,17 +76,11 @@ Examples:
 			logger().Info("validating", "table", cat.Describe(), "base", opts.Base, "candidate", opts.Candidate)
 			rep, err := validate.Compare(c.Context, tbl, opts)
 			if err != nil {
-				switch {
-				case errors.Is(err, validate.ErrBadOptions):
-					return withCode(exitUsage, err)
-				case c.Context.Err() != nil:
-					return err
-				}
-				return withCode(exitUnavailable, fmt.Errorf("validate: %w", err))
+				return fmt.Errorf("validate: %w", err)
 			}
 			if path := c.String("report"); path != "" {
 				if err := writeReportFile(path, rep); err != nil {
-					return withCode(exitUsage, fmt.Errorf("--report: %w", err))
+					return errkind.Usagef("--report: %w", err)
 				}
 			}
 			if c.Bool("json") {
@@ -98,7 +92,7 @@ Examples:
 				return err
 			}
 			if !rep.Pass {
-				return withCode(exitFailed, fmt.Errorf("validation of %s against %s failed: %d checks failed", opts.Candidate, opts.Base, rep.Counts[validate.StatusFail]))
+				return fmt.Errorf("validation of %s against %s failed: %d checks failed", opts.Candidate, opts.Base, rep.Counts[validate.StatusFail])
 			}
 			if c.Bool("no-record") {
 				return nil
@@ -107,7 +101,7 @@ Examples:
 				BaseSnapshot: rep.BaseSnapshot, From: rep.From, To: rep.To, Checks: len(rep.Checks), Expected: c.String("expected"),
 				At: time.Now().UnixMilli(), By: snapshots.Who()}
 			if err := snapshots.RecordValidation(c.Context, cat.Iceberg(), cat.Ident(), rec); err != nil {
-				return withCode(exitUnavailable, err)
+				return err
 			}
 			fmt.Fprintf(c.App.ErrWriter, "recorded: %s snapshot %d passed against %s snapshot %d\n", opts.Candidate, rep.CandidateSnapshot, opts.Base, rep.BaseSnapshot)
 			return nil
@@ -124,18 +118,18 @@ func validateOptions(c *cli.Context) (validate.Options, error) {
 		Workers:   c.Int("workers"),
 	}
 	if opts.Candidate == "" {
-		return opts, usageErr("--candidate is required: the branch, tag or snapshot id to validate")
+		return opts, errkind.Usagef("--candidate is required: the branch, tag or snapshot id to validate")
 	}
 	if opts.Base == "" {
-		return opts, usageErr("--base must name a branch, tag or snapshot id")
+		return opts, errkind.Usagef("--base must name a branch, tag or snapshot id")
 	}
 	if opts.Sample == 0 {
 		opts.Sample = -1 // Options reads 0 as the default
 	} else if opts.Sample < 0 {
-		return opts, usageErr("--sample %d: want a count >= 0", opts.Sample)
+		return opts, errkind.Usagef("--sample %d: want a count >= 0", opts.Sample)
 	}
 	if opts.Workers < 0 {
-		return opts, usageErr("--workers %d: want a count >= 1", opts.Workers)
+		return opts, errkind.Usagef("--workers %d: want a count >= 1", opts.Workers)
 	}
 	for _, name := range []string{"from", "to"} {
 		if strings.TrimSpace(c.String(name)) == "" {
@@ -152,12 +146,12 @@ func validateOptions(c *cli.Context) (validate.Options, error) {
 		}
 	}
 	if opts.From != nil && opts.To != nil && *opts.To < *opts.From {
-		return opts, usageErr("--to %s is before --from %s", *opts.To, *opts.From)
+		return opts, errkind.Usagef("--to %s is before --from %s", *opts.To, *opts.From)
 	}
 	if path := c.String("expected"); path != "" {
 		exp, err := validate.LoadExpected(path)
 		if err != nil {
-			return opts, usageErr("--expected: %v", err)
+			return opts, errkind.Usagef("--expected: %v", err)
 		}
 		opts.Expected = exp
 	}
