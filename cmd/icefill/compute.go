@@ -3,6 +3,7 @@ package main
 import (
 	"encoding/json"
 	"fmt"
+	"io"
 	"path/filepath"
 	"time"
 
@@ -23,12 +24,12 @@ type computeSummary struct {
 	Fingerprint   string               `json:"source_fingerprint"`
 	InputRows     int64                `json:"input_rows"`
 	Rejected      int64                `json:"rejected_rows"`
-	RejectReasons []source.ReasonCount `json:"reject_reasons,omitempty"`
+	RejectReasons []source.ReasonCount `json:"reject_reasons"`
 	OutputRows    int64                `json:"output_rows"`
 	Totals        features.Totals      `json:"totals"`
 	Seconds       float64              `json:"seconds"`
-	Output        string               `json:"output,omitempty"`
-	Rejects       string               `json:"rejects,omitempty"`
+	Output        string               `json:"output"`
+	Rejects       string               `json:"rejects"`
 }
 
 func computeCommand() *cli.Command {
@@ -47,7 +48,7 @@ Example:
 			&cli.StringFlag{Name: "date", Required: true, Usage: "the partition day, YYYY-MM-DD"},
 			logicFlag(),
 			&cli.StringFlag{Name: "out", Usage: "write the rows to this Parquet file (local path or s3:// URL)"},
-			&cli.BoolFlag{Name: "json", Usage: "print the summary as JSON"},
+			jsonFlag(),
 		),
 		Action: func(c *cli.Context) error {
 			d, err := parseDateFlag(c, "date")
@@ -112,12 +113,18 @@ func runCompute(c *cli.Context, d features.Date, logic features.Logic) error {
 		}
 	}
 	sum.Seconds = time.Since(start).Seconds()
-	w := c.App.Writer
-	if c.Bool("json") {
-		enc := json.NewEncoder(w)
-		enc.SetIndent("", "  ")
-		return enc.Encode(sum)
-	}
+	return printReport(c, &sum)
+}
+
+// MarshalJSON keeps reject_reasons an array when nothing was rejected.
+func (sum *computeSummary) MarshalJSON() ([]byte, error) {
+	type plain computeSummary
+	p := plain(*sum)
+	p.RejectReasons = orEmpty(p.RejectReasons)
+	return json.Marshal(p)
+}
+
+func (sum *computeSummary) writeText(w io.Writer) error {
 	fmt.Fprintf(w, "partition %s  logic %s (%s)\n", sum.Date, sum.Logic, sum.LogicVersion)
 	fmt.Fprintf(w, "  input rows      %d (rejected %d)\n", sum.InputRows, sum.Rejected)
 	for _, r := range sum.RejectReasons {
@@ -135,8 +142,8 @@ func runCompute(c *cli.Context, d features.Date, logic features.Logic) error {
 	if sum.Rejects != "" {
 		fmt.Fprintf(w, "  rejected rows   %s\n", sum.Rejects)
 	}
-	fmt.Fprintf(w, "  took            %.2fs\n", sum.Seconds)
-	return nil
+	_, err := fmt.Fprintf(w, "  took            %.2fs\n", sum.Seconds)
+	return err
 }
 
 func dirOrDot(dir string) string {

@@ -50,8 +50,9 @@ func rangeFlags() []cli.Flag {
 	}
 }
 
-func branchFlag(required bool) cli.Flag {
-	return &cli.StringFlag{Name: "branch", Required: required, Usage: "the Iceberg branch to write (never main unless you pass --branch main)", EnvVars: []string{"ICEFILL_BRANCH"}}
+// branchFlagUsage is a required --branch with a command's own wording.
+func branchFlagUsage(usage string) cli.Flag {
+	return &cli.StringFlag{Name: "branch", Required: true, Usage: usage, EnvVars: []string{"ICEFILL_BRANCH"}}
 }
 
 type rangeArgs struct {
@@ -94,4 +95,13 @@ func parseRange(c *cli.Context) (rangeArgs, error) {
 		r.shard, r.shards = i, n
 	}
 	return r, nil
+}
+
+// workersFlag reads --workers: a count of at least 1.
+func workersFlag(c *cli.Context) (int, error) {
+	n := c.Int("workers")
+	if n < 1 {
+		return 0, errkind.Usagef("--workers %d: want a count of at least 1", n)
+	}
+	return n, nil
 }

@@ -3,6 +3,7 @@ package main
 import (
 	"fmt"
 	"strings"
+	"time"
 )
 
 func humanBytes(n int64) string {
@@ -37,4 +38,16 @@ func money(cents int64) string {
 		s = "-" + s
 	}
 	return s
+}
+
+// formatETA rounds a remaining time for people: seconds under a minute,
+// minutes under a day, hours beyond.
+func formatETA(d time.Duration) string {
+	switch {
+	case d < time.Minute:
+		return d.Round(time.Second).String()
+	case d < 24*time.Hour:
+		return d.Round(time.Minute).String()
+	}
+	return d.Round(time.Hour).String()
 }

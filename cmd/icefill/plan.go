@@ -1,9 +1,9 @@
 package main
 
 import (
-	"encoding/json"
 	"errors"
 	"fmt"
+	"io"
 	"text/tabwriter"
 
 	"github.com/apache/iceberg-go/catalog"
@@ -15,8 +15,8 @@ import (
 )
 
 func planCommand() *cli.Command {
-	flags := append(append(append(sourceFlags(), rangeFlags()...), catalogFlags()...), branchFlag(true),
-		&cli.BoolFlag{Name: "json", Usage: "print the plan as JSON"})
+	flags := append(append(append(sourceFlags(), rangeFlags()...), catalogFlags()...), branchFlagUsage("the backfill branch whose checkpoints say what is done"),
+		jsonFlag())
 	return &cli.Command{
 		Name:      "plan",
 		Usage:     "show what run would do: missing input days, partitions done and to do, volume",
@@ -41,18 +41,25 @@ with the branch's checkpoints: done (skipped), todo, source-changed or logic-cha
 				return err
 			}
 			plan, err := rewrite.MakePlan(c.Context, in, state, rewrite.PlanOptions{Days: r.days, Logic: r.logic, Order: r.order, Force: c.Bool("force"), Shard: r.shard, Shards: r.shards})
-			if c.Bool("json") {
-				enc := json.NewEncoder(c.App.Writer)
-				enc.SetIndent("", "  ")
-				if encErr := enc.Encode(planJSON(plan)); encErr != nil {
-					return encErr
-				}
+			if plan == nil {
 				return err
 			}
-			printPlan(c, plan)
+			if perr := printReport(c, newPlanReport(plan)); perr != nil && err == nil {
+				err = perr
+			}
 			return err
 		},
 	}
+}
+
+// planReport is what plan prints.
+type planReport struct {
+	Partitions           []planEntry `json:"partitions"`
+	MissingPartitionDays []string    `json:"missing_partition_days"`
+	MissingLookbackDays  []string    `json:"missing_lookback_days"`
+	Done                 int         `json:"done"`
+	ToCompute            int         `json:"to_compute"`
+	ToComputeBytes       int64       `json:"to_compute_bytes"`
 }
 
 type planEntry struct {
@@ -60,40 +67,35 @@ type planEntry struct {
 	Status string `json:"status"`
 	Files  int    `json:"files"`
 	Bytes  int64  `json:"bytes"`
+	// MissingInput: the day (or a lookback day) is missing and counts as
+	// empty (--allow-missing).
+	MissingInput bool `json:"missing_input"`
 }
 
-func planJSON(p *rewrite.Plan) map[string]any {
-	var entries []planEntry
-	var missP, missL []string
+func newPlanReport(p *rewrite.Plan) *planReport {
+	r := &planReport{Partitions: []planEntry{}, MissingPartitionDays: days(p.MissingPartitions), MissingLookbackDays: days(p.MissingLookback),
+		Done: p.Count(rewrite.StatusDone), ToCompute: len(p.Todo()), ToComputeBytes: p.TodoBytes()}
 	for _, pp := range p.Partitions {
-		entries = append(entries, planEntry{Day: pp.Day.String(), Status: string(pp.Status), Files: pp.Files, Bytes: pp.Bytes})
+		r.Partitions = append(r.Partitions, planEntry{Day: pp.Day.String(), Status: string(pp.Status), Files: pp.Files, Bytes: pp.Bytes, MissingInput: pp.MissingInput})
 	}
-	for _, d := range p.MissingPartitions {
-		missP = append(missP, d.String())
-	}
-	for _, d := range p.MissingLookback {
-		missL = append(missL, d.String())
-	}
-	return map[string]any{"partitions": entries, "missing_partition_days": missP, "missing_lookback_days": missL,
-		"to_compute": len(p.Todo()), "to_compute_bytes": p.TodoBytes()}
+	return r
 }
 
-func printPlan(c *cli.Context, p *rewrite.Plan) {
-	w := c.App.Writer
-	if len(p.MissingPartitions)+len(p.MissingLookback) > 0 {
-		fmt.Fprintf(w, "missing source days: %d partition days, %d lookback days\n", len(p.MissingPartitions), len(p.MissingLookback))
+func (r *planReport) writeText(w io.Writer) error {
+	if len(r.MissingPartitionDays)+len(r.MissingLookbackDays) > 0 {
+		fmt.Fprintf(w, "missing source days: %d partition days, %d lookback days\n", len(r.MissingPartitionDays), len(r.MissingLookbackDays))
 	}
-	counts := map[rewrite.PartitionStatus]int{}
-	for _, pp := range p.Partitions {
-		counts[pp.Status]++
-	}
-	fmt.Fprintf(w, "%d partitions: %d done, %d to compute (%s of source files)\n", len(p.Partitions), counts[rewrite.StatusDone], len(p.Todo()), humanBytes(p.TodoBytes()))
+	fmt.Fprintf(w, "%d partitions: %d done, %d to compute (%s of source files)\n", len(r.Partitions), r.Done, r.ToCompute, humanBytes(r.ToComputeBytes))
 	tw := tabwriter.NewWriter(w, 0, 4, 2, ' ', 0)
 	fmt.Fprintln(tw, "DAY\tSTATUS\tFILES\tBYTES")
-	for _, pp := range p.Partitions {
-		fmt.Fprintf(tw, "%s\t%s\t%d\t%s\n", pp.Day, pp.Status, pp.Files, humanBytes(pp.Bytes))
+	for _, pp := range r.Partitions {
+		note := ""
+		if pp.MissingInput {
+			note = "  (input missing, counted as empty)"
+		}
+		fmt.Fprintf(tw, "%s\t%s\t%d\t%s%s\n", pp.Day, pp.Status, pp.Files, humanBytes(pp.Bytes), note)
 	}
-	tw.Flush()
+	return tw.Flush()
 }
 
 // branchState reads the branch's checkpoints. Before the first run there is

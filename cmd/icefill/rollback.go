@@ -1,7 +1,6 @@
 package main
 
 import (
-	"fmt"
 	"strings"
 
 	"github.com/urfave/cli/v2"
@@ -13,6 +12,7 @@ func rollbackCommand() *cli.Command {
 	flags := append(append(catalogFlags(),
 		&cli.StringFlag{Name: "to", Usage: "tag or snapshot id to return to (default: the tag of the last promotion)"},
 		&cli.BoolFlag{Name: "force", Usage: "restore promoted partitions even though later commits changed them again (those changes are discarded)"},
+		jsonFlag(),
 	), notifyFlags()...)
 	return &cli.Command{
 		Name:      "rollback",
@@ -38,7 +38,9 @@ the catalog; undone by promoting again.
 			if err != nil {
 				return err
 			}
-			fmt.Fprintf(c.App.Writer, "rolled back main by %s to %s: main %d -> %d (%d partitions restored)\n", ev.Method, ev.Tag, ev.From, ev.To, len(ev.Partitions))
+			if err := printReport(c, newPublishReport(*ev, nil)); err != nil {
+				return err
+			}
 			notify(c, "rollback", strings.Join(cat.Ident(), "."), *ev)
 			return nil
 		},

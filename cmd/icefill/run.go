@@ -3,13 +3,13 @@ package main
 import (
 	"errors"
 	"fmt"
+	"io"
 	"runtime"
 	"strings"
 	"time"
 
 	"github.com/urfave/cli/v2"
 
-	icecat "github.com/icefill/icefill/catalog"
 	"github.com/icefill/icefill/features"
 	"github.com/icefill/icefill/internal/errkind"
 	"github.com/icefill/icefill/rewrite"
@@ -18,13 +18,14 @@ import (
 
 func runCommand() *cli.Command {
 	flags := append(append(append(sourceFlags(), rangeFlags()...), catalogFlags()...),
-		branchFlag(true),
+		branchFlagUsage("the Iceberg branch to write (main only if you pass --branch main)"),
 		&cli.IntFlag{Name: "workers", Value: runtime.NumCPU(), Usage: "partitions computed at once in this process", EnvVars: []string{"ICEFILL_WORKERS"}},
 		&cli.StringFlag{Name: "max-read-rate", Usage: "cap on source reads of this process, e.g. 200MiB/s (default: unlimited)", EnvVars: []string{"ICEFILL_MAX_READ_RATE"}},
 		&cli.StringFlag{Name: "pause-window", Usage: "HH:MM-HH:MM (UTC): no new partition starts inside it, running ones finish", EnvVars: []string{"ICEFILL_PAUSE_WINDOW"}},
 		&cli.StringFlag{Name: "run-id", Usage: "name this run in checkpoints (default: a timestamp)"},
 		&cli.BoolFlag{Name: "catch-up", Usage: "instead of --from/--to: recompute exactly the partitions main changed since the branch forked that the branch has not recomputed since (what promote asks for)"},
 		&cli.DurationFlag{Name: "gc-min-age", Value: rewrite.DefaultGCMinAge, Usage: "at start, delete unreferenced data files older than this; younger ones may belong to a live writer, so use 0s only when no other run is active"},
+		jsonFlag(),
 	)
 	return &cli.Command{
 		Name:      "run",
@@ -52,13 +53,18 @@ Examples:
 		Action: func(c *cli.Context) error {
 			var r rangeArgs
 			var err error
+			var catchUp []string // nil unless --catch-up
 			if c.Bool("catch-up") {
 				r, err = catchUpRange(c)
+				catchUp = days(r.days)
 			} else {
 				r, err = parseRange(c)
 			}
-			if err != nil || (c.Bool("catch-up") && len(r.days) == 0) {
+			if err != nil {
 				return err
+			}
+			if catchUp != nil && len(catchUp) == 0 {
+				return printReport(c, newRunReport("", c.String("branch"), catchUp, nil))
 			}
 			pause, err := rewrite.ParsePauseWindow(c.String("pause-window"))
 			if err != nil {
@@ -68,7 +74,10 @@ Examples:
 			if err != nil {
 				return errkind.UsageError(err)
 			}
-			workers := max(c.Int("workers"), 1)
+			workers, err := workersFlag(c)
+			if err != nil {
+				return err
+			}
 			in, err := openInputs(c, workers)
 			if err != nil {
 				return err
@@ -87,7 +96,11 @@ Examples:
 				SourceName: c.String("source"), Log: logger(),
 			})
 			prog.finish()
-			printRunResult(c, cat, res)
+			if res != nil && res.Plan != nil {
+				if perr := printReport(c, newRunReport(cat.Describe(), c.String("branch"), catchUp, res)); perr != nil && err == nil {
+					err = perr
+				}
+			}
 			if errors.Is(err, rewrite.ErrPartitionsFailed) {
 				return fmt.Errorf("%w; run the same command again to retry them", err)
 			}
@@ -124,11 +137,6 @@ func catchUpRange(c *cli.Context) (rangeArgs, error) {
 		}
 		r.days = append(r.days, day)
 	}
-	if len(r.days) == 0 {
-		fmt.Fprintf(c.App.Writer, "nothing to catch up: branch %s covers every partition main changed since it forked\n", c.String("branch"))
-	} else {
-		fmt.Fprintf(c.App.Writer, "catching up %d partition(s) main changed since the fork: %s\n", len(days), strings.Join(days, ", "))
-	}
 	return r, nil
 }
 
@@ -141,21 +149,66 @@ func gcMinAge(d time.Duration) time.Duration {
 	return d
 }
 
-func printRunResult(c *cli.Context, cat *icecat.Catalog, res *rewrite.RunResult) {
-	if res == nil || res.Plan == nil {
-		return
+// runReport is what run prints.
+type runReport struct {
+	RunID   string `json:"run_id"`
+	Catalog string `json:"catalog"`
+	Branch  string `json:"branch"`
+	// CatchUp is set by --catch-up; CatchUpDays are the days it chose.
+	CatchUp     bool     `json:"catch_up"`
+	CatchUpDays []string `json:"catch_up_days"`
+	Planned     int      `json:"planned"`
+	AlreadyDone int      `json:"already_done"`
+	Committed   []string `json:"committed"`
+	Failed      []failed `json:"failed"`
+	Events      int64    `json:"events"`
+	OutputRows  int64    `json:"output_rows"`
+	Seconds     float64  `json:"seconds"`
+	// Recovered counts commits whose answer was lost and were found landed.
+	Recovered int `json:"recovered_commits"`
+}
+
+type failed struct {
+	Day   string `json:"day"`
+	Error string `json:"error"`
+}
+
+func newRunReport(catalog, branch string, catchUp []string, res *rewrite.RunResult) *runReport {
+	r := &runReport{Catalog: catalog, Branch: branch, CatchUp: catchUp != nil, CatchUpDays: orEmpty(catchUp),
+		Committed: []string{}, Failed: []failed{}}
+	if res == nil {
+		return r
 	}
-	w := c.App.Writer
-	fmt.Fprintf(w, "run %s on %s, branch %s\n", res.RunID, cat.Describe(), c.String("branch"))
-	fmt.Fprintf(w, "  partitions: %d planned, %d already done, %d committed now, %d failed\n",
-		len(res.Plan.Partitions), res.Plan.Count(rewrite.StatusDone), len(res.Committed), len(res.Failed))
-	if res.Elapsed > 0 && res.Events > 0 {
-		fmt.Fprintf(w, "  events: %d in %s (%.0f events/s)\n", res.Events, res.Elapsed.Round(time.Millisecond), float64(res.Events)/res.Elapsed.Seconds())
-	}
-	if res.Recovered > 0 {
-		fmt.Fprintf(w, "  commits whose answer was lost and were found landed: %d\n", res.Recovered)
+	r.RunID, r.Committed, r.Events, r.OutputRows = res.RunID, days(res.Committed), res.Events, res.OutputRows
+	r.Seconds, r.Recovered = res.Elapsed.Seconds(), res.Recovered
+	if res.Plan != nil {
+		r.Planned, r.AlreadyDone = len(res.Plan.Partitions), res.Plan.Count(rewrite.StatusDone)
 	}
 	for _, f := range res.Failed {
-		fmt.Fprintf(w, "  FAILED %s: %v\n", f.Day, f.Err)
+		r.Failed = append(r.Failed, failed{Day: f.Day.String(), Error: f.Err.Error()})
 	}
+	return r
+}
+
+func (r *runReport) writeText(w io.Writer) error {
+	if r.CatchUp {
+		if len(r.CatchUpDays) == 0 {
+			fmt.Fprintf(w, "nothing to catch up: branch %s covers every partition main changed since it forked\n", r.Branch)
+			return nil
+		}
+		fmt.Fprintf(w, "catching up %d partition(s) main changed since the fork: %s\n", len(r.CatchUpDays), strings.Join(r.CatchUpDays, ", "))
+	}
+	fmt.Fprintf(w, "run %s on %s, branch %s\n", r.RunID, r.Catalog, r.Branch)
+	fmt.Fprintf(w, "  partitions: %d planned, %d already done, %d committed now, %d failed\n",
+		r.Planned, r.AlreadyDone, len(r.Committed), len(r.Failed))
+	if r.Seconds > 0 && r.Events > 0 {
+		fmt.Fprintf(w, "  events: %d in %s (%.0f events/s)\n", r.Events, time.Duration(r.Seconds*float64(time.Second)).Round(time.Millisecond), float64(r.Events)/r.Seconds)
+	}
+	if r.Recovered > 0 {
+		fmt.Fprintf(w, "  commits whose answer was lost and were found landed: %d\n", r.Recovered)
+	}
+	for _, f := range r.Failed {
+		fmt.Fprintf(w, "  FAILED %s: %s\n", f.Day, f.Error)
+	}
+	return nil
 }

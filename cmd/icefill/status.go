@@ -1,18 +1,19 @@
 package main
 
 import (
-	"encoding/json"
 	"fmt"
+	"io"
 	"time"
 
 	"github.com/urfave/cli/v2"
 
 	"github.com/icefill/icefill/internal/errkind"
 	"github.com/icefill/icefill/rewrite"
+	"github.com/icefill/icefill/snapshots"
 )
 
 func statusCommand() *cli.Command {
-	flags := append(catalogFlags(), branchFlag(true), &cli.BoolFlag{Name: "json", Usage: "print as JSON"})
+	flags := append(catalogFlags(), branchFlagUsage("the backfill branch to report on"), jsonFlag())
 	return &cli.Command{
 		Name:      "status",
 		Usage:     "progress of a backfill branch, read from the catalog alone (works from any machine)",
@@ -29,12 +30,9 @@ func statusCommand() *cli.Command {
 			if err != nil {
 				return err
 			}
-			if c.Bool("json") {
-				enc := json.NewEncoder(c.App.Writer)
-				enc.SetIndent("", "  ")
-				return enc.Encode(st)
+			if err := printReport(c, newStatusReport(st)); err != nil {
+				return err
 			}
-			printStatus(c, st)
 			if !st.Exists {
 				return errkind.Usagef("branch %q has no checkpoints on %s", st.Branch, st.Table)
 			}
@@ -43,8 +41,51 @@ func statusCommand() *cli.Command {
 	}
 }
 
-func printStatus(c *cli.Context, st *rewrite.Status) {
-	w := c.App.Writer
+// statusReport is what status prints.
+type statusReport struct {
+	Table      string          `json:"table"`
+	Branch     string          `json:"branch"`
+	Exists     bool            `json:"exists"`
+	HeadID     int64           `json:"head_snapshot_id"` // 0: the branch has no snapshot
+	Plan       *snapshots.Plan `json:"plan"`             // null: no run recorded a plan
+	Done       int             `json:"done"`
+	Total      int             `json:"total"`
+	Remaining  int             `json:"remaining"`
+	Failed     []statusFailure `json:"failed"`
+	Events     int64           `json:"events"`
+	OutputRows int64           `json:"output_rows"`
+	LastCommit *time.Time      `json:"last_commit"` // null: nothing committed
+	// Rates over the last hour of commits (or all of them if fewer).
+	PartitionsPerHour float64 `json:"partitions_per_hour"`
+	EventsPerSecond   float64 `json:"events_per_second"`
+	ETASeconds        float64 `json:"eta_seconds"`
+	// StaleLogic counts partitions committed by another logic version.
+	StaleLogic int `json:"other_logic_version"`
+}
+
+type statusFailure struct {
+	Day   string    `json:"day"`
+	Error string    `json:"error"`
+	RunID string    `json:"run_id"`
+	At    time.Time `json:"at"`
+}
+
+func newStatusReport(st *rewrite.Status) *statusReport {
+	r := &statusReport{Table: st.Table, Branch: st.Branch, Exists: st.Exists, HeadID: st.HeadID, Plan: st.Plan,
+		Done: st.Done, Total: st.Total, Remaining: st.Remaining, Failed: []statusFailure{}, Events: st.Events,
+		OutputRows: st.OutputRows, PartitionsPerHour: st.PartitionsPerHour, EventsPerSecond: st.EventsPerSecond,
+		ETASeconds: st.ETA.Seconds(), StaleLogic: st.StaleLogic}
+	if !st.LastCommit.IsZero() {
+		t := st.LastCommit.UTC()
+		r.LastCommit = &t
+	}
+	for _, f := range st.Failed {
+		r.Failed = append(r.Failed, statusFailure{Day: f.Day, Error: f.Error, RunID: f.RunID, At: f.At.UTC()})
+	}
+	return r
+}
+
+func (st *statusReport) writeText(w io.Writer) error {
 	fmt.Fprintf(w, "table %s  branch %s", st.Table, st.Branch)
 	if st.HeadID != 0 {
 		fmt.Fprintf(w, "  head %d", st.HeadID)
@@ -59,14 +100,14 @@ func printStatus(c *cli.Context, st *rewrite.Status) {
 	}
 	fmt.Fprintf(w, "  done      %d / %d partitions (%.1f%%), %d remaining, %d failed\n", st.Done, st.Total, pct, st.Remaining, len(st.Failed))
 	fmt.Fprintf(w, "  events    %d read, %d rows written\n", st.Events, st.OutputRows)
-	if !st.LastCommit.IsZero() {
+	if st.LastCommit != nil {
 		fmt.Fprintf(w, "  last      commit at %s\n", st.LastCommit.Format(time.RFC3339))
 	}
 	if st.PartitionsPerHour > 0 {
 		fmt.Fprintf(w, "  rate      %.1f partitions/h, %.0f events/s (last hour of commits)\n", st.PartitionsPerHour, st.EventsPerSecond)
 	}
-	if st.ETA > 0 {
-		fmt.Fprintf(w, "  ETA       %s at that rate\n", st.ETA.Round(time.Minute))
+	if st.ETASeconds > 0 {
+		fmt.Fprintf(w, "  ETA       %s at that rate\n", formatETA(time.Duration(st.ETASeconds*float64(time.Second))))
 	}
 	if st.StaleLogic > 0 {
 		fmt.Fprintf(w, "  note      %d partitions were committed by another logic version and will be recomputed\n", st.StaleLogic)
@@ -74,4 +115,5 @@ func printStatus(c *cli.Context, st *rewrite.Status) {
 	for _, f := range st.Failed {
 		fmt.Fprintf(w, "  FAILED    %s (run %s): %s\n", f.Day, f.RunID, f.Error)
 	}
+	return nil
 }

@@ -1,8 +1,8 @@
 package main
 
 import (
-	"encoding/json"
 	"fmt"
+	"io"
 	"strings"
 	"text/tabwriter"
 
@@ -14,7 +14,7 @@ import (
 func totalsCommand() *cli.Command {
 	flags := append(catalogFlags(),
 		&cli.StringFlag{Name: "refs", Value: "main", Usage: "comma-separated branches, tags or snapshot ids to total side by side"},
-		&cli.BoolFlag{Name: "json", Usage: "print as JSON"})
+		jsonFlag())
 	return &cli.Command{
 		Name:      "totals",
 		Usage:     "print rows, customers, orders and revenue of one or more refs side by side",
@@ -27,7 +27,7 @@ func totalsCommand() *cli.Command {
 				return err
 			}
 			defer cat.Close()
-			var all []*validate.Totals
+			all := []*validate.Totals{}
 			for _, ref := range strings.Split(c.String("refs"), ",") {
 				t, err := validate.RefTotals(c.Context, tbl, strings.TrimSpace(ref), nil, nil)
 				if err != nil {
@@ -35,16 +35,22 @@ func totalsCommand() *cli.Command {
 				}
 				all = append(all, t)
 			}
-			if c.Bool("json") {
-				return json.NewEncoder(c.App.Writer).Encode(all)
-			}
-			tw := tabwriter.NewWriter(c.App.Writer, 0, 4, 2, ' ', tabwriter.AlignRight)
-			fmt.Fprintln(tw, "REF\tSNAPSHOT\tPARTITIONS\tROWS\tCUSTOMERS\tORDERS\tGROSS\tREFUNDS\tNET\tWITH FEATURES\t")
-			for _, t := range all {
-				fmt.Fprintf(tw, "%s\t%d\t%d\t%d\t%d\t%d\t%s\t%s\t%s\t%d\t\n", t.Ref, t.SnapshotID, t.Partitions, t.Rows, t.Customers,
-					t.Orders, money(t.Gross), money(t.Refund), money(t.Net), t.WithFeatures)
-			}
-			return tw.Flush()
+			return printReport(c, &totalsReport{Refs: all})
 		},
 	}
+}
+
+// totalsReport is what totals prints.
+type totalsReport struct {
+	Refs []*validate.Totals `json:"refs"`
+}
+
+func (r *totalsReport) writeText(w io.Writer) error {
+	tw := tabwriter.NewWriter(w, 0, 4, 2, ' ', tabwriter.AlignRight)
+	fmt.Fprintln(tw, "REF\tSNAPSHOT\tPARTITIONS\tROWS\tCUSTOMERS\tORDERS\tGROSS\tREFUNDS\tNET\tWITH FEATURES\t")
+	for _, t := range r.Refs {
+		fmt.Fprintf(tw, "%s\t%d\t%d\t%d\t%d\t%d\t%s\t%s\t%s\t%d\t\n", t.Ref, t.SnapshotID, t.Partitions, t.Rows, t.Customers,
+			t.Orders, money(t.Gross), money(t.Refund), money(t.Net), t.WithFeatures)
+	}
+	return tw.Flush()
 }

@@ -1,6 +1,8 @@
 package main
 
 import (
+	"encoding/json"
+	"io"
 	"time"
 
 	"fmt"
@@ -24,8 +26,8 @@ func validateCommand() *cli.Command {
 		&cli.StringFlag{Name: "expected", TakesFile: true, Usage: "YAML `FILE` declaring the intended differences and rule overrides (see docs/expected-clv-fix.yaml)"},
 		&cli.StringFlag{Name: "report", TakesFile: true, Usage: "also write the full report as JSON to `FILE`"},
 		&cli.IntFlag{Name: "sample", Value: validate.DefaultSample, Usage: "differing keys shown old beside new (0 for none)"},
-		&cli.IntFlag{Name: "workers", Usage: "partitions compared at once (default: min(CPUs, 4))", EnvVars: []string{"ICEFILL_WORKERS"}},
-		&cli.BoolFlag{Name: "json", Usage: "print the JSON report instead of the text one"},
+		&cli.IntFlag{Name: "workers", Usage: "partitions compared at once", DefaultText: "min(CPUs, 4)", EnvVars: []string{"ICEFILL_WORKERS"}},
+		jsonFlag(),
 		&cli.BoolFlag{Name: "no-record", Usage: "do not record a pass in the catalog (a recorded pass is what promote requires)"},
 	)
 	return &cli.Command{
@@ -83,12 +85,7 @@ Examples:
 					return errkind.Usagef("--report: %w", err)
 				}
 			}
-			if c.Bool("json") {
-				err = rep.WriteJSON(c.App.Writer)
-			} else {
-				err = rep.WriteText(c.App.Writer)
-			}
-			if err != nil {
+			if err := printReport(c, validateReport{rep}); err != nil {
 				return err
 			}
 			if !rep.Pass {
@@ -128,8 +125,10 @@ func validateOptions(c *cli.Context) (validate.Options, error) {
 	} else if opts.Sample < 0 {
 		return opts, errkind.Usagef("--sample %d: want a count >= 0", opts.Sample)
 	}
-	if opts.Workers < 0 {
-		return opts, errkind.Usagef("--workers %d: want a count >= 1", opts.Workers)
+	if c.IsSet("workers") || opts.Workers != 0 {
+		if _, err := workersFlag(c); err != nil {
+			return opts, err
+		}
 	}
 	for _, name := range []string{"from", "to"} {
 		if strings.TrimSpace(c.String(name)) == "" {
@@ -177,3 +176,10 @@ func writeReportFile(path string, rep *validate.Report) error {
 	}
 	return os.Rename(tmp, path)
 }
+
+// validateReport prints the validation report: the package's text, and its
+// JSON document (the same one --report writes).
+type validateReport struct{ rep *validate.Report }
+
+func (r validateReport) writeText(w io.Writer) error  { return r.rep.WriteText(w) }
+func (r validateReport) MarshalJSON() ([]byte, error) { return json.Marshal(r.rep) }
