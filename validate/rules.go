@@ -664,7 +664,7 @@ func (rb *reportBuilder) lifetimeValue() {
 // invariants checks the candidate's invariants.
 func (rb *reportBuilder) invariants() {
 	for i := range rb.b.violations {
-		inv := InvariantResult{Base: rb.b.violations[i], Candidate: rb.c.violations[i]}
+		inv := InvariantResult{Base: rb.b.violations[i], Candidate: rb.c.violations[i], Examples: []string{}}
 		var what string
 		switch i {
 		case 0:
@@ -694,7 +694,7 @@ func (rb *reportBuilder) invariants() {
 
 // keys counts the keys on both sides and those whose values differ.
 func (rb *reportBuilder) keys() {
-	rb.r.Keys = KeyDiff{Common: rb.acc.common, OnlyBase: rb.acc.only[0], OnlyCandidate: rb.acc.only[1], DifferingByColumn: map[string]int64{}}
+	rb.r.Keys = KeyDiff{Common: rb.acc.common, OnlyBase: rb.acc.only[0], OnlyCandidate: rb.acc.only[1], DifferingByColumn: map[string]int64{}, IgnoredColumns: []string{}}
 	for i, col := range valueColumns {
 		if rb.ignored&(1<<i) != 0 {
 			rb.r.Keys.IgnoredColumns = append(rb.r.Keys.IgnoredColumns, col)
@@ -754,6 +754,7 @@ func (rb *reportBuilder) sample(sample int) {
 
 // declarations reports how often each declared difference matched.
 func (rb *reportBuilder) declarations() {
+	rb.r.Declarations = []DeclarationUse{}
 	if rb.exp != nil {
 		for i := range rb.exp.Differences {
 			x := &rb.exp.Differences[i]
