@@ -280,7 +280,8 @@ func PartitionFiles(ctx context.Context, tbl *table.Table, ref string, day icebe
 	return files, nil
 }
 
-// backoff is exponential with full jitter: 50 ms × 2^n, capped.
+// backoff is exponential with equal jitter (a random wait between half and
+// all of 50 ms × 2^n, capped).
 func backoff(attempt int, maxWait time.Duration) time.Duration {
 	if maxWait <= 0 {
 		maxWait = 5 * time.Second

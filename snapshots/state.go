@@ -1,8 +1,3 @@
-// Package snapshots owns icefill's state in the catalog: the checkpoint of
-// every partition committed to a backfill branch, the branch itself, the
-// commit loop that survives concurrent writers and unknown outcomes, the
-// clean-up of files no snapshot references, and (later) promotion and
-// rollback of main.
 package snapshots
 
 import (

@@ -1,6 +1,3 @@
-// Package validate compares refs of the table (branches, tags, snapshots)
-// and gates publication on the result. This file holds the plain per-ref
-// totals used by the demo and by people checking a backfill by eye.
 package validate
 
 import (
