@@ -151,6 +151,11 @@ type DayBuilder struct {
 	v1 *v1Cache
 
 	mem *buildMem
+
+	// sink, when set, receives every accepted event instead of the day
+	// (see SetSink).
+	sink func(*Event)
+	ev   Event
 }
 
 // v1Cache maps v1 user ids to customers (SHA-1 is the costly part of
@@ -479,6 +484,9 @@ func (b *DayBuilder) fillAmounts(amounts *array.Int64) {
 
 // appendRows appends the batch rows [s, e), all accepted.
 func (b *DayBuilder) appendRows(s, e int, ids stringCol) error {
+	if b.sink != nil {
+		return b.sinkRows(s, e, ids)
+	}
 	d := b.day
 	// Event ids.
 	if ids.str != nil && ids.dict == nil {
@@ -636,7 +644,11 @@ func (b *DayBuilder) Finish() *Day {
 		b.v1 = nil
 		b.mem.v1 = nil
 	}
-	b.day.finish(&b.bk, b.n)
+	n := b.n
+	if b.sink != nil {
+		n = 0 // the events went to the sink
+	}
+	b.day.finish(&b.bk, n)
 	if b.mem != nil {
 		// The buckets are consumed: nothing refers to the scratch now.
 		putScratch(b.mem.scratch)

@@ -49,6 +49,7 @@ Example:
 			logicFlag(),
 			&cli.StringFlag{Name: "out", Usage: "write the rows to this Parquet file (local path or s3:// URL)"},
 			jsonFlag(),
+			memoryFlags()[0], memoryFlags()[1],
 		),
 		Action: func(c *cli.Context) error {
 			d, err := parseDateFlag(c, "date")
@@ -71,10 +72,16 @@ func runCompute(c *cli.Context, d features.Date, logic features.Logic) error {
 	if err != nil {
 		return err
 	}
-	in, err := rewrite.NewInputs(ctx, src, rewrite.InputOptions{AllowMissing: c.Bool("allow-missing")})
-	if err != nil {
+	opts := rewrite.InputOptions{AllowMissing: c.Bool("allow-missing")}
+	if err := memoryOptions(c, &opts); err != nil {
 		return err
 	}
+	in, err := rewrite.NewInputs(ctx, src, opts)
+	if err != nil {
+		opts.SpillDir.Close()
+		return err
+	}
+	defer in.Close()
 	if _, _, err := in.CheckMissing([]features.Date{d}, logic); err != nil {
 		return err
 	}

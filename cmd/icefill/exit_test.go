@@ -11,7 +11,6 @@ import (
 	"testing"
 
 	"github.com/icefill/icefill/internal/errkind"
-	"github.com/icefill/icefill/snapshots"
 	"github.com/icefill/icefill/source"
 )
 
@@ -26,7 +25,7 @@ func TestExitCode(t *testing.T) {
 		{base, exitFailed},
 		{errkind.UsageError(base), exitUsage},
 		{fmt.Errorf("open: %w", errkind.UnavailableError(base)), exitUnavailable},
-		{fmt.Errorf("promote: %w", snapshots.ErrMainMoved), exitRefused},
+		{fmt.Errorf("promote: %w", errkind.RefusedError(base)), exitRefused},
 		{fmt.Errorf("day: %w", source.ErrMissingDay), exitUsage},
 		{&source.MissingDaysError{}, exitUsage},
 		{fmt.Errorf("run: %w", context.Canceled), exitInterrupted},

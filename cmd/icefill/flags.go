@@ -1,9 +1,6 @@
 package main
 
 import (
-	"strconv"
-	"strings"
-
 	"github.com/urfave/cli/v2"
 
 	"github.com/icefill/icefill/features"
@@ -46,13 +43,14 @@ func rangeFlags() []cli.Flag {
 		logicFlag(),
 		&cli.StringFlag{Name: "order", Value: string(rewrite.NewestFirst), Usage: "newest-first (recent days repaired first) or oldest-first"},
 		&cli.BoolFlag{Name: "force", Usage: "recompute partitions even when their checkpoint is current"},
-		&cli.StringFlag{Name: "shard", Usage: "INDEX/COUNT: take every COUNT-th partition starting at INDEX (0-based), to split one backfill across processes", EnvVars: []string{"ICEFILL_SHARD"}},
+		&cli.StringFlag{Name: "shard", Usage: "INDEX/COUNT: take every COUNT-th partition starting at INDEX (0-based), to split one backfill across processes; " +
+			"auto: INDEX from JOB_COMPLETION_INDEX, COUNT from ICEFILL_SHARD_COUNT (a Kubernetes Indexed Job; the default when JOB_COMPLETION_INDEX is set)", EnvVars: []string{"ICEFILL_SHARD"}},
 	}
 }
 
 // branchFlagUsage is a required --branch with a command's own wording.
 func branchFlagUsage(usage string) cli.Flag {
-	return &cli.StringFlag{Name: "branch", Required: true, Usage: usage, EnvVars: []string{"ICEFILL_BRANCH"}}
+	return &cli.StringFlag{Name: "branch", Required: true, Usage: usage, EnvVars: []string{"ICEFILL_BRANCH"}, Action: checkBranchFlag}
 }
 
 type rangeArgs struct {
@@ -85,14 +83,8 @@ func parseRange(c *cli.Context) (rangeArgs, error) {
 	if r.order, err = rewrite.ParseOrder(c.String("order")); err != nil {
 		return r, errkind.Usagef("--order: %w", err)
 	}
-	if s := c.String("shard"); s != "" {
-		a, b, ok := strings.Cut(s, "/")
-		i, err1 := strconv.Atoi(a)
-		n, err2 := strconv.Atoi(b)
-		if !ok || err1 != nil || err2 != nil || n < 1 || i < 0 || i >= n {
-			return r, errkind.Usagef("--shard %q: want INDEX/COUNT with 0 <= INDEX < COUNT, e.g. 3/16", s)
-		}
-		r.shard, r.shards = i, n
+	if r.shard, r.shards, err = shardFromEnv(c.String("shard")); err != nil {
+		return r, err
 	}
 	return r, nil
 }

@@ -19,22 +19,25 @@ func gcCommand() *cli.Command {
 		Name:  "gc",
 		Usage: "delete data files that no snapshot references (left by interrupted runs)",
 		Description: `Lists the table's data files and deletes those no snapshot in the table metadata
-references and that are older than --min-age. Files any snapshot references are never
-touched. Keep --min-age above the longest partition compute-and-commit time when other
-runs may be active: their written-but-not-yet-committed files look unreferenced.`,
+references and that are older than --min-age, by the storage's clock. Files any snapshot
+references are never touched. Before deleting anything it commits a fence (tag
+icefill-gc-fence): a run that wrote files and has not committed them yet (even one paused
+for hours) cannot commit them any more; it writes them again. So --min-age is safe with
+runs active; a small value only makes slow runs rewrite files.`,
 		Flags:  flags,
 		Before: configFileBefore(flags),
 		Action: func(c *cli.Context) error {
-			cat, tbl, err := openTable(c)
+			cat, _, err := openTable(c)
 			if err != nil {
 				return err
 			}
 			defer cat.Close()
-			res, err := snapshots.CollectGarbage(c.Context, tbl, s3Options(c), c.Duration("min-age"), c.Bool("dry-run"), time.Now())
+			res, err := snapshots.CollectGarbage(c.Context, cat.Iceberg(), cat.Ident(), snapshots.GCOptions{
+				S3: s3Options(c), MinAge: c.Duration("min-age"), DryRun: c.Bool("dry-run"), By: "gc " + snapshots.Who()})
 			if err != nil {
 				return err
 			}
-			return printReport(c, newGCReport(res, c.Bool("dry-run"), c.Duration("min-age"), time.Now()))
+			return printReport(c, newGCReport(res, c.Bool("dry-run"), c.Duration("min-age"), res.StorageNow))
 		},
 	}
 }

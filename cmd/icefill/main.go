@@ -59,6 +59,7 @@ Start here:
 			promoteCommand(),
 			rollbackCommand(),
 			historyCommand(),
+			reportCommand(),
 		},
 		// Without a command, print the help; an unknown one is a usage
 		// error (urfave/cli's own answer is "No help topic", exit 3).

@@ -6,14 +6,30 @@ import (
 	"encoding/json"
 	"fmt"
 	"net/http"
+	neturl "net/url"
 	"os"
 	"os/exec"
 	"time"
 
 	"github.com/urfave/cli/v2"
 
+	"github.com/icefill/icefill/internal/errkind"
 	"github.com/icefill/icefill/snapshots"
 )
+
+// checkNotify rejects a malformed --webhook before anything is published:
+// afterwards the change could not be undone by fixing the flag.
+func checkNotify(c *cli.Context) error {
+	raw := c.String("webhook")
+	if raw == "" {
+		return nil
+	}
+	u, err := neturl.Parse(raw)
+	if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
+		return errkind.Usagef("--webhook %q: want an http:// or https:// URL with a host", raw)
+	}
+	return nil
+}
 
 func notifyFlags() []cli.Flag {
 	return []cli.Flag{
@@ -35,6 +51,9 @@ func notify(c *cli.Context, kind, tableName string, ev snapshots.Event) {
 		cmd.Env = append(os.Environ(), "ICEFILL_EVENT="+string(payload), "ICEFILL_KIND="+kind, "ICEFILL_TABLE="+tableName,
 			fmt.Sprintf("ICEFILL_FROM_SNAPSHOT=%d", ev.From), fmt.Sprintf("ICEFILL_TO_SNAPSHOT=%d", ev.To))
 		cmd.Stdout, cmd.Stderr = c.App.Writer, c.App.ErrWriter
+		if c.Bool("json") {
+			cmd.Stdout = c.App.ErrWriter // standard output holds the one JSON document
+		}
 		if err := cmd.Run(); err != nil {
 			logger().Warn("notify command failed; the change itself is published", "err", err)
 		}
@@ -42,9 +61,12 @@ func notify(c *cli.Context, kind, tableName string, ev snapshots.Event) {
 	if url := c.String("webhook"); url != "" {
 		ctx, cancel := context.WithTimeout(c.Context, 10*time.Second)
 		defer cancel()
-		req, _ := http.NewRequestWithContext(ctx, http.MethodPost, url, bytes.NewReader(payload))
-		req.Header.Set("Content-Type", "application/json")
-		resp, err := http.DefaultClient.Do(req)
+		req, err := http.NewRequestWithContext(ctx, http.MethodPost, url, bytes.NewReader(payload))
+		var resp *http.Response
+		if err == nil {
+			req.Header.Set("Content-Type", "application/json")
+			resp, err = http.DefaultClient.Do(req)
+		}
 		if err == nil {
 			resp.Body.Close()
 			if resp.StatusCode >= 300 {

@@ -48,9 +48,13 @@ func openInputs(c *cli.Context, workers int) (*rewrite.Inputs, error) {
 		return nil, err
 	}
 	opts := rewrite.InputOptions{AllowMissing: c.Bool("allow-missing"), Workers: workers}
+	if err := memoryOptions(c, &opts); err != nil {
+		return nil, err
+	}
 	if c.IsSet("max-read-rate") || c.String("max-read-rate") != "" {
 		rate, err := rewrite.ParseByteRate(c.String("max-read-rate"))
 		if err != nil {
+			opts.SpillDir.Close()
 			return nil, errkind.Usagef("--max-read-rate: %w", err)
 		}
 		if rate > 0 {
@@ -60,6 +64,7 @@ func openInputs(c *cli.Context, workers int) (*rewrite.Inputs, error) {
 	}
 	in, err := rewrite.NewInputs(c.Context, src, opts)
 	if err != nil {
+		opts.SpillDir.Close()
 		return nil, err
 	}
 	return in, nil

@@ -4,19 +4,21 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"runtime"
 	"text/tabwriter"
 
 	"github.com/apache/iceberg-go/catalog"
 	"github.com/urfave/cli/v2"
 
 	icecat "github.com/icefill/icefill/catalog"
+	"github.com/icefill/icefill/features"
 	"github.com/icefill/icefill/rewrite"
 	"github.com/icefill/icefill/snapshots"
 )
 
 func planCommand() *cli.Command {
 	flags := append(append(append(sourceFlags(), rangeFlags()...), catalogFlags()...), branchFlagUsage("the backfill branch whose checkpoints say what is done"),
-		jsonFlag())
+		jsonFlag(), memoryFlags()[0])
 	return &cli.Command{
 		Name:      "plan",
 		Usage:     "show what run would do: missing input days, partitions done and to do, volume",
@@ -32,10 +34,11 @@ with the branch's checkpoints: done (skipped), todo, source-changed or logic-cha
 			if err != nil {
 				return err
 			}
-			in, err := openInputs(c, 1)
+			in, err := openInputs(c, runtime.NumCPU())
 			if err != nil {
 				return err
 			}
+			defer in.Close()
 			state, err := branchState(c)
 			if err != nil {
 				return err
@@ -44,7 +47,7 @@ with the branch's checkpoints: done (skipped), todo, source-changed or logic-cha
 			if plan == nil {
 				return err
 			}
-			if perr := printReport(c, newPlanReport(plan)); perr != nil && err == nil {
+			if perr := printReport(c, newPlanReport(plan, planEstimates(c, in, plan, r.logic))); perr != nil && err == nil {
 				err = perr
 			}
 			return err
@@ -70,13 +73,22 @@ type planEntry struct {
 	// MissingInput: the day (or a lookback day) is missing and counts as
 	// empty (--allow-missing).
 	MissingInput bool `json:"missing_input"`
+	// WindowRows and Mode estimate the partition's compute: the rows of
+	// its window and whether it fits in memory or spills (0 and "" when
+	// not estimated: a partition not to compute).
+	WindowRows int64  `json:"window_rows"`
+	Mode       string `json:"mode"`
 }
 
-func newPlanReport(p *rewrite.Plan) *planReport {
+func newPlanReport(p *rewrite.Plan, ests map[features.Date]rewrite.Estimate) *planReport {
 	r := &planReport{Partitions: []planEntry{}, MissingPartitionDays: days(p.MissingPartitions), MissingLookbackDays: days(p.MissingLookback),
 		Done: p.Count(rewrite.StatusDone), ToCompute: len(p.Todo()), ToComputeBytes: p.TodoBytes()}
 	for _, pp := range p.Partitions {
-		r.Partitions = append(r.Partitions, planEntry{Day: pp.Day.String(), Status: string(pp.Status), Files: pp.Files, Bytes: pp.Bytes, MissingInput: pp.MissingInput})
+		e := planEntry{Day: pp.Day.String(), Status: string(pp.Status), Files: pp.Files, Bytes: pp.Bytes, MissingInput: pp.MissingInput}
+		if est, ok := ests[pp.Day]; ok {
+			e.WindowRows, e.Mode = est.WindowRows, est.Mode()
+		}
+		r.Partitions = append(r.Partitions, e)
 	}
 	return r
 }
@@ -87,13 +99,17 @@ func (r *planReport) writeText(w io.Writer) error {
 	}
 	fmt.Fprintf(w, "%d partitions: %d done, %d to compute (%s of source files)\n", len(r.Partitions), r.Done, r.ToCompute, humanBytes(r.ToComputeBytes))
 	tw := tabwriter.NewWriter(w, 0, 4, 2, ' ', 0)
-	fmt.Fprintln(tw, "DAY\tSTATUS\tFILES\tBYTES")
+	fmt.Fprintln(tw, "DAY\tSTATUS\tFILES\tBYTES\tWINDOW ROWS\tMODE")
 	for _, pp := range r.Partitions {
+		rows, mode := "-", "-"
+		if pp.Mode != "" {
+			rows, mode = fmt.Sprint(pp.WindowRows), pp.Mode
+		}
 		note := ""
 		if pp.MissingInput {
 			note = "  (input missing, counted as empty)"
 		}
-		fmt.Fprintf(tw, "%s\t%s\t%d\t%s%s\n", pp.Day, pp.Status, pp.Files, humanBytes(pp.Bytes), note)
+		fmt.Fprintf(tw, "%s\t%s\t%d\t%s\t%s\t%s%s\n", pp.Day, pp.Status, pp.Files, humanBytes(pp.Bytes), rows, mode, note)
 	}
 	return tw.Flush()
 }
@@ -111,5 +127,5 @@ func branchState(c *cli.Context) (*snapshots.State, error) {
 		return nil, err
 	}
 	defer cat.Close()
-	return snapshots.ReadState(tbl.Properties(), branch)
+	return snapshots.LoadState(tbl, branch)
 }

@@ -22,7 +22,10 @@ func promoteCommand() *cli.Command {
 		Name:      "promote",
 		Usage:     "publish a validated branch onto main atomically (tagging main first)",
 		UsageText: "icefill promote --branch clv-fix [--notify-cmd CMD] [--webhook URL]",
-		Description: `Refuses unless the branch head has a passing validation recorded by 'icefill validate'.
+		Description: `Publishes only what a validation certified: icefill lists, file set by file set, the
+partitions publishing changes on main, and refuses (exit 4, naming them and the validate
+to run) unless the branch's recorded validation certifies each with exactly main's
+current files as base and the published files as candidate.
 Tags main's current snapshot (pre-promote-<branch>-<time>-<snapshot>, kept for 100 years)
 so it can always be rolled back to, then:
   - if main has not moved since the branch was made, fast-forwards main to the branch head
@@ -39,6 +42,9 @@ published and the command says so (exit 4). The promotion is recorded in the cat
 		Flags:  flags,
 		Before: configFileBefore(flags),
 		Action: func(c *cli.Context) error {
+			if err := checkNotify(c); err != nil {
+				return err
+			}
 			cat, err := openCatalog(c, false)
 			if err != nil {
 				return err
@@ -92,8 +98,11 @@ func newPublishReport(ev snapshots.Event, risks []string) *publishReport {
 
 func (r *publishReport) writeText(w io.Writer) error {
 	if r.Kind == "rollback" {
-		_, err := fmt.Fprintf(w, "rolled back main by %s to %s: main %d -> %d (%d partitions restored)\n", r.Method, r.Tag, r.From, r.To, len(r.Partitions))
-		return err
+		fmt.Fprintf(w, "rolled back main by %s to %s: main %d -> %d (%d partitions restored)\n", r.Method, r.Tag, r.From, r.To, len(r.Partitions))
+		if r.Forced {
+			fmt.Fprintln(w, "  FORCED (--force): recorded in the history")
+		}
+		return nil
 	}
 	fmt.Fprintf(w, "promoted %s onto main by %s: main %d -> %d (%d partitions)\n", r.Branch, r.Method, r.From, r.To, len(r.Partitions))
 	if r.Tag != "" {

@@ -25,11 +25,14 @@ var (
 )
 
 // reports are the text reports of every command, from fixed values.
-func reports() map[string]report {
+func reports() map[string]printable {
 	runRes := &rewrite.RunResult{RunID: "20240601T123000Z-abcdef",
 		Plan:      &rewrite.Plan{Partitions: []rewrite.PlannedPartition{{Day: d2, Status: rewrite.StatusDone}, {Day: d1, Status: rewrite.StatusTodo}}},
 		Committed: []features.Date{d1}, Events: 12345, OutputRows: 2345, Elapsed: 1500 * time.Millisecond, Recovered: 1,
 		Failed: []rewrite.PartitionFailure{{Day: d2, Err: errors.New("source file x is corrupt")}}}
+	verified := &rewrite.RunResult{RunID: "20240601T123000Z-abcdef", Plan: &rewrite.Plan{Partitions: []rewrite.PlannedPartition{{Day: d1, Status: rewrite.StatusFilesBad}}},
+		Committed: []features.Date{d1}, SetAsideCheckpoints: 2, SetAside: "the branch head moved past the checkpoints",
+		Bad: map[string]string{"2024-05-01": "data file x.parquet is missing"}}
 	plan := &rewrite.Plan{Partitions: []rewrite.PlannedPartition{
 		{Day: d2, Status: rewrite.StatusDone, Files: 3, Bytes: 98765},
 		{Day: d1, Status: rewrite.StatusTodo, Files: 0, MissingInput: true}},
@@ -37,6 +40,7 @@ func reports() map[string]report {
 	st := &rewrite.Status{Table: "analytics.clv_daily", Branch: "clv-fix", Exists: true, HeadID: 42, Plan: aPlan,
 		Done: 4, Total: 10, Remaining: 6, Events: 100000, OutputRows: 9000, LastCommit: at,
 		PartitionsPerHour: 120, EventsPerSecond: 3000.4, ETA: 45 * time.Second, StaleLogic: 1,
+		Logics: map[string]int{"clv-corrected/1": 3, "clv-legacy/1": 1}, SetAsideCheckpoints: 2, SetAside: "the branch was recreated",
 		Failed: []rewrite.FailedPartition{{Day: "2024-05-03", Error: "boom", RunID: "r1", At: at}}}
 	gc := &snapshots.GCResult{Scanned: 10, Referenced: 7, Young: 1, Deleted: 2,
 		Orphans: []snapshots.Orphan{{}, {}}}
@@ -47,11 +51,12 @@ func reports() map[string]report {
 	skipped := anEvent
 	skipped.Skipped, skipped.RolledBack = true, true
 	val := &snapshots.Validation{Candidate: "clv-fix", CandidateSnapshot: 42, At: at.UnixMilli(), By: "ana@host"}
-	return map[string]report{
-		"run":             newRunReport("embedded SQLite catalog \"icefill\" at /data/catalog.db", "clv-fix", nil, runRes),
-		"run-catch-up":    newRunReport("embedded SQLite catalog", "clv-fix", []string{"2024-05-02", "2024-05-01"}, runRes),
-		"run-caught-up":   newRunReport("", "clv-fix", []string{}, nil),
-		"plan":            newPlanReport(plan),
+	return map[string]printable{
+		"run":             newRunReport("embedded SQLite catalog \"icefill\" at /data/catalog.db", "clv-fix", nil, false, runRes),
+		"run-catch-up":    newRunReport("embedded SQLite catalog", "clv-fix", []string{"2024-05-02", "2024-05-01"}, false, runRes),
+		"run-verify":      newRunReport("embedded SQLite catalog", "clv-fix", nil, true, verified),
+		"run-caught-up":   newRunReport("", "clv-fix", []string{}, false, nil),
+		"plan":            newPlanReport(plan, map[features.Date]rewrite.Estimate{d1: {WindowRows: 16000, Spill: true, Buckets: 4}}),
 		"status":          newStatusReport(st),
 		"status-new":      newStatusReport(&rewrite.Status{Table: "analytics.clv_daily", Branch: "nope"}),
 		"gc":              newGCReport(gc, false, time.Hour, at),
@@ -89,8 +94,8 @@ func TestTextReports(t *testing.T) {
 func TestJSONReports(t *testing.T) {
 	nullable := map[string]bool{"plan": true, "last_commit": true, "validation": true, "status": true}
 	all := reports()
-	all["run-empty"] = newRunReport("", "b", nil, &rewrite.RunResult{Plan: &rewrite.Plan{}})
-	all["plan-empty"] = newPlanReport(&rewrite.Plan{})
+	all["run-empty"] = newRunReport("", "b", nil, false, &rewrite.RunResult{Plan: &rewrite.Plan{}})
+	all["plan-empty"] = newPlanReport(&rewrite.Plan{}, nil)
 	all["status-empty"] = newStatusReport(&rewrite.Status{})
 	all["gc-empty"] = newGCReport(&snapshots.GCResult{}, false, time.Hour, at)
 	all["promote-empty"] = newPublishReport(snapshots.Event{}, nil)

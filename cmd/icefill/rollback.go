@@ -10,8 +10,8 @@ import (
 
 func rollbackCommand() *cli.Command {
 	flags := append(append(catalogFlags(),
-		&cli.StringFlag{Name: "to", Usage: "tag or snapshot id to return to (default: the tag of the last promotion)"},
-		&cli.BoolFlag{Name: "force", Usage: "restore promoted partitions even though later commits changed them again (those changes are discarded)"},
+		&cli.StringFlag{Name: "to", Usage: "tag or snapshot id to return to (default: the tag of the last promotion); only snapshots main has been, unless --force"},
+		&cli.BoolFlag{Name: "force", Usage: "restore promoted partitions even though later commits changed them again (those changes are discarded), or reset to a --to main has never been; recorded"},
 		jsonFlag(),
 	), notifyFlags()...)
 	return &cli.Command{
@@ -22,13 +22,18 @@ func rollbackCommand() *cli.Command {
 pre-promotion snapshot. If the nightly job committed since (new days), one new commit on
 main restores the promoted partitions to their pre-promotion files and leaves every other
 partition as it is now; if a later commit touched one of the promoted partitions, it
-refuses and names them, unless --force. Guarded against concurrent change; recorded in
-the catalog; undone by promoting again.
+refuses and names them, unless --force. It restores exactly the partitions the
+promotion recorded as changed. --to resets main to a snapshot main has been (its
+history, an icefill tag); anything else is refused unless --force (recorded). Guarded
+against concurrent change; recorded in the catalog; undone by promoting again.
 
 ` + exitCodesHelp,
 		Flags:  flags,
 		Before: configFileBefore(flags),
 		Action: func(c *cli.Context) error {
+			if err := checkNotify(c); err != nil {
+				return err
+			}
 			cat, err := openCatalog(c, false)
 			if err != nil {
 				return err

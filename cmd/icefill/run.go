@@ -4,7 +4,9 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"maps"
 	"runtime"
+	"slices"
 	"strings"
 	"time"
 
@@ -18,13 +20,17 @@ import (
 
 func runCommand() *cli.Command {
 	flags := append(append(append(sourceFlags(), rangeFlags()...), catalogFlags()...),
-		branchFlagUsage("the Iceberg branch to write (main only if you pass --branch main)"),
+		branchFlagUsage("the Iceberg branch to write (main only with --write-main)"),
 		&cli.IntFlag{Name: "workers", Value: runtime.NumCPU(), Usage: "partitions computed at once in this process", EnvVars: []string{"ICEFILL_WORKERS"}},
 		&cli.StringFlag{Name: "max-read-rate", Usage: "cap on source reads of this process, e.g. 200MiB/s (default: unlimited)", EnvVars: []string{"ICEFILL_MAX_READ_RATE"}},
 		&cli.StringFlag{Name: "pause-window", Usage: "HH:MM-HH:MM (UTC): no new partition starts inside it, running ones finish", EnvVars: []string{"ICEFILL_PAUSE_WINDOW"}},
 		&cli.StringFlag{Name: "run-id", Usage: "name this run in checkpoints (default: a timestamp)"},
+		memoryFlags()[0], memoryFlags()[1],
 		&cli.BoolFlag{Name: "catch-up", Usage: "instead of --from/--to: recompute exactly the partitions main changed since the branch forked that the branch has not recomputed since (what promote asks for)"},
-		&cli.DurationFlag{Name: "gc-min-age", Value: rewrite.DefaultGCMinAge, Usage: "at start, delete unreferenced data files older than this; younger ones may belong to a live writer, so use 0s only when no other run is active"},
+		&cli.BoolFlag{Name: "verify", Usage: "first check that every checkpoint in range has its data files on storage with their committed sizes and rows; recompute those that do not"},
+		&cli.BoolFlag{Name: "allow-mixed-logic", Usage: "let this run's --logic differ from the logic of the branch's checkpoints (refused otherwise, exit 4): days outside the range keep their logic"},
+		&cli.DurationFlag{Name: "gc-min-age", Value: rewrite.DefaultGCMinAge, Usage: "at start, delete unreferenced data files older than this (storage time); gc fences the table, so a live writer whose files it deletes writes them again"},
+		writeMainFlag(),
 		jsonFlag(),
 	)
 	return &cli.Command{
@@ -51,6 +57,12 @@ Examples:
 		Flags:  flags,
 		Before: configFileBefore(flags),
 		Action: func(c *cli.Context) error {
+			if err := guardWriteMain(c); err != nil {
+				return err
+			}
+			if err := snapshots.CheckRunID(c.String("run-id")); err != nil {
+				return err
+			}
 			var r rangeArgs
 			var err error
 			var catchUp []string // nil unless --catch-up
@@ -64,7 +76,7 @@ Examples:
 				return err
 			}
 			if catchUp != nil && len(catchUp) == 0 {
-				return printReport(c, newRunReport("", c.String("branch"), catchUp, nil))
+				return printReport(c, newRunReport("", c.String("branch"), catchUp, false, nil))
 			}
 			pause, err := rewrite.ParsePauseWindow(c.String("pause-window"))
 			if err != nil {
@@ -82,22 +94,32 @@ Examples:
 			if err != nil {
 				return err
 			}
+			defer in.Close()
 			cat, err := openCatalog(c, true)
 			if err != nil {
 				return err
 			}
 			defer cat.Close()
+			runID := c.String("run-id")
+			if runID == "" {
+				runID = rewrite.NewRunID()
+			}
+			finishMain, err := beginWriteMain(c, cat, runID)
+			if err != nil {
+				return err
+			}
+			defer finishMain()
 			prog := newProgress(c.App.ErrWriter, logger())
 			res, err := rewrite.Run(c.Context, cat, in, rewrite.RunOptions{
 				Branch: c.String("branch"), Logic: r.logic, Days: r.days, Order: r.order, Workers: workers,
 				Force: c.Bool("force") || c.Bool("catch-up"), RejectLimit: c.Float64("max-reject-rate"), PauseWindow: pause,
-				RunID: c.String("run-id"), Shard: r.shard, Shards: r.shards, GCMinAge: gcMinAge(c.Duration("gc-min-age")),
+				RunID: runID, Shard: r.shard, Shards: r.shards, GCMinAge: gcMinAge(c.Duration("gc-min-age")),
 				CompactAbove: 32, CompactEvery: 8, S3: s3Options(c), Fault: fault, Progress: prog,
-				SourceName: c.String("source"), Log: logger(),
+				SourceName: c.String("source"), Log: logger(), AllowMixedLogic: c.Bool("allow-mixed-logic"), Verify: c.Bool("verify"),
 			})
 			prog.finish()
 			if res != nil && res.Plan != nil {
-				if perr := printReport(c, newRunReport(cat.Describe(), c.String("branch"), catchUp, res)); perr != nil && err == nil {
+				if perr := printReport(c, newRunReport(cat.Describe(), c.String("branch"), catchUp, c.Bool("verify"), res)); perr != nil && err == nil {
 					err = perr
 				}
 			}
@@ -122,7 +144,7 @@ func catchUpRange(c *cli.Context) (rangeArgs, error) {
 		return r, err
 	}
 	defer cat.Close()
-	state, err := snapshots.ReadState(tbl.Properties(), c.String("branch"))
+	state, err := snapshots.LoadState(tbl, c.String("branch"))
 	if err != nil {
 		return r, err
 	}
@@ -161,9 +183,17 @@ type runReport struct {
 	AlreadyDone int      `json:"already_done"`
 	Committed   []string `json:"committed"`
 	Failed      []failed `json:"failed"`
-	Events      int64    `json:"events"`
-	OutputRows  int64    `json:"output_rows"`
-	Seconds     float64  `json:"seconds"`
+	// SetAsideCheckpoints counts recorded checkpoints that did not count,
+	// and SetAside says why ("" when none).
+	SetAsideCheckpoints int    `json:"set_aside_checkpoints"`
+	SetAside            string `json:"set_aside"`
+	// Verified is set by --verify; Bad are the checkpoints it found with
+	// files not as committed (recomputed).
+	Verified   bool     `json:"verified"`
+	Bad        []failed `json:"verify_bad"`
+	Events     int64    `json:"events"`
+	OutputRows int64    `json:"output_rows"`
+	Seconds    float64  `json:"seconds"`
 	// Recovered counts commits whose answer was lost and were found landed.
 	Recovered int `json:"recovered_commits"`
 }
@@ -173,14 +203,18 @@ type failed struct {
 	Error string `json:"error"`
 }
 
-func newRunReport(catalog, branch string, catchUp []string, res *rewrite.RunResult) *runReport {
+func newRunReport(catalog, branch string, catchUp []string, verified bool, res *rewrite.RunResult) *runReport {
 	r := &runReport{Catalog: catalog, Branch: branch, CatchUp: catchUp != nil, CatchUpDays: orEmpty(catchUp),
-		Committed: []string{}, Failed: []failed{}}
+		Committed: []string{}, Failed: []failed{}, Verified: verified, Bad: []failed{}}
 	if res == nil {
 		return r
 	}
 	r.RunID, r.Committed, r.Events, r.OutputRows = res.RunID, days(res.Committed), res.Events, res.OutputRows
 	r.Seconds, r.Recovered = res.Elapsed.Seconds(), res.Recovered
+	r.SetAsideCheckpoints, r.SetAside = res.SetAsideCheckpoints, res.SetAside
+	for _, day := range slices.Sorted(maps.Keys(res.Bad)) {
+		r.Bad = append(r.Bad, failed{Day: day, Error: res.Bad[day]})
+	}
 	if res.Plan != nil {
 		r.Planned, r.AlreadyDone = len(res.Plan.Partitions), res.Plan.Count(rewrite.StatusDone)
 	}
@@ -203,6 +237,15 @@ func (r *runReport) writeText(w io.Writer) error {
 		r.Planned, r.AlreadyDone, len(r.Committed), len(r.Failed))
 	if r.Seconds > 0 && r.Events > 0 {
 		fmt.Fprintf(w, "  events: %d in %s (%.0f events/s)\n", r.Events, time.Duration(r.Seconds*float64(time.Second)).Round(time.Millisecond), float64(r.Events)/r.Seconds)
+	}
+	if r.SetAsideCheckpoints > 0 {
+		fmt.Fprintf(w, "  checkpoints set aside: %d recorded checkpoints do not count: %s\n", r.SetAsideCheckpoints, r.SetAside)
+	}
+	if r.Verified {
+		fmt.Fprintf(w, "  verified: %d checkpoints with files not as committed, recomputed\n", len(r.Bad))
+		for _, b := range r.Bad {
+			fmt.Fprintf(w, "    %s: %s\n", b.Day, b.Error)
+		}
 	}
 	if r.Recovered > 0 {
 		fmt.Fprintf(w, "  commits whose answer was lost and were found landed: %d\n", r.Recovered)

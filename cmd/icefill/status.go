@@ -3,6 +3,9 @@ package main
 import (
 	"fmt"
 	"io"
+	"maps"
+	"slices"
+	"strings"
 	"time"
 
 	"github.com/urfave/cli/v2"
@@ -53,14 +56,22 @@ type statusReport struct {
 	Remaining  int             `json:"remaining"`
 	Failed     []statusFailure `json:"failed"`
 	Events     int64           `json:"events"`
+	Bytes      int64           `json:"bytes"`
 	OutputRows int64           `json:"output_rows"`
 	LastCommit *time.Time      `json:"last_commit"` // null: nothing committed
 	// Rates over the last hour of commits (or all of them if fewer).
 	PartitionsPerHour float64 `json:"partitions_per_hour"`
 	EventsPerSecond   float64 `json:"events_per_second"`
 	ETASeconds        float64 `json:"eta_seconds"`
-	// StaleLogic counts partitions committed by another logic version.
-	StaleLogic int `json:"other_logic_version"`
+	// StaleLogic counts partitions committed by another logic version
+	// than the plan's; Logics counts checkpoints per logic version when
+	// the branch holds more than one (such a branch is never complete).
+	StaleLogic int            `json:"other_logic_version"`
+	Logics     map[string]int `json:"logics"`
+	// SetAsideCheckpoints counts recorded checkpoints that do not count,
+	// and SetAside says why ("" when none).
+	SetAsideCheckpoints int    `json:"checkpoints_set_aside"`
+	SetAside            string `json:"checkpoints_set_aside_because"`
 }
 
 type statusFailure struct {
@@ -72,9 +83,11 @@ type statusFailure struct {
 
 func newStatusReport(st *rewrite.Status) *statusReport {
 	r := &statusReport{Table: st.Table, Branch: st.Branch, Exists: st.Exists, HeadID: st.HeadID, Plan: st.Plan,
-		Done: st.Done, Total: st.Total, Remaining: st.Remaining, Failed: []statusFailure{}, Events: st.Events,
+		Done: st.Done, Total: st.Total, Remaining: st.Remaining, Failed: []statusFailure{}, Events: st.Events, Bytes: st.Bytes,
 		OutputRows: st.OutputRows, PartitionsPerHour: st.PartitionsPerHour, EventsPerSecond: st.EventsPerSecond,
-		ETASeconds: st.ETA.Seconds(), StaleLogic: st.StaleLogic}
+		ETASeconds: st.ETA.Seconds(), StaleLogic: st.StaleLogic, Logics: map[string]int{},
+		SetAsideCheckpoints: st.SetAsideCheckpoints, SetAside: st.SetAside}
+	maps.Copy(r.Logics, st.Logics)
 	if !st.LastCommit.IsZero() {
 		t := st.LastCommit.UTC()
 		r.LastCommit = &t
@@ -110,10 +123,29 @@ func (st *statusReport) writeText(w io.Writer) error {
 		fmt.Fprintf(w, "  ETA       %s at that rate\n", formatETA(time.Duration(st.ETASeconds*float64(time.Second))))
 	}
 	if st.StaleLogic > 0 {
-		fmt.Fprintf(w, "  note      %d partitions were committed by another logic version and will be recomputed\n", st.StaleLogic)
+		fmt.Fprintf(w, "  MIXED     %d partitions were committed by another logic version than the plan's (%s): the branch mixes logics %s\n",
+			st.StaleLogic, st.planLogic(), formatLogics(st.Logics))
+	}
+	if st.SetAside != "" && st.SetAsideCheckpoints > 0 {
+		fmt.Fprintf(w, "  note      %d recorded checkpoints do not count: %s\n", st.SetAsideCheckpoints, st.SetAside)
 	}
 	for _, f := range st.Failed {
 		fmt.Fprintf(w, "  FAILED    %s (run %s): %s\n", f.Day, f.RunID, f.Error)
 	}
 	return nil
+}
+
+func (st *statusReport) planLogic() string {
+	if st.Plan == nil {
+		return "none"
+	}
+	return st.Plan.Logic
+}
+
+func formatLogics(m map[string]int) string {
+	var parts []string
+	for _, l := range slices.Sorted(maps.Keys(m)) {
+		parts = append(parts, fmt.Sprintf("%s: %d", l, m[l]))
+	}
+	return "(" + strings.Join(parts, ", ") + ")"
 }
