@@ -56,7 +56,9 @@ and as the median: events per second per core, events per CPU-second and the pro
 peak resident memory. Run one logic per process so peak memory is its own.
 
 Example:
-   icefill bench --days 10 --events-per-day 1000000 --logic corrected`,
+   icefill bench --days 10 --events-per-day 1000000 --logic corrected
+
+` + exitCodesHelp,
 		Flags: []cli.Flag{
 			&cli.IntFlag{Name: "days", Value: 10, Usage: "number of partitions to compute"},
 			&cli.IntFlag{Name: "events-per-day", Value: 1_000_000, Usage: "average events per generated day"},
@@ -71,6 +73,9 @@ Example:
 			memoryFlags()[0], memoryFlags()[1],
 		},
 		Action: func(c *cli.Context) error {
+			if _, err := workersFlag(c); err != nil {
+				return err
+			}
 			logic, err := parseLogic(c)
 			if err != nil {
 				return err

@@ -62,8 +62,8 @@ func configFlag() cli.Flag {
 		Value:     defaultConfigFile,
 		TakesFile: true,
 		EnvVars:   env(flagConfig),
-		Usage: "YAML `FILE` of flag defaults, keyed by flag name (e.g. \"catalog-uri: https://…\"); " +
-			"precedence: flag, then ICEFILL_* variable, then this file. The default file is skipped when absent",
+		Usage: "YAML `FILE` of flag values, keyed by flag name (e.g. \"catalog-uri: https://…\"); " +
+			"precedence: flag, then ICEFILL_* variable, then this file; icefill.yaml is skipped when absent",
 	}
 }
 

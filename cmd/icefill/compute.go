@@ -43,7 +43,10 @@ to a Parquet file; rejected rows go beside it as <out>.rejects.parquet. Nothing 
 committed anywhere: this is for looking at one partition.
 
 Example:
-   icefill compute --source ./events --date 2024-03-01 --out /tmp/2024-03-01.parquet`,
+   icefill compute --source ./events --date 2024-03-01 --out /tmp/2024-03-01.parquet
+   icefill compute --source ./events --date 2024-03-01 --logic legacy --json
+
+` + exitCodesHelp,
 		Flags: append(sourceFlags(),
 			&cli.StringFlag{Name: "date", Required: true, Usage: "the partition day, YYYY-MM-DD"},
 			logicFlag(),

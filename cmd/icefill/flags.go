@@ -17,7 +17,7 @@ func sourceFlags() []cli.Flag {
 }
 
 func logicFlag() cli.Flag {
-	return &cli.StringFlag{Name: "logic", Value: string(features.Corrected), Usage: "business logic: corrected (the fix, default) or legacy (the production bug, for reproducing main)"}
+	return &cli.StringFlag{Name: "logic", Value: string(features.Corrected), Usage: "business logic: corrected (the fix) or legacy (the production bug, for reproducing main)"}
 }
 
 func parseLogic(c *cli.Context) (features.Logic, error) {

@@ -23,7 +23,13 @@ references and that are older than --min-age, by the storage's clock. Files any 
 references are never touched. Before deleting anything it commits a fence (tag
 icefill-gc-fence): a run that wrote files and has not committed them yet (even one paused
 for hours) cannot commit them any more; it writes them again. So --min-age is safe with
-runs active; a small value only makes slow runs rewrite files.`,
+runs active; a small value only makes slow runs rewrite files.
+
+Examples:
+   icefill gc --dry-run
+   icefill gc --min-age 24h --json
+
+` + exitCodesHelp,
 		Flags:  flags,
 		Before: configFileBefore(flags),
 		Action: func(c *cli.Context) error {

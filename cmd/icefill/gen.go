@@ -26,7 +26,9 @@ both), a few heavy days, and a very small share of rows that must be rejected.
 The same flags always give the same rows.
 
 Example:
-   icefill gen-events --out ./events --from 2024-01-01 --to 2024-03-31 --v2-from 2024-02-15`,
+   icefill gen-events --out ./events --from 2024-01-01 --to 2024-03-31 --v2-from 2024-02-15
+
+` + exitCodesHelp,
 		Flags: []cli.Flag{
 			&cli.StringFlag{Name: "out", Required: true, Usage: "destination: a path, file:// or s3://bucket/prefix URL"},
 			&cli.StringFlag{Name: "from", Required: true, Usage: "first day, YYYY-MM-DD"},

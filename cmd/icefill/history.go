@@ -17,8 +17,17 @@ import (
 func historyCommand() *cli.Command {
 	flags := append(catalogFlags(), jsonFlag())
 	return &cli.Command{
-		Name:   "history",
-		Usage:  "the table's story from the catalog: branches and their progress, validations, promotions, rollbacks, tags",
+		Name:      "history",
+		Usage:     "the table's story from the catalog: branches and their progress, validations, promotions, rollbacks, tags",
+		UsageText: "icefill history [--json]",
+		Description: `Lists every ref (type, name, snapshot; backfill progress of branches with checkpoints;
+validation state), then every promotion, rollback and direct write of main: when, how,
+main's snapshot before and after, partitions, who, the tag kept.
+
+Example:
+   icefill history
+
+` + exitCodesHelp,
 		Flags:  flags,
 		Before: configFileBefore(flags),
 		Action: func(c *cli.Context) error {

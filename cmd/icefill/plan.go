@@ -26,7 +26,15 @@ func planCommand() *cli.Command {
 		Description: `Checks that every partition day and every lookback day exists in the source (missing
 ones are listed and the exit code is 2 unless --allow-missing), then compares each partition
 with the branch's checkpoints: done (skipped), todo, source-changed or logic-changed
-(recomputed), failed (retried). Reads listings and the catalog only; writes nothing.`,
+(recomputed), failed (retried). Reads listings and the catalog only; writes nothing, and
+works before the first run (every partition is then to do). With --allow-missing each
+missing day is named in a warning and marked in the plan.
+
+Examples:
+   icefill plan --source ./events --from 2024-01-01 --to 2024-03-31 --branch clv-fix
+   icefill plan --source s3://raw/events --from 2021-01-01 --to 2025-12-31 --branch clv-fix --json
+
+` + exitCodesHelp,
 		Flags:  flags,
 		Before: configFileBefore(flags),
 		Action: func(c *cli.Context) error {

@@ -38,6 +38,10 @@ so it can always be rolled back to, then:
 Never loses a commit that landed on main: if main moves during the promotion, nothing is
 published and the command says so (exit 4). The promotion is recorded in the catalog.
 
+Examples:
+   icefill promote --branch clv-fix
+   icefill promote --branch clv-fix --webhook https://hooks.example.com/icefill --json
+
 ` + exitCodesHelp,
 		Flags:  flags,
 		Before: configFileBefore(flags),

@@ -39,6 +39,9 @@ with inline CSS and SVG that loads nothing from anywhere:
 The page names the table, catalog, branch, snapshot ids and when it was made, so a saved
 copy is evidence of what was known then.
 
+Example:
+   icefill report --branch clv-fix --html clv-fix.html
+
 ` + exitCodesHelp,
 		Flags:  flags,
 		Before: configFileBefore(flags),

@@ -27,6 +27,10 @@ promotion recorded as changed. --to resets main to a snapshot main has been (its
 history, an icefill tag); anything else is refused unless --force (recorded). Guarded
 against concurrent change; recorded in the catalog; undone by promoting again.
 
+Examples:
+   icefill rollback
+   icefill rollback --to pre-promote-clv-fix-20240601T123000Z-6767293944999826733
+
 ` + exitCodesHelp,
 		Flags:  flags,
 		Before: configFileBefore(flags),

@@ -1,6 +1,7 @@
 package main
 
 import (
+	"context"
 	"errors"
 	"fmt"
 	"io"
@@ -109,7 +110,12 @@ Examples:
 				return err
 			}
 			defer finishMain()
-			prog := newProgress(c.App.ErrWriter, logger())
+			prog := newProgress(c.App.ErrWriter, isTerminal(c.App.ErrWriter) && isTerminal(c.App.Writer))
+			if prog.tty {
+				logTo(prog.Writer())
+				defer logTo(c.App.ErrWriter)
+				prog.log = logger()
+			}
 			res, err := rewrite.Run(c.Context, cat, in, rewrite.RunOptions{
 				Branch: c.String("branch"), Logic: r.logic, Days: r.days, Order: r.order, Workers: workers,
 				Force: c.Bool("force") || c.Bool("catch-up"), RejectLimit: c.Float64("max-reject-rate"), PauseWindow: pause,
@@ -122,6 +128,11 @@ Examples:
 				if perr := printReport(c, newRunReport(cat.Describe(), c.String("branch"), catchUp, c.Bool("verify"), res)); perr != nil && err == nil {
 					err = perr
 				}
+			}
+			if errors.Is(err, context.Canceled) && res != nil && res.Plan != nil {
+				todo := len(res.Plan.Todo())
+				return fmt.Errorf("interrupted: %d of the %d partitions to compute remain (%d committed before the interrupt); run the same command again to continue: %w",
+					todo-len(res.Committed), todo, len(res.Committed), err)
 			}
 			if errors.Is(err, rewrite.ErrPartitionsFailed) {
 				return fmt.Errorf("%w; run the same command again to retry them", err)

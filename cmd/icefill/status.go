@@ -21,8 +21,20 @@ func statusCommand() *cli.Command {
 		Name:      "status",
 		Usage:     "progress of a backfill branch, read from the catalog alone (works from any machine)",
 		UsageText: "icefill status --branch NAME [--json]",
-		Flags:     flags,
-		Before:    configFileBefore(flags),
+		Description: `Reads the branch's checkpoints from the table's properties (no source, no data files)
+and prints the plan, partitions done and to do, events and rows, the last commit, the
+rate over the last hour of commits and an ETA, partitions of another logic version,
+checkpoints that do not count, and failed partitions with their error. Exit 2 when the
+branch has no checkpoints (the report is printed first).
+
+Examples:
+   icefill status --branch clv-fix
+   watch -n 60 icefill status --branch clv-fix
+   icefill status --branch clv-fix --json
+
+` + exitCodesHelp,
+		Flags:  flags,
+		Before: configFileBefore(flags),
 		Action: func(c *cli.Context) error {
 			cat, tbl, err := openTable(c)
 			if err != nil {

@@ -18,9 +18,17 @@ func totalsCommand() *cli.Command {
 	return &cli.Command{
 		Name:      "totals",
 		Usage:     "print rows, customers, orders and revenue of one or more refs side by side",
-		UsageText: "icefill totals --refs main,clv-fix",
-		Flags:     flags,
-		Before:    configFileBefore(flags),
+		UsageText: "icefill totals --refs main,clv-fix [--json]",
+		Description: `Scans each ref once and prints, side by side: snapshot, partitions, rows, customers,
+orders, gross, refunds and net revenue (as currency amounts) and rows with features. A
+quick look by eye; icefill validate is the judgement.
+
+Example:
+   icefill totals --refs main,clv-fix
+
+` + exitCodesHelp,
+		Flags:  flags,
+		Before: configFileBefore(flags),
 		Action: func(c *cli.Context) error {
 			cat, tbl, err := openTable(c)
 			if err != nil {
