@@ -97,6 +97,10 @@ type State struct {
 	// input fingerprint: until a checkpoint with that fingerprint lands,
 	// the report shows the day as "source changed" from the catalog alone.
 	SourceChanged map[string]string `json:"src,omitempty"`
+	// MissingAsEmpty are source days (partition or lookback) a run with
+	// --allow-missing found missing and counted as empty, sorted; a later
+	// run's plan clears a partition day that is present again.
+	MissingAsEmpty []string `json:"missing,omitempty"`
 	// Head is the id of the snapshot made by the commit that wrote this
 	// state: the state describes that snapshot and nothing else (§2.1 of
 	// docs/commit-protocol.md). 0 in states written before binding.
@@ -120,6 +124,7 @@ func (s *State) Clone() *State {
 	c.Checkpoints = maps.Clone(s.Checkpoints)
 	c.Failures = maps.Clone(s.Failures)
 	c.SourceChanged = maps.Clone(s.SourceChanged)
+	c.MissingAsEmpty = slices.Clone(s.MissingAsEmpty)
 	if c.Checkpoints == nil {
 		c.Checkpoints = map[string]Checkpoint{}
 	}

@@ -283,6 +283,14 @@ func applyConfigValues(c *cli.Context, flags []cli.Flag, values map[string][]str
 				break
 			}
 		}
+		if found {
+			if rf, ok := f.(cli.RequiredFlag); ok && rf.IsRequired() {
+				// urfave/cli checks required flags before the file is read.
+				slog.Warn("config file key names a required flag, which only the command line or its ICEFILL_* variable can set; ignored",
+					"file", path, "key", names[0])
+				continue
+			}
+		}
 		if !found || c.IsSet(names[0]) || envSet(f) {
 			continue
 		}

@@ -4,6 +4,8 @@ import (
 	"fmt"
 	"strings"
 	"time"
+
+	"github.com/icefill/icefill/rewrite"
 )
 
 func humanBytes(n int64) string {
@@ -50,4 +52,23 @@ func formatETA(d time.Duration) string {
 		return d.Round(time.Minute).String()
 	}
 	return d.Round(time.Hour).String()
+}
+
+// shortList joins at most max items, saying how many more there are.
+func shortList(items []string, max int) string {
+	if len(items) <= max {
+		return strings.Join(items, ", ")
+	}
+	return fmt.Sprintf("%s and %d more", strings.Join(items[:max], ", "), len(items)-max)
+}
+
+// warnMissing names, one warning per day, the source days a plan counts
+// as empty (--allow-missing).
+func warnMissing(plan *rewrite.Plan) {
+	for _, d := range plan.MissingPartitions {
+		logger().Warn("source day missing; its partition counts it as empty (--allow-missing)", "day", d.String())
+	}
+	for _, d := range plan.MissingLookback {
+		logger().Warn("lookback source day missing; counted as empty (--allow-missing)", "day", d.String())
+	}
 }

@@ -51,9 +51,13 @@ Examples:
 			if err != nil {
 				return err
 			}
+			rewrite.WarnOtherSource(logger(), state, c.String("source"))
 			plan, err := rewrite.MakePlan(c.Context, in, state, rewrite.PlanOptions{Days: r.days, Logic: r.logic, Order: r.order, Force: c.Bool("force"), Shard: r.shard, Shards: r.shards})
 			if plan == nil {
 				return err
+			}
+			if c.Bool("allow-missing") {
+				warnMissing(plan)
 			}
 			if perr := printReport(c, newPlanReport(plan, planEstimates(c, in, plan, r.logic))); perr != nil && err == nil {
 				err = perr

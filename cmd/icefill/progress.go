@@ -60,6 +60,7 @@ func (p *progress) Planned(plan *rewrite.Plan) {
 	p.mu.Lock()
 	defer p.mu.Unlock()
 	p.total = len(plan.Todo())
+	warnMissing(plan) // only an --allow-missing run gets this far with days missing
 	p.log.Info("plan", "partitions", len(plan.Partitions), "to_compute", p.total, "already_done", plan.Count(rewrite.StatusDone),
 		"source_changed", plan.Count(rewrite.StatusSourceChanged), "logic_changed", plan.Count(rewrite.StatusLogicChanged),
 		"retrying_failed", plan.Count(rewrite.StatusFailed), "source_bytes", plan.TodoBytes())

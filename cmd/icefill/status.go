@@ -84,6 +84,9 @@ type statusReport struct {
 	// and SetAside says why ("" when none).
 	SetAsideCheckpoints int    `json:"checkpoints_set_aside"`
 	SetAside            string `json:"checkpoints_set_aside_because"`
+	// MissingAsEmpty are the source days runs counted as empty
+	// (--allow-missing).
+	MissingAsEmpty []string `json:"missing_as_empty"`
 }
 
 type statusFailure struct {
@@ -98,7 +101,7 @@ func newStatusReport(st *rewrite.Status) *statusReport {
 		Done: st.Done, Total: st.Total, Remaining: st.Remaining, Failed: []statusFailure{}, Events: st.Events, Bytes: st.Bytes,
 		OutputRows: st.OutputRows, PartitionsPerHour: st.PartitionsPerHour, EventsPerSecond: st.EventsPerSecond,
 		ETASeconds: st.ETA.Seconds(), StaleLogic: st.StaleLogic, Logics: map[string]int{},
-		SetAsideCheckpoints: st.SetAsideCheckpoints, SetAside: st.SetAside}
+		SetAsideCheckpoints: st.SetAsideCheckpoints, SetAside: st.SetAside, MissingAsEmpty: orEmpty(st.MissingAsEmpty)}
 	maps.Copy(r.Logics, st.Logics)
 	if !st.LastCommit.IsZero() {
 		t := st.LastCommit.UTC()
@@ -137,6 +140,9 @@ func (st *statusReport) writeText(w io.Writer) error {
 	if st.StaleLogic > 0 {
 		fmt.Fprintf(w, "  MIXED     %d partitions were committed by another logic version than the plan's (%s): the branch mixes logics %s\n",
 			st.StaleLogic, st.planLogic(), formatLogics(st.Logics))
+	}
+	if n := len(st.MissingAsEmpty); n > 0 {
+		fmt.Fprintf(w, "  missing   %d source day(s) counted as empty (--allow-missing): %s\n", n, shortList(st.MissingAsEmpty, 10))
 	}
 	if st.SetAside != "" && st.SetAsideCheckpoints > 0 {
 		fmt.Fprintf(w, "  note      %d recorded checkpoints do not count: %s\n", st.SetAsideCheckpoints, st.SetAside)
