@@ -346,6 +346,7 @@ func (r *Report) writeFailed(ew *errWriter) {
 	}
 	ew.printf("\nFAILED CHECKS\n")
 	tw := tabwriter.NewWriter(ew, 0, 4, 2, ' ', 0)
+	fmt.Fprintf(tw, "  CHECK\tFIGURES\tWHY\n")
 	isGroup := func(c Check) bool { return c.Section == SectionMetrics && c.Group != "" && c.Dimension != DimOverall }
 	perTable := map[string]int{}
 	lines, skipped := 0, 0

@@ -61,6 +61,10 @@ func TestExitCodes(t *testing.T) {
 		{"unreadable source file", []string{"compute", "--source", filepath.Join(dir, "src"), "--date", "2024-05-01", "--logic", "legacy"}, exitUsage},
 		{"nothing to roll back", []string{"rollback"}, exitUsage},
 		{"compute works", []string{"compute", "--source", crashSrc, "--date", crashFrom.String()}, exitOK},
+		{"run --workers 0", []string{"run", "--source", crashSrc, "--from", crashFrom.String(), "--to", crashFrom.String(), "--branch", "b", "--workers", "0"}, exitUsage},
+		{"validate --workers -1", []string{"validate", "--candidate", "b", "--workers", "-1"}, exitUsage},
+		{"bench --workers 0", []string{"bench", "--workers", "0"}, exitUsage},
+		{"log level after the command", []string{"status", "--branch", "x", "--log-level", "loud"}, exitUsage},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -157,6 +161,31 @@ func TestReadOnlyCommandsCreateNothing(t *testing.T) {
 		}
 		if args[0] == "plan" && code != exitOK {
 			t.Errorf("plan before any run: exit %d, want 0 (every partition to do): %s", code, stderr)
+		}
+	}
+}
+
+// TestVersionAndCompletion: both version spellings, and a completion
+// script per shell.
+func TestVersionAndCompletion(t *testing.T) {
+	dir := t.TempDir()
+	for _, tt := range []struct {
+		args []string
+		code int
+		want string
+	}{
+		{[]string{"--version"}, exitOK, "icefill version "},
+		{[]string{"version"}, exitOK, "icefill version "},
+		{[]string{"completion", "bash"}, exitOK, "complete -o bashdefault -o default -F _icefill_complete icefill"},
+		{[]string{"completion", "zsh"}, exitOK, "compdef _icefill icefill"},
+		{[]string{"completion", "fish"}, exitOK, "complete -c icefill"},
+		{[]string{"completion", "pwsh"}, exitUsage, ""},
+		{[]string{"completion"}, exitUsage, ""},
+		{[]string{"--generate-bash-completion"}, exitOK, "promote"},
+	} {
+		code, stdout, stderr := icefillIn(t, dir, nil, tt.args...)
+		if code != tt.code || !strings.Contains(stdout, tt.want) {
+			t.Errorf("%v: exit %d (want %d), stdout lacks %q:\n%s%s", tt.args, code, tt.code, tt.want, stdout, stderr)
 		}
 	}
 }
