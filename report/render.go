@@ -162,7 +162,11 @@ func history(p *Page) []historyItem {
 		default:
 			it.Headline = e.Kind + " " + e.Method
 		}
-		it.Lines = append(it.Lines, fmt.Sprintf("%s: snapshot %d → %d", p.Base, e.From, e.To))
+		if e.From == 0 {
+			it.Lines = append(it.Lines, fmt.Sprintf("%s: no snapshot before → snapshot %d", p.Base, e.To))
+		} else {
+			it.Lines = append(it.Lines, fmt.Sprintf("%s: snapshot %d → %d", p.Base, e.From, e.To))
+		}
 		if e.Tag != "" {
 			tagged[e.Tag] = true
 			it.Lines = append(it.Lines, "kept the previous snapshot as tag "+e.Tag)

@@ -103,16 +103,27 @@ func fixtureValidation(groupsPerDay int) *Validation {
 		},
 	}
 	if groupsPerDay > 0 {
-		t := validate.MetricTable{Metric: "rows", Dimension: "event_date", Status: validate.StatusPass, GroupShare: 0.95, Tolerance: 0.005}
-		from := features.MustParseDate("2024-01-01")
-		for i := 0; i < groupsPerDay; i++ {
-			g := validate.GroupDiff{Group: from.AddDays(i).String(), Base: 1000, Candidate: 1000 + int64(i%9), RelDiff: float64(i%9) / 1000, Status: validate.StatusPass}
-			if i%9 > 5 {
-				g.Note = "tolerated"
-			}
-			t.Groups = append(t.Groups, g)
+		// Every additive metric by day, with differences that do not
+		// repeat (a deterministic generator), as a real validation has.
+		x := uint64(42)
+		next := func() float64 {
+			x = x*6364136223846793005 + 1442695040888963407
+			return float64(x>>11) / (1 << 53)
 		}
-		rep.Metrics = append(rep.Metrics, t)
+		from := features.MustParseDate("2024-01-01")
+		for _, metric := range []string{"rows", "orders", "gross_revenue_cents", "refund_cents", "net_revenue_cents"} {
+			t := validate.MetricTable{Metric: metric, Dimension: "event_date", Status: validate.StatusPass, GroupShare: 0.95, Tolerance: 0.005}
+			for i := 0; i < groupsPerDay; i++ {
+				base := 100000 + int64(next()*900000)
+				rel := (next() - 0.5) * 0.012
+				g := validate.GroupDiff{Group: from.AddDays(i).String(), Base: base, Candidate: base + int64(float64(base)*rel), RelDiff: rel, Status: validate.StatusPass}
+				if math.Abs(rel) >= 0.005 {
+					g.Note = "tolerated"
+				}
+				t.Groups = append(t.Groups, g)
+			}
+			rep.Metrics = append(rep.Metrics, t)
+		}
 	}
 	return Summarize(rep, t0, "ana@host")
 }
@@ -294,7 +305,7 @@ func TestFiveYears(t *testing.T) {
 	if err := json.Unmarshal(enc, &back); err != nil {
 		t.Fatal(err)
 	}
-	if len(back.Metrics) != 3 || len(back.Metrics[2].Rel) != 1825 || back.Metrics[2].Base != nil {
+	if len(back.Metrics) != 7 || len(back.Metrics[2].Rel) != 1825 || back.Metrics[2].Base != nil {
 		t.Errorf("summary of 1,825 groups: %d metrics, %d rel, %d base values", len(back.Metrics), len(back.Metrics[2].Rel), len(back.Metrics[2].Base))
 	}
 	if !isInfinite(back.Metrics[1].Rel[0]) {

@@ -123,7 +123,7 @@ func groupState(g validate.GroupDiff) byte {
 	return 'p'
 }
 
-// storableRel rounds a relative difference to 6 decimals (0.0001 %) and
+// storableRel rounds a relative difference to 5 decimals (0.001 %) and
 // maps what JSON cannot carry to finite stand-ins.
 func storableRel(x float64) float64 {
 	switch {
@@ -134,7 +134,7 @@ func storableRel(x float64) float64 {
 	case math.IsInf(x, -1):
 		return -math.MaxFloat64
 	}
-	return math.Round(x*1e6) / 1e6
+	return math.Round(x*1e5) / 1e5
 }
 
 // isInfinite reads storableRel's stand-ins back.

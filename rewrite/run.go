@@ -7,7 +7,6 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"iter"
 	"log/slog"
 	"maps"
 	"slices"
@@ -15,8 +14,6 @@ import (
 	"sync"
 	"time"
 
-	"github.com/apache/arrow-go/v18/arrow"
-	"github.com/apache/arrow-go/v18/arrow/memory"
 	"github.com/apache/iceberg-go"
 	"github.com/apache/iceberg-go/table"
 	"github.com/google/uuid"
@@ -242,7 +239,7 @@ func Run(ctx context.Context, cat *catalog.Catalog, in *Inputs, opts RunOptions)
 				} else if p != nil {
 					res.Committed = append(res.Committed, pp.Day)
 					res.Events += p.InputRows
-					res.OutputRows += int64(p.Output.Len())
+					res.OutputRows += p.Rows()
 					res.Latencies = append(res.Latencies, cres.Latency)
 					if cres.Recovered {
 						res.Recovered++
@@ -465,12 +462,16 @@ func (w *worker) do(ctx context.Context, pp PlannedPartition) (*Partition, snaps
 		}
 	}
 	if err != nil {
+		p.Release()
 		return nil, snapshots.CommitResult{}, fmt.Errorf("compute partition %s: %w", day, err)
 	}
+	// Spilled rows stay on local disk until the partition is committed:
+	// data files may have to be written again.
+	defer p.Release()
 	attempt := w.opts.RunID + "/" + uuid.NewString()[:8]
 	cp := snapshots.Checkpoint{
 		Logic: w.opts.Logic.Version(), Fingerprint: p.Fingerprint, RunID: w.opts.RunID, Attempt: attempt,
-		InputRows: p.InputRows, OutputRows: int64(p.Output.Len()), Rejected: p.Rejected,
+		InputRows: p.InputRows, OutputRows: p.Rows(), Rejected: p.Rejected,
 		Bytes: pp.Bytes,
 	}
 	summary := iceberg.Properties{
@@ -480,7 +481,7 @@ func (w *worker) do(ctx context.Context, pp PlannedPartition) (*Partition, snaps
 		snapshots.SummaryFingerprint: p.Fingerprint,
 		snapshots.SummarySourceFiles: sourceFilesSummary(p.Files),
 		snapshots.SummaryInputRows:   fmt.Sprint(p.InputRows),
-		snapshots.SummaryOutputRows:  fmt.Sprint(p.Output.Len()),
+		snapshots.SummaryOutputRows:  fmt.Sprint(p.Rows()),
 		snapshots.SummaryRejected:    fmt.Sprint(p.Rejected),
 		snapshots.SummaryAttempt:     attempt,
 	}
@@ -525,19 +526,17 @@ var ErrWrittenFiles = errors.New("the written data files do not hold the compute
 // computed and that every file is on storage with its recorded size; it
 // returns the files' oldest storage time for the gc fence.
 func (w *worker) writeDataFiles(ctx context.Context, p *Partition) ([]iceberg.DataFile, time.Time, error) {
-	if p.Output.Len() == 0 {
+	if p.Rows() == 0 {
 		return nil, time.Time{}, nil
 	}
 	schema := features.FullSchema
 	if w.opts.Logic == features.Legacy {
 		schema = features.LegacySchema
 	}
-	rec := p.Output.Record(memory.DefaultAllocator, schema)
-	records := iter.Seq2[arrow.RecordBatch, error](func(yield func(arrow.RecordBatch, error) bool) {
-		yield(rec, nil) // WriteRecords releases it
-	})
+	// WriteRecords releases the records; spilled rows are read again from
+	// their local file on every call.
 	var files []iceberg.DataFile
-	for df, err := range table.WriteRecords(ctx, w.tbl, schema, records) {
+	for df, err := range table.WriteRecords(ctx, w.tbl, schema, p.Records(ctx, schema)) {
 		if err != nil {
 			return nil, time.Time{}, err
 		}
@@ -550,7 +549,7 @@ func (w *worker) writeDataFiles(ctx context.Context, p *Partition) ([]iceberg.Da
 			return nil, time.Time{}, err
 		}
 	}
-	if got, want := snapshots.RecordCount(files), int64(p.Output.Len()); got != want {
+	if got, want := snapshots.RecordCount(files), p.Rows(); got != want {
 		return nil, time.Time{}, fmt.Errorf("%w: %d data files with %d rows, %d rows computed (storage full?); nothing was committed",
 			ErrWrittenFiles, len(files), got, want)
 	}

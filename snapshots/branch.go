@@ -96,56 +96,51 @@ func ensureRetention(ctx context.Context, cat catalog.Catalog, ident table.Ident
 // retried on conflict.
 func (c *Committer) UpdateState(ctx context.Context, change func(*State) error) error {
 	c.forgetTable()
-	var lastErr error
-	for attempt := 1; attempt <= 20; attempt++ {
-		if attempt > 1 {
-			if err := sleepCtx(ctx, backoff(attempt, c.MaxBackoff)); err != nil {
-				return err
-			}
-		}
+	final := false // the attempt's error is not a conflict: do not retry
+	done := func(err error) (bool, error) { final = true; return true, err }
+	err := retry(ctx, 20, c.MaxBackoff, func(int) (bool, error) {
 		tbl, err := c.Catalog.LoadTable(ctx, c.Ident)
 		if err != nil {
-			lastErr = err
 			if errors.Is(err, catalog.ErrNoSuchTable) {
-				return err
+				return done(err)
 			}
-			continue
+			return false, err
 		}
 		state, err := LoadState(tbl, c.Branch)
 		if err != nil {
-			return err
+			return done(err)
 		}
 		if err := change(state); err != nil {
-			return err
+			return done(err)
 		}
 		// Unchanged (same head, same content): nothing to commit.
 		if enc, err := state.Encode(); err != nil {
-			return err
+			return done(err)
 		} else if state.SetAside == "" && tbl.Properties()[StateProperty(c.Branch)] == enc {
-			return nil
+			return done(nil)
 		}
 		txn, err := pinnedTxn(tbl, c.Branch)
 		if err != nil {
-			return err
+			return done(err)
 		}
 		if err := emptyAppend(ctx, txn, iceberg.Properties{SummaryOperation: "state"}); err != nil {
-			return err
+			return done(err)
 		}
 		bound, err := stageState(txn, c.Branch, state)
 		if err != nil {
-			return err
+			return done(err)
 		}
-		if committed, err := txn.Commit(ctx); err == nil {
-			checkBound(c.log(), committed, c.Branch, bound)
-			return nil
-		} else {
-			lastErr = err
+		committed, err := txn.Commit(ctx)
+		if err != nil {
+			return false, err
 		}
-		if ctx.Err() != nil {
-			return ctx.Err()
-		}
+		checkBound(c.log(), committed, c.Branch, bound)
+		return done(nil)
+	})
+	if err != nil && !final && ctx.Err() == nil {
+		return fmt.Errorf("update state of branch %s: %w", c.Branch, err)
 	}
-	return fmt.Errorf("update state of branch %s: %w", c.Branch, lastErr)
+	return err
 }
 
 // CompactManifests rewrites the branch's manifests into few when it has

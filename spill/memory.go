@@ -120,6 +120,9 @@ const MinLimit = 128 << 20
 // work from it.
 type Budget struct {
 	Limit int64
+	// Workers is how many buckets are computed at once (each within
+	// its share of the budget); 0 means 1.
+	Workers int
 	// ForceBuckets, when positive, sends every partition to the external
 	// path with that many buckets (tests and benchmarks only).
 	ForceBuckets int
@@ -152,7 +155,7 @@ func (b Budget) Buckets(windowRows int64) int {
 	if b.ForceBuckets > 0 {
 		return b.ForceBuckets
 	}
-	usable := max(b.Limit-reserve, b.Limit/4)
+	usable := max(b.Limit-reserve, b.Limit/4) / int64(max(1, b.Workers))
 	k := (windowRows*BucketBytesPerEvent + usable/2 - 1) / (usable / 2)
 	return int(max(1, min(k, 1<<16)))
 }

@@ -13,7 +13,6 @@ import (
 	"syscall"
 	"time"
 
-	"github.com/apache/arrow-go/v18/arrow/memory"
 	"github.com/urfave/cli/v2"
 
 	"github.com/icefill/icefill/features"
@@ -71,6 +70,7 @@ Example:
 			&cli.StringFlag{Name: "mode", Value: "compute", Usage: "compute (read → logic → write Parquet), run (the whole backfill into a fresh embedded catalog, commits included) or commits (commit latency as a branch grows)"},
 			&cli.IntFlag{Name: "commits", Value: 1000, Usage: "commits mode: how many one-row partitions to commit"},
 			memoryFlags()[0], memoryFlags()[1],
+			&cli.BoolFlag{Name: "generate-only", Usage: "generate the data and stop (so a measured process's peak memory is its own)"},
 		},
 		Action: func(c *cli.Context) error {
 			if _, err := workersFlag(c); err != nil {
@@ -113,6 +113,9 @@ func runBench(c *cli.Context, logic features.Logic) error {
 	dataDir := filepath.Join(c.String("dir"), fmt.Sprintf("events-%dx%d", days+features.LookbackDays, perDay))
 	if err := ensureBenchData(ctx, c, dataDir, synth.Config{From: genFrom, To: to, EventsPerDay: perDay, Seed: 1, V2From: from.AddDays(features.LookbackDays + days/2)}); err != nil {
 		return err
+	}
+	if c.Bool("generate-only") {
+		return nil
 	}
 	src, err := source.Open(ctx, dataDir, objstore.S3Options{})
 	if err != nil {
@@ -230,9 +233,8 @@ func benchPass(ctx context.Context, src *source.Source, out objstore.Store, part
 			for d := range next {
 				p, err := in.Compute(ctx, d, logic, features.DefaultRejectLimit)
 				if err == nil {
-					rec := p.Output.Record(memory.DefaultAllocator, schema)
-					err = pqfile.Write(ctx, out, d.String()+".parquet", schema, rec)
-					rec.Release()
+					err = pqfile.WriteSeq(ctx, out, d.String()+".parquet", schema, p.Records(ctx, schema))
+					p.Release()
 				}
 				mu.Lock()
 				if err != nil && firstErr == nil {
@@ -240,9 +242,7 @@ func benchPass(ctx context.Context, src *source.Source, out objstore.Store, part
 				}
 				if p != nil {
 					events += p.InputRows
-					if p.Output != nil {
-						rows += int64(p.Output.Len())
-					}
+					rows += p.Rows()
 				}
 				mu.Unlock()
 			}

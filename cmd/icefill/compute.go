@@ -7,7 +7,6 @@ import (
 	"path/filepath"
 	"time"
 
-	"github.com/apache/arrow-go/v18/arrow/memory"
 	"github.com/urfave/cli/v2"
 
 	"github.com/icefill/icefill/features"
@@ -94,8 +93,9 @@ func runCompute(c *cli.Context, d features.Date, logic features.Logic) error {
 	}
 	sum := computeSummary{
 		Date: d.String(), Logic: string(logic), LogicVersion: logic.Version(), Fingerprint: p.Fingerprint,
-		InputRows: p.InputRows, Rejected: p.Rejected, OutputRows: int64(p.Output.Len()), Totals: p.Output.Totals(),
+		InputRows: p.InputRows, Rejected: p.Rejected, OutputRows: p.Rows(), Totals: p.Totals(),
 	}
+	defer p.Release()
 	if p.Day != nil {
 		sum.RejectReasons = source.RejectCounts(p.Day.Rejects)
 	}
@@ -109,9 +109,7 @@ func runCompute(c *cli.Context, d features.Date, logic features.Logic) error {
 		if logic == features.Legacy {
 			schema = features.LegacySchema
 		}
-		rec := p.Output.Record(memory.DefaultAllocator, schema)
-		defer rec.Release()
-		if err := pqfile.Write(ctx, st, base, schema, rec); err != nil {
+		if err := pqfile.WriteSeq(ctx, st, base, schema, p.Records(ctx, schema)); err != nil {
 			return err
 		}
 		sum.Output = st.URL(base)
