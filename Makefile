@@ -56,7 +56,11 @@ test-browser: browser-deps
 	mkdir -p $(CACHE)/browser
 	$(GO) test -count=1 -v -run TestReportInBrowser -artifacts -outputdir $(CACHE)/browser ./cmd/icefill
 
+# lint fails on anything gofmt would change, on go.mod/go.sum that go mod
+# tidy would change, on vet findings and on staticcheck findings.
 lint: $(GOBIN_DIR)/staticcheck
+	@out=$$(gofmt -l $$(git ls-files '*.go')); if [ -n "$$out" ]; then echo "gofmt would change:"; echo "$$out"; exit 1; fi
+	$(GO) mod tidy -diff
 	$(GO) vet ./...
 	$(GOBIN_DIR)/staticcheck ./...
 

@@ -16,6 +16,7 @@ import (
 	"github.com/urfave/cli/v2"
 
 	"github.com/icefill/icefill/features"
+	"github.com/icefill/icefill/internal/errkind"
 	"github.com/icefill/icefill/internal/objstore"
 	"github.com/icefill/icefill/internal/pqfile"
 	"github.com/icefill/icefill/internal/synth"
@@ -54,7 +55,9 @@ and as the median: events per second per core, events per CPU-second and the pro
 peak resident memory. Run one logic per process so peak memory is its own.
 
 Example:
-   icefill bench --days 10 --events-per-day 1000000 --logic corrected`,
+   icefill bench --days 10 --events-per-day 1000000 --logic corrected
+
+` + exitCodesHelp,
 		Flags: append([]cli.Flag{
 			&cli.IntFlag{Name: "days", Value: 10, Usage: "number of partitions to compute"},
 			&cli.IntFlag{Name: "events-per-day", Value: 1_000_000, Usage: "average events per generated day"},
@@ -70,6 +73,9 @@ Example:
 			&cli.BoolFlag{Name: "generate-only", Usage: "generate the data and stop (so a measured process's peak memory is its own)"},
 		}, append(benchCatalogFlags(), contentionFlags()...)...),
 		Action: func(c *cli.Context) error {
+			if _, err := workersFlag(c); err != nil {
+				return err
+			}
 			logic, err := parseLogic(c)
 			if err != nil {
 				return err
@@ -91,7 +97,7 @@ Example:
 			case "contention":
 				return benchContention(c)
 			}
-			return usageErr("--mode %q: want compute, run, commits or contention", c.String("mode"))
+			return errkind.Usagef("--mode %q: want compute, run, commits or contention", c.String("mode"))
 		},
 	}
 }
@@ -100,7 +106,7 @@ func runBench(c *cli.Context, logic features.Logic) error {
 	ctx := c.Context
 	days, perDay := c.Int("days"), c.Int("events-per-day")
 	if days < 1 || perDay < 1 {
-		return usageErr("--days and --events-per-day must be positive")
+		return errkind.Usagef("--days and --events-per-day must be positive")
 	}
 	// Generate LookbackDays extra days before the measured ones so every
 	// measured partition has a full lookback, as in a real backfill.
