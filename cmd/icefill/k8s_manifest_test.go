@@ -21,6 +21,12 @@ type k8sEnv struct {
 	Value string `yaml:"value"`
 }
 
+type k8sEnvFrom struct {
+	ConfigMapRef *struct {
+		Name string `yaml:"name"`
+	} `yaml:"configMapRef"`
+}
+
 type k8sJob struct {
 	Kind string `yaml:"kind"`
 	Spec struct {
@@ -42,10 +48,11 @@ type k8sJob struct {
 			Spec struct {
 				RestartPolicy string `yaml:"restartPolicy"`
 				Containers    []struct {
-					Name      string   `yaml:"name"`
-					Command   []string `yaml:"command"`
-					Args      []string `yaml:"args"`
-					Env       []k8sEnv `yaml:"env"`
+					Name      string       `yaml:"name"`
+					Command   []string     `yaml:"command"`
+					Args      []string     `yaml:"args"`
+					Env       []k8sEnv     `yaml:"env"`
+					EnvFrom   []k8sEnvFrom `yaml:"envFrom"`
 					Resources struct {
 						Requests map[string]string `yaml:"requests"`
 						Limits   map[string]string `yaml:"limits"`
@@ -173,38 +180,34 @@ func TestK8sJobManifest(t *testing.T) {
 	if err != nil || err2 != nil || workers < 1 || workers > cpu {
 		t.Errorf("ICEFILL_WORKERS %q vs cpu limit %q: one worker per core", env["ICEFILL_WORKERS"], ctr.Resources.Limits["cpu"])
 	}
-	if env["ICEFILL_CONFIG"] == "" {
-		t.Errorf("ICEFILL_CONFIG is not set: the pods would not read the ConfigMap")
+	if !slices.ContainsFunc(ctr.EnvFrom, func(e k8sEnvFrom) bool { return e.ConfigMapRef != nil && e.ConfigMapRef.Name == "icefill-config" }) {
+		t.Errorf("the container does not take its environment from the ConfigMap icefill-config")
 	}
 }
 
+// Every ConfigMap key is the variable of a flag of icefill run, and the flags
+// run requires are there (the pods have no other way to get them).
 func TestK8sConfigMapKeysAreRunFlags(t *testing.T) {
 	var cm struct {
 		Data map[string]string `yaml:"data"`
 	}
 	readManifest(t, "configmap.yaml", &cm)
-	text, ok := cm.Data["icefill.yaml"]
-	if !ok {
-		t.Fatal("configmap.yaml has no icefill.yaml")
-	}
-	values, err := parseConfigYAML([]byte(text))
-	if err != nil {
-		t.Fatal(err)
-	}
-	flags := map[string]bool{}
+	vars := map[string]string{}
 	for _, f := range runCommand().Flags {
-		for _, n := range f.Names() {
-			flags[n] = true
+		if ef, ok := f.(interface{ GetEnvVars() []string }); ok {
+			for _, v := range ef.GetEnvVars() {
+				vars[v] = f.Names()[0]
+			}
 		}
 	}
-	for k := range values {
-		if !flags[k] {
-			t.Errorf("icefill.yaml key %q is not a flag of icefill run", k)
+	for k := range cm.Data {
+		if _, ok := vars[k]; !ok {
+			t.Errorf("configmap.yaml key %q is not the variable of a flag of icefill run", k)
 		}
 	}
-	for _, k := range []string{"source", "from", "to", "branch", "catalog-uri", "table"} {
-		if _, ok := values[k]; !ok {
-			t.Errorf("icefill.yaml lacks %q", k)
+	for _, k := range []string{"ICEFILL_SOURCE", "ICEFILL_FROM", "ICEFILL_TO", "ICEFILL_BRANCH", "ICEFILL_CATALOG_URI", "ICEFILL_TABLE"} {
+		if cm.Data[k] == "" {
+			t.Errorf("configmap.yaml lacks %s", k)
 		}
 	}
 }
