@@ -592,7 +592,15 @@ var scratch struct {
 }
 
 // maxScratchIdle bounds the idle scratch memory kept for the next decode.
-const maxScratchIdle = 128 << 20
+var maxScratchIdle = 128 << 20
+
+// SetMaxIdleScratch bounds the idle decode buffers kept for reuse (default
+// 128 MiB): a small memory budget cannot leave that much idle.
+func SetMaxIdleScratch(n int) {
+	scratch.mu.Lock()
+	maxScratchIdle = n
+	scratch.mu.Unlock()
+}
 
 func getScratch(n int) []byte {
 	if n == 0 {

@@ -149,6 +149,11 @@ type DayBuilder struct {
 	v1 *v1Cache
 
 	mem *buildMem
+
+	// sink, when set, receives every accepted event instead of the day
+	// (see SetSink).
+	sink func(*Event)
+	ev   Event
 }
 
 // v1Cache maps v1 user ids to customers (SHA-1 is the costly part of
@@ -483,6 +488,9 @@ func (b *DayBuilder) fillAmounts(amounts *array.Int64) {
 
 // appendRows appends the batch rows [s, e), all accepted.
 func (b *DayBuilder) appendRows(s, e int, ids stringCol) error {
+	if b.sink != nil {
+		return b.sinkRows(s, e, ids)
+	}
 	d := b.day
 	// Event ids.
 	if ids.str != nil && ids.dict == nil {
@@ -643,7 +651,11 @@ func (b *DayBuilder) Finish() *Day {
 	if b.mem != nil {
 		b.day.regions = append(b.day.regions, b.mem.regions...)
 	}
-	b.day.finish(&b.bk, b.n)
+	n := b.n
+	if b.sink != nil {
+		n = 0 // the events went to the sink
+	}
+	b.day.finish(&b.bk, n)
 	if b.mem != nil {
 		// The buckets are consumed: nothing refers to the scratch now.
 		putScratch(b.mem.scratch)

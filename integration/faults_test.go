@@ -187,7 +187,7 @@ func TestFaultInjection(t *testing.T) {
 func legacyMain(t *testing.T, env []string, table, events string) {
 	t.Helper()
 	mustIcefill(t, env, "run", "--source", events, "--from", faultFrom, "--to", faultTo, "--logic", "legacy",
-		"--branch", "main", "--catalog-uri", restURI, "--table", table)
+		"--branch", "main", "--write-main", "--catalog-uri", restURI, "--table", table)
 }
 
 type faultCase struct {
@@ -328,7 +328,7 @@ func checkState(t *testing.T, cfg catalog.Config, branch string) {
 	defer cancel()
 	c, tbl := openTable(ctx, t, cfg)
 	defer c.Close()
-	st, err := snapshots.ReadState(tbl.Properties(), branch)
+	st, err := snapshots.LoadState(tbl, branch)
 	if err != nil {
 		t.Fatalf("branch state: %v", err)
 	}

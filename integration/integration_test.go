@@ -48,7 +48,17 @@ var (
 
 	s3Endpoint string // http://127.0.0.1:PORT of the S3 server
 	restURI    string // http://127.0.0.1:PORT of the REST catalog
+
+	// The Trino server (on the REST catalog) starts in the background for the
+	// whole suite (35-130 s): trinoReady is closed when trinoURI or trinoErr is set.
+	trinoReady = make(chan struct{})
+	trinoURI   string
+	trinoErr   error
 )
+
+// servers are the scripts of integration/servers that TestMain starts, in the
+// order they are stopped.
+var servers = []string{"trino.sh", "rest-catalog.sh", "s3.sh"}
 
 func TestMain(m *testing.M) { os.Exit(mainWithServers(m)) }
 
@@ -117,6 +127,14 @@ func mainWithServers(m *testing.M) int {
 		return fatalMain("start the REST catalog: %v", err)
 	}
 	fmt.Fprintf(os.Stderr, "integration: S3 %s, REST catalog %s\n", s3Endpoint, restURI)
+	// Trino is slow to start: the tests that run first (the fault injection) do
+	// not need it, so it starts meanwhile; trinoServer waits for it.
+	go func() {
+		defer close(trinoReady)
+		t0 := time.Now()
+		trinoURI, trinoErr = script("trino.sh", "start")
+		fmt.Fprintf(os.Stderr, "integration: start Trino (in the background): %.1fs (%v)\n", time.Since(t0).Seconds(), trinoErr)
+	}()
 	return m.Run()
 }
 
@@ -149,7 +167,7 @@ func script(name string, args ...string) (string, error) {
 }
 
 func stopServers() {
-	for _, s := range []string{"rest-catalog.sh", "s3.sh"} {
+	for _, s := range servers {
 		if _, err := script(s, "stop"); err != nil {
 			fmt.Fprintf(os.Stderr, "integration: %s stop: %v\n", s, err)
 		}
@@ -159,9 +177,11 @@ func stopServers() {
 // startWatchdog starts a detached shell that waits for this process to end and then
 // stops the servers; the returned func ends the watchdog (after a normal stop).
 func startWatchdog() func() {
-	servers := filepath.Join(root, "integration", "servers")
-	cmd := exec.Command("bash", "-c", `while kill -0 "$1" 2>/dev/null; do sleep 1; done
-"$2/rest-catalog.sh" stop; "$2/s3.sh" stop`, "watchdog", strconv.Itoa(os.Getpid()), servers)
+	dir := filepath.Join(root, "integration", "servers")
+	prog := `pid=$1 dir=$2; shift 2
+while kill -0 "$pid" 2>/dev/null; do sleep 1; done
+for s in "$@"; do "$dir/$s" stop; done`
+	cmd := exec.Command("bash", append([]string{"-c", prog, "watchdog", strconv.Itoa(os.Getpid()), dir}, servers...)...)
 	cmd.Dir = root
 	cmd.SysProcAttr = &syscall.SysProcAttr{Setsid: true}
 	// No pipes to this process: go test would wait for the watchdog to close them.
@@ -267,10 +287,13 @@ func readRefs(t *testing.T, reader string, cat readerArgs, env []string, refs ..
 	dir := t.TempDir()
 	args := append([]string{filepath.Join(readers, "read_"+reader+".py")}, cat...)
 	args = append(args, "--table", tableName, "--out-dir", dir)
-	if reader == "spark" {
+	switch reader {
+	case "spark":
 		// The jars live in the cache run.sh installed into, which may not
 		// be <repo>/.cache (ICEFILL_IT_CACHE): say where.
 		args = append(args, "--jars", filepath.Join(cache, "spark-jars"))
+	case "trino":
+		args = append(args, "--trino-server", trinoServer(t), "--trino-cli", filepath.Join(cache, "trino", "trino-cli.jar"))
 	}
 	for _, r := range refs {
 		args = append(args, "--ref", r)
@@ -293,6 +316,23 @@ func readRefs(t *testing.T, reader string, cat readerArgs, env []string, refs ..
 		out[r] = lines
 	}
 	return out
+}
+
+// trinoLimit bounds the wait for the Trino server started by TestMain.
+const trinoLimit = 6 * time.Minute
+
+// trinoServer waits for the Trino server TestMain started and returns its URI.
+func trinoServer(t *testing.T) string {
+	t.Helper()
+	select {
+	case <-trinoReady:
+	case <-time.After(trinoLimit):
+		t.Fatalf("the Trino server has not started within %s (log: %s)", trinoLimit, filepath.Join(cache, "run", "trino.log"))
+	}
+	if trinoErr != nil {
+		t.Fatalf("the Trino server did not start: %v (log: %s)", trinoErr, filepath.Join(cache, "run", "trino.log"))
+	}
+	return trinoURI
 }
 
 func readLines(path string) ([]string, error) {
@@ -445,7 +485,7 @@ func TestRESTBackfillReadersAgree(t *testing.T) {
 	mustIcefill(t, env, "gen-events", "--out", events, "--from", eventsFrom, "--to", to,
 		"--events-per-day", "3000", "--v2-from", v2From, "--seed", "7")
 	mustIcefill(t, env, append([]string{"run", "--source", events, "--from", from, "--to", to,
-		"--logic", "legacy", "--branch", "main", "--order", "oldest-first"}, cat...)...)
+		"--logic", "legacy", "--branch", "main", "--write-main", "--order", "oldest-first"}, cat...)...)
 
 	backfill := append([]string{"run", "--source", events, "--from", from, "--to", to,
 		"--branch", "clv-fix", "--gc-min-age", "0s"}, cat...)
@@ -509,7 +549,7 @@ func TestSQLiteCatalogReadersAgree(t *testing.T) {
 	mustIcefill(t, env, "gen-events", "--out", events, "--from", "2024-05-01", "--to", "2024-05-12",
 		"--events-per-day", "1500", "--v2-from", "2024-05-10", "--seed", "3")
 	mustIcefill(t, env, append([]string{"run", "--source", events, "--from", "2024-05-08", "--to", "2024-05-12",
-		"--logic", "legacy", "--branch", "main"}, cat...)...)
+		"--logic", "legacy", "--branch", "main", "--write-main"}, cat...)...)
 	mustIcefill(t, env, append([]string{"run", "--source", events, "--from", "2024-05-08", "--to", "2024-05-12",
 		"--branch", "clv-fix"}, cat...)...)
 

@@ -2,9 +2,10 @@
 # run.sh: the one entry point of the integration tests (make test-integration).
 #
 # Installs whatever is missing into the cache (S3 server, REST catalog classpath,
-# readers' venv and Spark jars; each reused on later runs), runs
+# Trino server and CLI, readers' venv with DuckDB and Spark jars; each reused on
+# later runs), runs
 #   go test -tags integration ./integration/ -count=1 -v -timeout 60m
-# (TestMain starts and stops the servers), prints how many rows each reader saw
+# (TestMain starts and stops the servers, Trino included), prints how many rows each reader saw
 # at each step and what the fault proxies injected, and stops the servers on any
 # exit.
 #
@@ -17,6 +18,7 @@ cd "$IT_ROOT"
 SERVERS=$IT_ROOT/integration/servers
 
 stop_all() {
+	"$SERVERS/trino.sh" stop >/dev/null 2>&1 || true
 	"$SERVERS/rest-catalog.sh" stop >/dev/null 2>&1 || true
 	"$SERVERS/s3.sh" stop >/dev/null 2>&1 || true
 }
@@ -29,6 +31,7 @@ t_all=$(now_s)
 : >"$RUN/timings.txt"
 timed "install S3 server (${S3_SERVER:-minio})" "$SERVERS/s3.sh" install
 timed "install REST catalog" "$SERVERS/rest-catalog.sh" install
+timed "install Trino" nice -n 10 "$SERVERS/trino.sh" install
 timed "install readers" "$IT_ROOT/integration/readers/setup.sh"
 
 t_test=$(now_s)

@@ -80,3 +80,11 @@ func (c *dayCache) put(d features.Date, day *features.Day) {
 		delete(c.entries, old.date)
 	}
 }
+
+// purge drops every cached day (loads under way finish normally).
+func (c *dayCache) purge() {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	c.lru.Init()
+	clear(c.entries)
+}

@@ -9,12 +9,17 @@ import (
 	"encoding/hex"
 	"fmt"
 	"io"
+	"iter"
+	"sync"
 
+	"github.com/apache/arrow-go/v18/arrow"
+	"github.com/apache/arrow-go/v18/arrow/memory"
 	"golang.org/x/sync/errgroup"
 
 	"github.com/icefill/icefill/features"
 	"github.com/icefill/icefill/internal/objstore"
 	"github.com/icefill/icefill/source"
+	"github.com/icefill/icefill/spill"
 )
 
 // Inputs reads source days for partitions, decoding each day once and
@@ -29,6 +34,19 @@ type Inputs struct {
 	allowMissing bool
 	readOpts     source.ReadOptions
 	cache        *dayCache
+	workers      int
+
+	// budget is the memory budget; spill computes the partitions whose
+	// window does not fit it (nil: everything in memory).
+	budget   *spill.Budget
+	spill    *spill.Engine
+	spillDir *spill.Dir
+	// paths keeps the two paths apart: in-memory partitions share it,
+	// an external-path partition holds it alone, so the budget it sizes
+	// its buckets by is not taken by decoded days.
+	paths  sync.RWMutex
+	rowsMu sync.Mutex
+	rows   map[features.Date]int64
 }
 
 // InputOptions configure Inputs.
@@ -38,6 +56,15 @@ type InputOptions struct {
 	// Workers is how many partitions run at once; it sizes the day cache.
 	Workers int
 	Read    source.ReadOptions
+	// MemoryLimit is the process's memory budget in bytes: a partition
+	// whose window does not fit it runs on the external path, spilling
+	// to SpillDir. 0 computes everything in memory.
+	MemoryLimit int64
+	// SpillBuckets, when positive, sends every partition to the external
+	// path cut into that many buckets (tests).
+	SpillBuckets int
+	// SpillDir is where the external path spills; Inputs.Close removes it.
+	SpillDir *spill.Dir
 }
 
 // NewInputs lists the source once and prepares to read it.
@@ -47,8 +74,96 @@ func NewInputs(ctx context.Context, src *source.Source, opts InputOptions) (*Inp
 		return nil, err
 	}
 	workers := max(opts.Workers, 1)
-	return &Inputs{ctx: ctx, src: src, avail: avail, allowMissing: opts.AllowMissing, readOpts: opts.Read,
-		cache: newDayCache(features.LookbackDays + workers + 1)}, nil
+	in := &Inputs{ctx: ctx, src: src, avail: avail, allowMissing: opts.AllowMissing, readOpts: opts.Read,
+		cache: newDayCache(features.LookbackDays + workers + 1), workers: workers, rows: map[features.Date]int64{}}
+	if opts.MemoryLimit > 0 {
+		features.SetMaxIdleScratch(int(min(128<<20, opts.MemoryLimit/16)))
+		in.budget = &spill.Budget{Limit: opts.MemoryLimit, ForceBuckets: opts.SpillBuckets, Workers: workers}
+		if opts.SpillDir != nil {
+			in.spillDir = opts.SpillDir
+			in.spill = spill.NewEngine(opts.SpillDir, *in.budget, in.streamDay)
+		}
+	}
+	return in, nil
+}
+
+// Close removes the spill files of the external path and the spill folder.
+func (in *Inputs) Close() {
+	if in.spill != nil {
+		in.spill.Close()
+	}
+	if in.spillDir != nil {
+		in.spillDir.Close()
+	}
+}
+
+// streamDay streams day d to sink for the external path.
+func (in *Inputs) streamDay(ctx context.Context, d features.Date, sink func(*features.Event)) (*features.Day, error) {
+	files := in.avail.Files(d)
+	if files == nil {
+		return nil, nil
+	}
+	return in.src.StreamFiles(ctx, d, files, in.readOpts, sink)
+}
+
+// dayRows is day d's row count from its Parquet footers (0: empty).
+func (in *Inputs) dayRows(ctx context.Context, d features.Date) (int64, error) {
+	in.rowsMu.Lock()
+	n, ok := in.rows[d]
+	in.rowsMu.Unlock()
+	if ok {
+		return n, nil
+	}
+	files := in.avail.Files(d)
+	if files == nil {
+		return 0, nil
+	}
+	n, err := in.src.Rows(ctx, files)
+	if err != nil {
+		return 0, err
+	}
+	in.rowsMu.Lock()
+	in.rows[d] = n
+	in.rowsMu.Unlock()
+	return n, nil
+}
+
+// Estimate is the size of a partition's window and how it will run.
+type Estimate struct {
+	// WindowRows is the rows of the partition day and its lookback,
+	// from the Parquet footers; MaxDayRows the largest day among them.
+	WindowRows, MaxDayRows int64
+	// Spill is true when the window does not fit the memory budget.
+	Spill bool
+	// Buckets is how many buckets the external path cuts it into.
+	Buckets int
+}
+
+// Mode is "memory" or "spill".
+func (e Estimate) Mode() string {
+	if e.Spill {
+		return "spill"
+	}
+	return "memory"
+}
+
+// Estimate sizes partition d's window from the source footers and says
+// whether it runs in memory under the budget.
+func (in *Inputs) Estimate(ctx context.Context, d features.Date, logic features.Logic) (Estimate, error) {
+	var est Estimate
+	for _, day := range append([]features.Date{d}, features.LookbackOf(d, logic)...) {
+		n, err := in.dayRows(ctx, day)
+		if err != nil {
+			return est, err
+		}
+		est.WindowRows += n
+		est.MaxDayRows = max(est.MaxDayRows, n)
+	}
+	if in.budget != nil && !in.budget.FitsInMemory(features.LookbackDays+in.workers+1, est.MaxDayRows) {
+		est.Spill = true
+		est.Buckets = in.budget.Buckets(est.WindowRows)
+	}
+	return est, nil
 }
 
 // CheckMissing fails with a MissingDaysError unless every input day of the
@@ -86,6 +201,48 @@ type Partition struct {
 	Files     []objstore.Object
 	InputRows int64
 	Rejected  int64
+	// Spilled holds the rows instead of Output when the external path
+	// computed the partition (see Records).
+	Spilled *spill.Rows
+}
+
+// Rows is the number of output rows.
+func (p *Partition) Rows() int64 {
+	if p.Spilled != nil {
+		return p.Spilled.N
+	}
+	if p.Output == nil {
+		return 0
+	}
+	return int64(p.Output.Len())
+}
+
+// Totals sums the output's additive columns.
+func (p *Partition) Totals() features.Totals {
+	if p.Spilled != nil {
+		return p.Spilled.Totals
+	}
+	return p.Output.Totals()
+}
+
+// Records yields the output rows as records of schema, in output order;
+// the consumer releases each. Spilled rows come one row group at a time.
+func (p *Partition) Records(ctx context.Context, schema *arrow.Schema) iter.Seq2[arrow.RecordBatch, error] {
+	if p.Spilled != nil {
+		return p.Spilled.Records(ctx, schema)
+	}
+	return func(yield func(arrow.RecordBatch, error) bool) {
+		if p.Output != nil && p.Output.Len() > 0 {
+			yield(p.Output.Record(memory.DefaultAllocator, schema), nil)
+		}
+	}
+}
+
+// Release removes the partition's spilled rows, once written.
+func (p *Partition) Release() {
+	if p != nil && p.Spilled != nil {
+		p.Spilled.Close()
+	}
 }
 
 // InputFingerprint is the fingerprint of partition d's inputs under logic,
@@ -109,6 +266,19 @@ func (in *Inputs) Compute(ctx context.Context, d features.Date, logic features.L
 	fp, own, err := in.InputFingerprint(ctx, d, logic)
 	if err != nil {
 		return nil, err
+	}
+	if in.budget != nil {
+		est, err := in.Estimate(ctx, d, logic)
+		if err != nil {
+			return nil, err
+		}
+		if est.Spill {
+			in.paths.Lock()
+			defer in.paths.Unlock()
+			return in.computeSpilled(ctx, d, logic, rejectLimit, est, fp, own)
+		}
+		in.paths.RLock()
+		defer in.paths.RUnlock()
 	}
 	need := append([]features.Date{d}, features.LookbackOf(d, logic)...)
 	days := make([]*features.Day, len(need))
@@ -134,8 +304,7 @@ func (in *Inputs) Compute(ctx context.Context, d features.Date, logic features.L
 		// which still replaces whatever rows it had.
 		main = features.NewDayBuilder(d, 0).Finish()
 	}
-	p.InputRows, p.Rejected = main.RowsRead, main.RejectedCount()
-	if err := features.CheckRejects(main, rejectLimit); err != nil {
+	if err := p.checkRejects(main, rejectLimit); err != nil {
 		return p, err
 	}
 	switch logic {
@@ -149,5 +318,38 @@ func (in *Inputs) Compute(ctx context.Context, d features.Date, logic features.L
 	default:
 		return nil, fmt.Errorf("unknown logic %q", logic)
 	}
+	return p, nil
+}
+
+func (p *Partition) checkRejects(main *features.Day, rejectLimit float64) error {
+	p.InputRows, p.Rejected = main.RowsRead, main.RejectedCount()
+	return features.CheckRejects(main, rejectLimit)
+}
+
+// computeSpilled computes partition d on the external path: the same
+// kernel, bucket by bucket, the window's events spilled to local disk.
+func (in *Inputs) computeSpilled(ctx context.Context, d features.Date, logic features.Logic, rejectLimit float64, est Estimate, fp string, own []objstore.Object) (*Partition, error) {
+	if in.spill == nil {
+		return nil, fmt.Errorf("partition %s needs the external path (window of %d rows) but no spill folder was set", d, est.WindowRows)
+	}
+	if logic != features.Legacy && logic != features.Corrected {
+		return nil, fmt.Errorf("unknown logic %q", logic)
+	}
+	// Decoded days kept for in-memory partitions would count against the
+	// budget the external path sizes its buckets by.
+	in.cache.purge()
+	rows, main, err := in.spill.Compute(ctx, d, features.LookbackOf(d, logic), logic, est.WindowRows)
+	if err != nil {
+		return nil, err
+	}
+	p := &Partition{Date: d, Logic: logic, Day: main, Fingerprint: fp, Files: own}
+	if main == nil {
+		main = features.NewDayBuilder(d, 0).Finish()
+	}
+	if err := p.checkRejects(main, rejectLimit); err != nil {
+		rows.Close()
+		return p, err
+	}
+	p.Spilled = rows
 	return p, nil
 }

@@ -39,6 +39,7 @@ const (
 	StatusLogicChanged  PartitionStatus = "logic-changed"  // committed by another logic version: recomputed
 	StatusForced        PartitionStatus = "forced"         // --force
 	StatusFailed        PartitionStatus = "failed"         // failed last time: retried
+	StatusFilesBad      PartitionStatus = "files-bad"      // checkpoint's files missing or short (run --verify): recomputed
 )
 
 // PlannedPartition is one partition of a plan.
@@ -97,6 +98,9 @@ type PlanOptions struct {
 	Logic features.Logic
 	Order Order
 	Force bool
+	// Bad lists checkpointed partitions whose files failed verification
+	// (snapshots.VerifyCheckpoints): they are recomputed.
+	Bad map[string]string
 	// Shard and Shards select this process's share (partition index modulo
 	// Shards equals Shard) when many processes split one backfill.
 	Shard, Shards int
@@ -142,6 +146,8 @@ func MakePlan(ctx context.Context, in *Inputs, state *snapshots.State, opts Plan
 		switch {
 		case opts.Force:
 			pp.Status = StatusForced
+		case opts.Bad[d.String()] != "":
+			pp.Status = StatusFilesBad
 		case committed && cp.Logic == version && cp.Fingerprint == fp:
 			pp.Status = StatusDone
 		case committed && cp.Logic != version:

@@ -7,20 +7,20 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"iter"
 	"log/slog"
+	"maps"
+	"slices"
 	"strings"
 	"sync"
 	"time"
 
-	"github.com/apache/arrow-go/v18/arrow"
-	"github.com/apache/arrow-go/v18/arrow/memory"
 	"github.com/apache/iceberg-go"
 	"github.com/apache/iceberg-go/table"
 	"github.com/google/uuid"
 
 	"github.com/icefill/icefill/catalog"
 	"github.com/icefill/icefill/features"
+	"github.com/icefill/icefill/internal/errkind"
 	"github.com/icefill/icefill/internal/objstore"
 	"github.com/icefill/icefill/snapshots"
 	"github.com/icefill/icefill/source"
@@ -49,11 +49,18 @@ type RunOptions struct {
 	// CompactAbove triggers a manifest rewrite when the branch head has
 	// more manifests; checked every CompactEvery commits.
 	CompactAbove, CompactEvery int
-	S3                         objstore.S3Options
-	Fault                      snapshots.Fault
-	Progress                   Progress
-	SourceName                 string
-	Log                        *slog.Logger
+	// Verify checks, before planning, that every checkpoint in range has
+	// its data files on storage as committed; those that do not are
+	// recomputed (StatusFilesBad).
+	Verify bool
+	// AllowMixedLogic lets a run write a logic version other than the one
+	// the branch's checkpoints hold (see checkOneLogic).
+	AllowMixedLogic bool
+	S3              objstore.S3Options
+	Fault           snapshots.Fault
+	Progress        Progress
+	SourceName      string
+	Log             *slog.Logger
 }
 
 // Progress hears about a run as it goes; implementations must be safe for
@@ -85,6 +92,12 @@ type RunResult struct {
 	Recovered   int             // commits whose lost answer was resolved by reading back
 	Orphans     *snapshots.GCResult
 	SchemaAdded bool
+	// SetAside says why the branch's stored checkpoints were not used
+	// (snapshots.LoadState); SetAsideCheckpoints counts them.
+	SetAside            string
+	SetAsideCheckpoints int
+	// Bad are the checkpoints --verify found wrong, by day.
+	Bad map[string]string
 }
 
 // NewRunID returns a sortable, unique run id.
@@ -121,6 +134,13 @@ func Run(ctx context.Context, cat *catalog.Catalog, in *Inputs, opts RunOptions)
 	}
 	res := &RunResult{RunID: opts.RunID}
 	start := time.Now()
+	// Both end up in object paths (rejects): refuse what could escape them.
+	if err := snapshots.CheckBranchName(opts.Branch); err != nil {
+		return res, err
+	}
+	if err := snapshots.CheckRunID(opts.RunID); err != nil {
+		return res, err
+	}
 
 	// Missing inputs stop the run before anything is written.
 	if _, _, err := in.CheckMissing(opts.Days, opts.Logic); err != nil {
@@ -148,11 +168,33 @@ func Run(ctx context.Context, cat *catalog.Catalog, in *Inputs, opts RunOptions)
 	if err != nil {
 		return res, err
 	}
-	state, err := snapshots.ReadState(tbl.Properties(), opts.Branch)
+	state, err := snapshots.LoadState(tbl, opts.Branch)
 	if err != nil {
 		return res, err
 	}
-	plan, err := MakePlan(ctx, in, state, PlanOptions{Days: opts.Days, Logic: opts.Logic, Order: opts.Order, Force: opts.Force, Shard: opts.Shard, Shards: opts.Shards})
+	if state.SetAside != "" && state.SetAsideCheckpoints > 0 {
+		res.SetAside, res.SetAsideCheckpoints = state.SetAside, state.SetAsideCheckpoints
+		log.Warn("the branch's recorded checkpoints do not describe it any more; every partition is recomputed",
+			"branch", opts.Branch, "checkpoints", state.SetAsideCheckpoints, "why", state.SetAside)
+	}
+	if err := checkOneLogic(state, opts); err != nil {
+		return res, err
+	}
+	var bad map[string]string
+	if opts.Verify {
+		days := make([]string, len(opts.Days))
+		for i, d := range opts.Days {
+			days[i] = d.String()
+		}
+		if bad, err = snapshots.VerifyCheckpoints(ctx, tbl, opts.Branch, state, days, opts.S3); err != nil {
+			return res, fmt.Errorf("verify the branch's files: %w", err)
+		}
+		res.Bad = bad
+		for _, day := range slices.Sorted(maps.Keys(bad)) {
+			log.Warn("a checkpoint's data files are not as committed; recomputing the partition", "partition", day, "problem", bad[day])
+		}
+	}
+	plan, err := MakePlan(ctx, in, state, PlanOptions{Days: opts.Days, Logic: opts.Logic, Order: opts.Order, Force: opts.Force, Shard: opts.Shard, Shards: opts.Shards, Bad: bad})
 	res.Plan = plan
 	if err != nil {
 		return res, err
@@ -160,13 +202,13 @@ func Run(ctx context.Context, cat *catalog.Catalog, in *Inputs, opts RunOptions)
 	if opts.Progress != nil {
 		opts.Progress.Planned(plan)
 	}
-	if err := recordPlan(ctx, committer, opts, base, state); err != nil {
+	if err := recordPlan(ctx, committer, opts, base, state, plan); err != nil {
 		return res, err
 	}
 
 	// Files left by interrupted attempts: safe to delete once old enough
 	// that no live writer can still be about to commit them.
-	gc, err := snapshots.CollectGarbage(ctx, tbl, opts.S3, opts.GCMinAge, false, time.Now())
+	gc, err := snapshots.CollectGarbage(ctx, cat.Iceberg(), cat.Ident(), snapshots.GCOptions{S3: opts.S3, MinAge: opts.GCMinAge, By: "run " + opts.RunID})
 	if err != nil {
 		log.Warn("orphan clean-up at start failed; continuing (run `icefill gc` later)", "err", err)
 	} else {
@@ -196,7 +238,7 @@ func Run(ctx context.Context, cat *catalog.Catalog, in *Inputs, opts RunOptions)
 				} else if p != nil {
 					res.Committed = append(res.Committed, pp.Day)
 					res.Events += p.InputRows
-					res.OutputRows += int64(p.Output.Len())
+					res.OutputRows += p.Rows()
 					res.Latencies = append(res.Latencies, cres.Latency)
 					if cres.Recovered {
 						res.Recovered++
@@ -241,7 +283,36 @@ feed:
 	return res, nil
 }
 
-func recordPlan(ctx context.Context, c *snapshots.Committer, opts RunOptions, base int64, state *snapshots.State) error {
+// checkOneLogic refuses a run whose logic differs from the logic of the
+// branch's checkpoints: the branch would hold partitions of two logics
+// (those outside the run's range keep the old one), which no validation or
+// promotion can tell apart. --allow-mixed-logic overrides it.
+func checkOneLogic(state *snapshots.State, opts RunOptions) error {
+	if opts.AllowMixedLogic {
+		return nil
+	}
+	want := opts.Logic.Version()
+	other := map[string][]string{}
+	for day, cp := range state.Checkpoints {
+		if cp.Logic != want {
+			other[cp.Logic] = append(other[cp.Logic], day)
+		}
+	}
+	if len(other) == 0 {
+		return nil
+	}
+	var held []string
+	for _, l := range slices.Sorted(maps.Keys(other)) {
+		days := other[l]
+		slices.Sort(days)
+		held = append(held, fmt.Sprintf("%d partitions (%s … %s) of %s", len(days), days[0], days[len(days)-1], l))
+	}
+	return errkind.Refusedf("branch %s holds %s; this run computes %s and would leave the branch mixing logics. "+
+		"Use a new --branch for %s, or pass --allow-mixed-logic to recompute this range with it (days outside the range keep their logic; status shows the branch as mixed)",
+		opts.Branch, strings.Join(held, " and "), want, want)
+}
+
+func recordPlan(ctx context.Context, c *snapshots.Committer, opts RunOptions, base int64, state *snapshots.State, plan *Plan) error {
 	if len(opts.Days) == 0 {
 		return nil
 	}
@@ -250,10 +321,11 @@ func recordPlan(ctx context.Context, c *snapshots.Committer, opts RunOptions, ba
 		from, to = min(from, d), max(to, d)
 	}
 	p := snapshots.Plan{From: from.String(), To: to.String(), Logic: opts.Logic.Version(), Source: opts.SourceName, Partitions: len(opts.Days), Base: base}
-	if state.Plan != nil && *state.Plan == p {
+	if state.Plan != nil && *state.Plan == p && sameSourceChanges(state, plan) {
 		return nil
 	}
 	return c.UpdateState(ctx, func(s *snapshots.State) error {
+		noteSourceChanges(s, plan)
 		// Widen an existing plan rather than narrow it: several runs (or
 		// shards) may cover parts of one backfill.
 		if s.Plan != nil && s.Plan.Logic == p.Logic {
@@ -273,6 +345,36 @@ func recordPlan(ctx context.Context, c *snapshots.Committer, opts RunOptions, ba
 		s.Plan = &p
 		return nil
 	})
+}
+
+// noteSourceChanges records in the state which of the plan's partitions
+// were committed from input files that have changed since, so the report
+// can show them from the catalog alone; the plan's other days are cleared
+// (other shards' days are left as they are).
+func noteSourceChanges(s *snapshots.State, plan *Plan) {
+	for _, pp := range plan.Partitions {
+		day := pp.Day.String()
+		if pp.Status == StatusSourceChanged {
+			if s.SourceChanged == nil {
+				s.SourceChanged = map[string]string{}
+			}
+			s.SourceChanged[day] = pp.Fingerprint
+		} else {
+			delete(s.SourceChanged, day)
+		}
+	}
+}
+
+// sameSourceChanges reports whether the state already records the plan's
+// source changes.
+func sameSourceChanges(s *snapshots.State, plan *Plan) bool {
+	for _, pp := range plan.Partitions {
+		fp, ok := s.SourceChanged[pp.Day.String()]
+		if ok != (pp.Status == StatusSourceChanged) || ok && fp != pp.Fingerprint {
+			return false
+		}
+	}
+	return true
 }
 
 func waitPause(ctx context.Context, w *PauseWindow, progress Progress) error {
@@ -312,9 +414,9 @@ func (w *worker) do(ctx context.Context, pp PlannedPartition) (*Partition, snaps
 		w.opts.Progress.Started(day)
 	}
 	// Another process may have finished this partition since we planned.
-	if pp.Status != StatusForced {
+	if pp.Status != StatusForced && pp.Status != StatusFilesBad {
 		if tbl, err := w.cat.LoadTable(ctx); err == nil {
-			if st, err := snapshots.ReadState(tbl.Properties(), w.opts.Branch); err == nil && st.Current(day.String(), w.opts.Logic.Version(), pp.Fingerprint) {
+			if st, err := snapshots.LoadState(tbl, w.opts.Branch); err == nil && st.Current(day.String(), w.opts.Logic.Version(), pp.Fingerprint) {
 				return nil, snapshots.CommitResult{}, nil
 			}
 		}
@@ -328,17 +430,17 @@ func (w *worker) do(ctx context.Context, pp PlannedPartition) (*Partition, snaps
 		}
 	}
 	if err != nil {
+		p.Release()
 		return nil, snapshots.CommitResult{}, fmt.Errorf("compute partition %s: %w", day, err)
 	}
+	// Spilled rows stay on local disk until the partition is committed:
+	// data files may have to be written again.
+	defer p.Release()
 	attempt := w.opts.RunID + "/" + uuid.NewString()[:8]
-	files, err := w.writeDataFiles(ctx, p)
-	if err != nil {
-		return nil, snapshots.CommitResult{}, fmt.Errorf("write data files of partition %s: %w", day, err)
-	}
 	cp := snapshots.Checkpoint{
 		Logic: w.opts.Logic.Version(), Fingerprint: p.Fingerprint, RunID: w.opts.RunID, Attempt: attempt,
-		CommittedAt: time.Now().UnixMilli(), InputRows: p.InputRows, OutputRows: int64(p.Output.Len()), Rejected: p.Rejected,
-		Seconds: time.Since(start).Seconds(),
+		InputRows: p.InputRows, OutputRows: p.Rows(), Rejected: p.Rejected,
+		Bytes: pp.Bytes,
 	}
 	summary := iceberg.Properties{
 		snapshots.SummaryPartition:   day.String(),
@@ -347,22 +449,30 @@ func (w *worker) do(ctx context.Context, pp PlannedPartition) (*Partition, snaps
 		snapshots.SummaryFingerprint: p.Fingerprint,
 		snapshots.SummarySourceFiles: sourceFilesSummary(p.Files),
 		snapshots.SummaryInputRows:   fmt.Sprint(p.InputRows),
-		snapshots.SummaryOutputRows:  fmt.Sprint(p.Output.Len()),
+		snapshots.SummaryOutputRows:  fmt.Sprint(p.Rows()),
 		snapshots.SummaryRejected:    fmt.Sprint(p.Rejected),
 		snapshots.SummaryAttempt:     attempt,
 	}
-	// Files older than the clean-up threshold may be collected by another
-	// process's gc: commit them well before that, or not at all. A threshold
-	// under a minute says no other process runs: no deadline then.
-	var deadline time.Time
-	if w.opts.GCMinAge >= time.Minute {
-		deadline = time.Now().Add(w.opts.GCMinAge / 2)
-	}
-	res, err := w.committer.Commit(ctx, snapshots.PartitionCommit{
-		Day: iceberg.Date(day), DayText: day.String(), Files: files, Checkpoint: cp, Summary: summary, Deadline: deadline,
-	})
-	if err != nil {
-		return nil, res, err
+	// A clean-up that ran while this process was paused (the gc fence) may
+	// have deleted the files: write them again, a few times at most.
+	var res snapshots.CommitResult
+	for try := 1; ; try++ {
+		files, written, err := w.writeDataFiles(ctx, p)
+		if err != nil {
+			return nil, snapshots.CommitResult{}, fmt.Errorf("write data files of partition %s: %w", day, err)
+		}
+		cp.CommittedAt, cp.Seconds = time.Now().UnixMilli(), time.Since(start).Seconds()
+		res, err = w.committer.Commit(ctx, snapshots.PartitionCommit{
+			Day: iceberg.Date(day), DayText: day.String(), Files: files, Checkpoint: cp, Summary: summary, Written: written,
+		})
+		if errors.Is(err, snapshots.ErrFenced) && try < maxRewrites {
+			w.log.Warn("a clean-up ran since this partition's data files were written; writing them again", "partition", day, "err", err)
+			continue
+		}
+		if err != nil {
+			return nil, res, err
+		}
+		break
 	}
 	if w.opts.Progress != nil {
 		w.opts.Progress.Committed(day, p, res, time.Since(start))
@@ -370,28 +480,59 @@ func (w *worker) do(ctx context.Context, pp PlannedPartition) (*Partition, snaps
 	return p, res, nil
 }
 
+// maxRewrites bounds how often a partition's data files are written again
+// because a clean-up may have deleted them before they were committed.
+const maxRewrites = 3
+
+// ErrWrittenFiles is returned (wrapped) when the data files written do not
+// hold the rows computed, or are not on storage as written.
+var ErrWrittenFiles = errors.New("the written data files do not hold the computed rows")
+
 // writeDataFiles writes the partition's rows as Parquet data files of the
-// table, once; every commit attempt reuses them.
-func (w *worker) writeDataFiles(ctx context.Context, p *Partition) ([]iceberg.DataFile, error) {
-	if p.Output.Len() == 0 {
-		return nil, nil
+// table, once; every commit attempt reuses them. Before anything is
+// committed it checks that the files' record counts add up to the rows
+// computed and that every file is on storage with its recorded size; it
+// returns the files' oldest storage time for the gc fence.
+func (w *worker) writeDataFiles(ctx context.Context, p *Partition) ([]iceberg.DataFile, time.Time, error) {
+	if p.Rows() == 0 {
+		return nil, time.Time{}, nil
 	}
 	schema := features.FullSchema
 	if w.opts.Logic == features.Legacy {
 		schema = features.LegacySchema
 	}
-	rec := p.Output.Record(memory.DefaultAllocator, schema)
-	records := iter.Seq2[arrow.RecordBatch, error](func(yield func(arrow.RecordBatch, error) bool) {
-		yield(rec, nil) // WriteRecords releases it
-	})
+	// WriteRecords releases the records; spilled rows are read again from
+	// their local file on every call.
 	var files []iceberg.DataFile
-	for df, err := range table.WriteRecords(ctx, w.tbl, schema, records) {
+	for df, err := range table.WriteRecords(ctx, w.tbl, schema, p.Records(ctx, schema)) {
 		if err != nil {
-			return nil, err
+			return nil, time.Time{}, err
 		}
 		files = append(files, df)
 	}
-	return files, nil
+	if w.opts.Fault != nil {
+		if err := w.opts.Fault(snapshots.PointDataWritten); errors.Is(err, snapshots.ErrFaultLoseFiles) {
+			files = nil
+		} else if err != nil {
+			return nil, time.Time{}, err
+		}
+	}
+	if got, want := snapshots.RecordCount(files), p.Rows(); got != want {
+		return nil, time.Time{}, fmt.Errorf("%w: %d data files with %d rows, %d rows computed (storage full?); nothing was committed",
+			ErrWrittenFiles, len(files), got, want)
+	}
+	df, err := snapshots.NewDataFiles(ctx, w.tbl.Location(), w.opts.S3)
+	if err != nil {
+		return nil, time.Time{}, err
+	}
+	problems, written, err := df.Check(ctx, files)
+	if err != nil {
+		return nil, time.Time{}, err
+	}
+	if len(problems) > 0 {
+		return nil, time.Time{}, fmt.Errorf("%w: %s; nothing was committed", ErrWrittenFiles, problems[0])
+	}
+	return files, written, nil
 }
 
 // writeRejects keeps the partition's rejected rows beside the table:

@@ -401,6 +401,27 @@ func TestChangedSourceIsRecomputed(t *testing.T) {
 	if got := res.Plan.Count(rewrite.StatusSourceChanged); got != 8 {
 		t.Fatalf("%d partitions seen as source-changed, want 8 (the day and its 7 dependants)", got)
 	}
+	// The state remembers which days the plan found changed (for the
+	// report), and that each was recomputed with its new input since.
+	tbl, err := cat.LoadTable(context.Background())
+	if err != nil {
+		t.Fatal(err)
+	}
+	st, err := snapshots.LoadState(tbl, "clv-fix")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(st.SourceChanged) != 8 {
+		t.Errorf("state records %d source-changed days, want 8", len(st.SourceChanged))
+	}
+	for day := range st.SourceChanged {
+		if st.IsSourceChanged(day) {
+			t.Errorf("%s still shows as source-changed after its recompute", day)
+		}
+		if cp := st.Checkpoints[day]; cp.Bytes <= 0 {
+			t.Errorf("%s: checkpoint records %d source bytes", day, cp.Bytes)
+		}
+	}
 	fresh := f.catalog("fresh")
 	if _, err := rewrite.Run(context.Background(), fresh, f.inputs(false), opts("clv-fix")); err != nil {
 		t.Fatal(err)
@@ -531,7 +552,7 @@ func TestGCDeletesOnlyOldUnreferencedFiles(t *testing.T) {
 	past := time.Now().Add(-2 * time.Hour)
 	os.Chtimes(old, past, past)
 	before := rows(t, cat, "clv-fix")
-	res, err := snapshots.CollectGarbage(context.Background(), tbl, objstore.S3Options{}, time.Hour, false, time.Now())
+	res, err := snapshots.CollectGarbage(context.Background(), cat.Iceberg(), cat.Ident(), snapshots.GCOptions{MinAge: time.Hour})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -545,7 +566,7 @@ func TestGCDeletesOnlyOldUnreferencedFiles(t *testing.T) {
 		t.Fatal("young orphan deleted: it may belong to a live writer")
 	}
 	// Everything referenced is intact: the branch reads the same.
-	res, err = snapshots.CollectGarbage(context.Background(), tbl, objstore.S3Options{}, 0, false, time.Now())
+	res, err = snapshots.CollectGarbage(context.Background(), cat.Iceberg(), cat.Ident(), snapshots.GCOptions{MinAge: time.Nanosecond})
 	if err != nil || res.Deleted != 1 {
 		t.Fatalf("second pass: %v deleted %d", err, res.Deleted)
 	}

@@ -23,6 +23,7 @@ type Status struct {
 	Remaining  int               `json:"remaining"`
 	Failed     []FailedPartition `json:"failed,omitempty"`
 	Events     int64             `json:"events"`
+	Bytes      int64             `json:"bytes"`
 	OutputRows int64             `json:"output_rows"`
 	LastCommit time.Time         `json:"last_commit,omitzero"`
 	// Rates over the last hour of commits (or all of them if fewer).
@@ -30,6 +31,12 @@ type Status struct {
 	EventsPerSecond   float64       `json:"events_per_second"`
 	ETA               time.Duration `json:"eta_ns,omitempty"`
 	StaleLogic        int           `json:"other_logic_version,omitempty"`
+	// Logics counts checkpoints per logic version when the branch holds
+	// more than one: such a branch is never shown complete.
+	Logics map[string]int `json:"logics,omitempty"`
+	// SetAside says why the stored checkpoints do not count (LoadState).
+	SetAside            string `json:"checkpoints_set_aside_because,omitempty"`
+	SetAsideCheckpoints int    `json:"checkpoints_set_aside,omitempty"`
 }
 
 // FailedPartition is a partition whose last attempt failed.
@@ -46,28 +53,36 @@ func BranchStatus(tbl *table.Table, branch string) (*Status, error) {
 	if head := tbl.SnapshotByName(branch); head != nil {
 		st.Exists, st.HeadID = true, head.SnapshotID
 	}
-	state, err := snapshots.ReadState(tbl.Properties(), branch)
+	state, err := snapshots.LoadState(tbl, branch)
 	if err != nil {
 		return nil, err
 	}
 	if len(state.Checkpoints) > 0 {
 		st.Exists = true
 	}
+	st.SetAside, st.SetAsideCheckpoints = state.SetAside, state.SetAsideCheckpoints
 	st.Plan = state.Plan
 	inPlan := func(day string) bool {
 		return st.Plan == nil || (day >= st.Plan.From && day <= st.Plan.To)
 	}
 	var times []int64
+	logics := map[string]int{}
+	outside := 0 // partitions of another logic outside the plan's range
 	for day, cp := range state.Checkpoints {
-		if !inPlan(day) {
-			continue
-		}
+		logics[cp.Logic]++
 		if st.Plan != nil && cp.Logic != st.Plan.Logic {
 			st.StaleLogic++
+			if !inPlan(day) {
+				outside++
+			}
+			continue
+		}
+		if !inPlan(day) {
 			continue
 		}
 		st.Done++
 		st.Events += cp.InputRows
+		st.Bytes += cp.Bytes
 		st.OutputRows += cp.OutputRows
 		times = append(times, cp.CommittedAt)
 	}
@@ -78,8 +93,13 @@ func BranchStatus(tbl *table.Table, branch string) (*Status, error) {
 		st.Failed = append(st.Failed, FailedPartition{Day: day, Error: f.Error, RunID: f.RunID, At: time.UnixMilli(f.At).UTC()})
 	}
 	sort.Slice(st.Failed, func(i, j int) bool { return st.Failed[i].Day < st.Failed[j].Day })
+	if len(logics) > 1 {
+		st.Logics = logics
+	}
 	if st.Plan != nil {
-		st.Total = st.Plan.Partitions
+		// A partition of another logic outside the plan is still part of
+		// the branch: it keeps the branch from being complete.
+		st.Total = st.Plan.Partitions + outside
 	} else {
 		st.Total = st.Done
 	}

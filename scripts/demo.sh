@@ -5,7 +5,7 @@
 # the corrected logic onto branch clv-fix, kill it part-way (kill -9, at
 # the worst moment: data files written, commit not yet made), resume, and
 # compare main with the branch; then validate the branch against main,
-# promote it, and roll the promotion back.
+# promote it, and roll the promotion back; write the report page.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 BIN=./bin/icefill
@@ -24,7 +24,7 @@ step "1. generate 90 days of raw events ($EVENTS/day, schema v1 until 2024-02-14
 $BIN gen-events --out "$DATA/events" --from $FROM --to $TO --events-per-day "$EVENTS" --v2-from 2024-02-15 --seed 42
 
 step "2. build production main with the legacy (buggy) logic"
-$BIN run --source "$DATA/events" --from $FROM --to $TO --logic legacy --branch main --order oldest-first
+$BIN run --source "$DATA/events" --from $FROM --to $TO --logic legacy --branch main --write-main --order oldest-first
 
 step "3. backfill the corrected logic onto branch clv-fix — the process will be killed (kill -9) after 30 partitions"
 set +e
@@ -50,7 +50,7 @@ step "8. main (legacy, what readers still see) beside clv-fix (corrected)"
 $BIN totals --refs main,clv-fix
 
 step "9. validate clv-fix against main, declaring the differences the fix intends (spec §5)"
-$BIN validate --base main --candidate clv-fix --expected docs/expected-clv-fix.yaml --report "$DATA/validation.json" --sample 5
+$BIN validate --base main --candidate clv-fix --expected docs/expected-clv-fix.yaml --report "$DATA/validation.json" --html "$DATA/validation.html" --sample 5
 
 step "10. the same validation without declaring them fails, and says why"
 set +e
@@ -71,6 +71,10 @@ $BIN totals --refs main,clv-fix
 
 step "13. the table's story, from the catalog"
 $BIN history
+
+step "14. the same story as a page: partitions, progress, last validation, history"
+REPORT=$($BIN report --branch clv-fix --html "$DATA/report.html")
+echo "report: $REPORT (one self-contained file; open it in any browser)"
 echo
 echo "The catalog is $DATA/catalog.db (catalog name 'icefill', table analytics.clv_daily,"
 echo "warehouse $DATA/warehouse): PyIceberg's SqlCatalog and Spark's JdbcCatalog open it as it is."

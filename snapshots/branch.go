@@ -23,42 +23,42 @@ func EnsureBranch(ctx context.Context, cat catalog.Catalog, ident table.Identifi
 	if branch == table.MainBranch {
 		return 0, nil
 	}
-	for attempt := 1; attempt <= 10; attempt++ {
+	var base int64
+	done := false // the attempt's error is final, not a conflict
+	err := retry(ctx, 10, time.Second, func(int) (bool, error) {
 		tbl, err := cat.LoadTable(ctx, ident)
 		if err != nil {
-			return 0, fmt.Errorf("load table %s: %w", ident, err)
+			done = true
+			return true, fmt.Errorf("load table %s: %w", ident, err)
 		}
 		if ref, ok := refOf(tbl, branch); ok {
 			if ref.SnapshotRefType != table.BranchRef {
-				return 0, fmt.Errorf("%q is a tag of table %s, not a branch; choose another --branch", branch, ident)
+				done = true
+				return true, fmt.Errorf("%q is a tag of table %s, not a branch; choose another --branch", branch, ident)
 			}
-			return int64(tbl.Properties().GetInt(baseProperty(branch), 0)), nil
+			base = int64(tbl.Properties().GetInt(baseProperty(branch), 0))
+			return true, nil
 		}
 		main := tbl.CurrentSnapshot()
 		if main == nil {
-			return 0, nil
+			return true, nil
 		}
-		base := main.SnapshotID
 		_, _, err = cat.CommitTable(ctx, ident,
 			[]table.Requirement{
 				table.AssertTableUUID(tbl.Metadata().TableUUID()),
 				table.AssertRefSnapshotID(branch, nil),
 			},
 			[]table.Update{
-				table.NewSetSnapshotRefUpdate(branch, base, table.BranchRef, 0, 0, KeepSnapshots),
-				table.NewSetPropertiesUpdate(iceberg.Properties{baseProperty(branch): fmt.Sprint(base)}),
+				table.NewSetSnapshotRefUpdate(branch, main.SnapshotID, table.BranchRef, 0, 0, KeepSnapshots),
+				table.NewSetPropertiesUpdate(iceberg.Properties{baseProperty(branch): fmt.Sprint(main.SnapshotID)}),
 			})
-		if err == nil {
-			return int64(base), nil
-		}
-		if ctx.Err() != nil {
-			return 0, ctx.Err()
-		}
-		if err := sleepCtx(ctx, backoff(attempt, time.Second)); err != nil {
-			return 0, err
-		}
+		base, done = main.SnapshotID, err == nil
+		return done, err
+	})
+	if err != nil && !done && ctx.Err() == nil {
+		return 0, fmt.Errorf("create branch %q on %s: gave up after repeated conflicts (%v); re-run the command", branch, ident, err)
 	}
-	return 0, fmt.Errorf("create branch %q on %s: gave up after repeated conflicts; re-run the command", branch, ident)
+	return base, err
 }
 
 // baseProperty records which main snapshot a branch was forked from.
@@ -96,55 +96,51 @@ func ensureRetention(ctx context.Context, cat catalog.Catalog, ident table.Ident
 // retried on conflict.
 func (c *Committer) UpdateState(ctx context.Context, change func(*State) error) error {
 	c.forgetTable()
-	var lastErr error
-	for attempt := 1; attempt <= 20; attempt++ {
-		if attempt > 1 {
-			if err := sleepCtx(ctx, backoff(attempt, c.MaxBackoff)); err != nil {
-				return err
-			}
-		}
+	final := false // the attempt's error is not a conflict: do not retry
+	done := func(err error) (bool, error) { final = true; return true, err }
+	err := retry(ctx, 20, c.MaxBackoff, func(int) (bool, error) {
 		tbl, err := c.Catalog.LoadTable(ctx, c.Ident)
 		if err != nil {
-			lastErr = err
 			if errors.Is(err, catalog.ErrNoSuchTable) {
-				return err
+				return done(err)
 			}
-			continue
+			return false, err
 		}
-		state, err := ReadState(tbl.Properties(), c.Branch)
+		state, err := LoadState(tbl, c.Branch)
 		if err != nil {
-			return err
+			return done(err)
 		}
 		if err := change(state); err != nil {
-			return err
+			return done(err)
 		}
-		enc, err := state.Encode()
-		if err != nil {
-			return err
-		}
-		if tbl.Properties()[StateProperty(c.Branch)] == enc {
-			return nil
+		// Unchanged (same head, same content): nothing to commit.
+		if enc, err := state.Encode(); err != nil {
+			return done(err)
+		} else if state.SetAside == "" && tbl.Properties()[StateProperty(c.Branch)] == enc {
+			return done(nil)
 		}
 		txn, err := pinnedTxn(tbl, c.Branch)
 		if err != nil {
-			return err
+			return done(err)
 		}
 		if err := emptyAppend(ctx, txn, iceberg.Properties{SummaryOperation: "state"}); err != nil {
-			return err
+			return done(err)
 		}
-		if err := txn.SetProperties(iceberg.Properties{StateProperty(c.Branch): enc}); err != nil {
-			return err
+		bound, err := stageState(txn, c.Branch, state)
+		if err != nil {
+			return done(err)
 		}
-		if _, err := txn.Commit(ctx); err == nil {
-			return nil
-		} else {
-			lastErr = err
+		committed, err := txn.Commit(ctx)
+		if err != nil {
+			return false, err
 		}
-		if ctx.Err() != nil {
-			return ctx.Err()
-		}
+		checkBound(c.log(), committed, c.Branch, bound)
+		return done(nil)
+	})
+	if err != nil && !final && ctx.Err() == nil {
+		return fmt.Errorf("update state of branch %s: %w", c.Branch, err)
 	}
-	return fmt.Errorf("update state of branch %s: %w", c.Branch, lastErr)
+	return err
 }
 
 // CompactManifests rewrites the branch's manifests into few when it has
@@ -152,42 +148,37 @@ func (c *Committer) UpdateState(ctx context.Context, change func(*State) error) 
 // with their number. A failure here is harmless; the next call retries.
 func (c *Committer) CompactManifests(ctx context.Context, threshold int) (bool, error) {
 	c.forgetTable()
-	for attempt := 1; attempt <= 5; attempt++ {
+	compacted := false
+	err := retry(ctx, 5, c.MaxBackoff, func(int) (bool, error) {
 		tbl, err := c.Catalog.LoadTable(ctx, c.Ident)
 		if err != nil {
-			return false, err
+			return true, err
 		}
 		head := tbl.SnapshotByName(c.Branch)
 		if head == nil {
-			return false, nil
+			return true, nil
 		}
 		fs, err := tbl.FS(ctx)
 		if err != nil {
-			return false, err
+			return true, err
 		}
 		manifests, err := head.Manifests(fs)
 		if err != nil {
-			return false, err
+			return true, err
 		}
 		if len(manifests) <= threshold {
-			return false, nil
+			return true, nil
 		}
 		txn := tbl.NewTransactionOnBranch(c.Branch)
 		res, err := txn.RewriteManifests(ctx)
-		if err != nil {
-			return false, err
+		if err != nil || res.IsNoOp() {
+			return true, err
 		}
-		if res.IsNoOp() {
-			return false, nil
-		}
-		if _, err := txn.Commit(ctx); err == nil {
-			return true, nil
-		}
-		if err := sleepCtx(ctx, backoff(attempt, c.MaxBackoff)); err != nil {
-			return false, err
-		}
-	}
-	return false, nil
+		_, err = txn.Commit(ctx)
+		compacted = err == nil
+		return compacted, nil // a conflict: try again, harmless if it never lands
+	})
+	return compacted, err
 }
 
 // forgetTable drops the cached table: a commit outside the commit loop

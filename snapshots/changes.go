@@ -7,11 +7,13 @@ import (
 
 	"github.com/apache/iceberg-go"
 	"github.com/apache/iceberg-go/table"
+
+	"github.com/icefill/icefill/features"
 )
 
 // Change is a partition some commit on a ref added or removed files of.
 type Change struct {
-	Day iceberg.Date
+	Day features.Date
 	// At is the time of the newest such commit (Unix ms).
 	At int64
 	// Seq is the sequence number of the newest such commit.
@@ -21,15 +23,17 @@ type Change struct {
 }
 
 // ChangedPartitions lists the partitions whose content differs between
-// snapshot base and snapshot head. When head descends from base through
-// snapshots still in the metadata, it reads what each of those commits
-// added or removed (skipping icefill's own rebase, restore and state
-// commits and manifest rewrites), which also says when each partition last
-// changed. When that history is cut (snapshot expiry removes intermediate
-// snapshots) it compares the two snapshots' files per partition instead and
-// dates every change at head: conservative, never blind.
-func ChangedPartitions(ctx context.Context, tbl *table.Table, base, head int64) (map[iceberg.Date]*Change, error) {
-	changes := map[iceberg.Date]*Change{}
+// snapshot base and snapshot head, as seen by branch: when head descends
+// from base through snapshots still in the metadata, it reads what each of
+// those commits added or removed, which also says when each partition last
+// changed. It skips only manifest rewrites and icefill's publications of
+// branch itself (its own rebase and the restore that undid it): every
+// other commit counts, other branches' promotions and restores included.
+// When that history is cut (snapshot expiry removes intermediate snapshots)
+// it compares the two snapshots' files per partition instead and dates
+// every change at head: conservative, never blind.
+func ChangedPartitions(ctx context.Context, tbl *table.Table, base, head int64, branch string) (map[features.Date]*Change, error) {
+	changes := map[features.Date]*Change{}
 	if base == head {
 		return changes, nil
 	}
@@ -48,9 +52,8 @@ func ChangedPartitions(ctx context.Context, tbl *table.Table, base, head int64) 
 			continue
 		}
 		if s.Summary != nil {
-			// icefill's own commits on main (rebase, restore, state) and
-			// manifest rewrites change no partition's content.
-			if s.Summary.Properties[SummaryOperation] != "" || s.Summary.Operation == table.OpReplace {
+			own := s.Summary.Properties[SummaryOperation] != "" && s.Summary.Properties[SummaryBranch] == branch
+			if own || s.Summary.Operation == table.OpReplace {
 				continue
 			}
 		}
@@ -69,10 +72,11 @@ func ChangedPartitions(ctx context.Context, tbl *table.Table, base, head int64) 
 				if e.Status() == iceberg.EntryStatusEXISTING || e.SnapshotID() != s.SnapshotID {
 					continue
 				}
-				day, ok := e.DataFile().Partition()[fieldID].(iceberg.Date)
+				iday, ok := e.DataFile().Partition()[fieldID].(iceberg.Date)
 				if !ok {
 					continue
 				}
+				day := features.Date(iday)
 				c := changes[day]
 				if c == nil {
 					c = &Change{Day: day}
@@ -90,7 +94,7 @@ func ChangedPartitions(ctx context.Context, tbl *table.Table, base, head int64) 
 }
 
 // diffPartitions compares two snapshots' data files partition by partition.
-func diffPartitions(ctx context.Context, tbl *table.Table, base, head int64) (map[iceberg.Date]*Change, error) {
+func diffPartitions(ctx context.Context, tbl *table.Table, base, head int64) (map[features.Date]*Change, error) {
 	hs, bs := tbl.SnapshotByID(head), tbl.SnapshotByID(base)
 	if hs == nil || bs == nil {
 		return nil, fmt.Errorf("snapshot %d or %d is no longer in the table metadata (expired?); cannot tell what changed between them", base, head)
@@ -103,37 +107,11 @@ func diffPartitions(ctx context.Context, tbl *table.Table, base, head int64) (ma
 	if err != nil {
 		return nil, err
 	}
-	changes := map[iceberg.Date]*Change{}
-	mark := func(d iceberg.Date) {
+	changes := map[features.Date]*Change{}
+	for _, d := range ChangedDays(before, after) {
 		changes[d] = &Change{Day: d, At: hs.TimestampMs, Seq: hs.SequenceNumber, Snapshots: []int64{head}}
 	}
-	for d, files := range after {
-		if !samePaths(files, before[d]) {
-			mark(d)
-		}
-	}
-	for d := range before {
-		if _, ok := after[d]; !ok {
-			mark(d)
-		}
-	}
 	return changes, nil
-}
-
-func samePaths(a, b []iceberg.DataFile) bool {
-	if len(a) != len(b) {
-		return false
-	}
-	set := make(map[string]bool, len(a))
-	for _, f := range a {
-		set[f.FilePath()] = true
-	}
-	for _, f := range b {
-		if !set[f.FilePath()] {
-			return false
-		}
-	}
-	return true
 }
 
 // partitionFieldID is the id of the event_date partition field.
@@ -148,26 +126,26 @@ func partitionFieldID(tbl *table.Table) int {
 }
 
 // FilesByPartition plans every data file of a snapshot, grouped by day.
-func FilesByPartition(ctx context.Context, tbl *table.Table, snapshotID int64) (map[iceberg.Date][]iceberg.DataFile, error) {
+func FilesByPartition(ctx context.Context, tbl *table.Table, snapshotID int64) (Files, error) {
 	tasks, err := tbl.Scan(table.WithSnapshotID(snapshotID)).PlanFiles(ctx)
 	if err != nil {
 		return nil, fmt.Errorf("plan files of snapshot %d: %w", snapshotID, err)
 	}
 	fieldID := partitionFieldID(tbl)
-	out := map[iceberg.Date][]iceberg.DataFile{}
+	out := Files{}
 	for _, t := range tasks {
 		day, ok := t.File.Partition()[fieldID].(iceberg.Date)
 		if !ok {
 			return nil, fmt.Errorf("data file %s has no %s partition value", t.File.FilePath(), PartitionColumn)
 		}
-		out[day] = append(out[day], t.File)
+		out[features.Date(day)] = append(out[features.Date(day)], t.File)
 	}
 	return out, nil
 }
 
 // SortedDays returns the map's days, oldest first.
-func SortedDays[V any](m map[iceberg.Date]V) []iceberg.Date {
-	out := make([]iceberg.Date, 0, len(m))
+func SortedDays[V any](m map[features.Date]V) []features.Date {
+	out := make([]features.Date, 0, len(m))
 	for d := range m {
 		out = append(out, d)
 	}

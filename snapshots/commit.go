@@ -5,7 +5,6 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
-	"math/rand/v2"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -27,10 +26,16 @@ type Fault func(point string) error
 
 // Fault points, in protocol order.
 const (
+	PointDataWritten  = "data-written"  // data files written, not yet checked
 	PointBeforeCommit = "before-commit" // data files written, nothing committed
 	PointLostResponse = "lost-response" // the commit landed, its answer is "lost"
 	PointAfterCommit  = "after-commit"  // committed, before the caller hears of it
 )
+
+// ErrFaultLoseFiles, returned by a Fault at PointDataWritten, makes the
+// writer forget the files it wrote, as a data-file writer that drops an
+// error would (the disk-full case): a test of the written-files check.
+var ErrFaultLoseFiles = errors.New("fault injected: the data-file writer lost its files")
 
 // Committer commits partitions to one branch. It is safe for concurrent use:
 // every attempt starts from a freshly loaded table.
@@ -66,9 +71,10 @@ type PartitionCommit struct {
 	Files      []iceberg.DataFile
 	Checkpoint Checkpoint
 	Summary    iceberg.Properties
-	// Deadline, when set, stops new attempts after it: the data files may
-	// by then be taken for orphans by another process's clean-up.
-	Deadline time.Time
+	// Written is the oldest storage time of Files (DataFiles.Check). An
+	// attempt that finds a gc fence at or after it stops with ErrFenced:
+	// the files may have been deleted and must be written again.
+	Written time.Time
 }
 
 // CommitResult says how a commit went.
@@ -80,10 +86,6 @@ type CommitResult struct {
 	// Latency is the duration of the successful catalog commit call.
 	Latency time.Duration
 }
-
-// ErrDeadline is returned when a commit could not land before its data
-// files risked being collected as orphans.
-var ErrDeadline = errors.New("data files were not committed in time")
 
 // ErrGaveUp wraps the last error when the attempt budget is spent.
 var ErrGaveUp = errors.New("commit did not succeed within its attempt budget")
@@ -127,7 +129,7 @@ func (c *Committer) Commit(ctx context.Context, pc PartitionCommit) (CommitResul
 			lastErr = fmt.Errorf("load table: %w", err)
 			continue
 		}
-		state, err := ReadState(tbl.Properties(), c.Branch)
+		state, err := LoadState(tbl, c.Branch)
 		if err != nil {
 			c.mu.Unlock()
 			return res, err
@@ -138,10 +140,10 @@ func (c *Committer) Commit(ctx context.Context, pc PartitionCommit) (CommitResul
 			res.Recovered = attempt > 1
 			return res, nil
 		}
-		if !pc.Deadline.IsZero() && time.Now().After(pc.Deadline) {
+		if len(pc.Files) > 0 && fenced(tbl, pc.Written) {
 			c.mu.Unlock()
-			return res, fmt.Errorf("partition %s on branch %s: %w (last error: %v); the next run recomputes it",
-				pc.DayText, c.Branch, ErrDeadline, lastErr)
+			return res, fmt.Errorf("partition %s on branch %s: %w (files written at %s, clean-up cut %s)",
+				pc.DayText, c.Branch, ErrFenced, pc.Written.UTC().Format(time.RFC3339), FenceCut(tbl).UTC().Format(time.RFC3339))
 		}
 		if attempt > 1 && lastErr != nil {
 			c.log().Debug("retrying partition commit", "partition", pc.DayText, "branch", c.Branch, "attempt", attempt, "cause", lastErr)
@@ -191,10 +193,6 @@ func (c *Committer) attempt(ctx context.Context, tbl *table.Table, state *State,
 		summary[k] = v
 	}
 	summary[SummaryDone] = fmt.Sprint(len(next.Checkpoints))
-	enc, err := next.Encode()
-	if err != nil {
-		return nil, err
-	}
 	old, err := PartitionFiles(ctx, tbl, c.Branch, pc.Day)
 	if err != nil {
 		return nil, err
@@ -202,6 +200,12 @@ func (c *Committer) attempt(ctx context.Context, tbl *table.Table, state *State,
 	txn, err := pinnedTxn(tbl, c.Branch)
 	if err != nil {
 		return nil, err
+	}
+	if len(pc.Files) > 0 {
+		// The gc fence read above must still be the fence at commit time.
+		if err := txn.AssertRefSnapshotID(FenceRef); err != nil {
+			return nil, err
+		}
 	}
 	if len(old) > 0 || len(pc.Files) > 0 {
 		// New files have fresh unique names and an attempt that landed is
@@ -215,7 +219,8 @@ func (c *Committer) attempt(ctx context.Context, tbl *table.Table, state *State,
 		// the head, so the state change is compare-and-swapped like any other.
 		return nil, err
 	}
-	if err := txn.SetProperties(iceberg.Properties{StateProperty(c.Branch): enc}); err != nil {
+	bound, err := stageState(txn, c.Branch, next)
+	if err != nil {
 		return nil, err
 	}
 	if c.Fault != nil {
@@ -227,12 +232,25 @@ func (c *Committer) attempt(ctx context.Context, tbl *table.Table, state *State,
 	if err != nil {
 		return nil, fmt.Errorf("commit partition %s: %w", pc.DayText, err)
 	}
+	checkBound(c.log(), committed, c.Branch, bound)
 	if c.Fault != nil {
 		if err := c.Fault(PointLostResponse); err != nil {
 			return nil, err
 		}
 	}
 	return committed, nil
+}
+
+// checkBound warns when a commit landed a snapshot other than the one its
+// state was bound to (a catalog that rewrote the commit): the state is then
+// set aside by the next LoadState and the partitions are recomputed.
+func checkBound(log *slog.Logger, committed *table.Table, branch string, bound int64) {
+	if committed == nil {
+		return
+	}
+	if head := committed.SnapshotByName(branch); head != nil && head.SnapshotID != bound {
+		log.Warn("the catalog committed another snapshot than the one the branch state was bound to; the next run recomputes the branch", "branch", branch, "head", head.SnapshotID, "bound", bound)
+	}
 }
 
 // pinnedTxn opens a transaction on branch whose commit requires the branch
@@ -276,25 +294,4 @@ func PartitionFiles(ctx context.Context, tbl *table.Table, ref string, day icebe
 		files = append(files, t.File)
 	}
 	return files, nil
-}
-
-// backoff is exponential with full jitter: 50 ms × 2^n, capped.
-func backoff(attempt int, maxWait time.Duration) time.Duration {
-	if maxWait <= 0 {
-		maxWait = 5 * time.Second
-	}
-	d := 50 * time.Millisecond << min(attempt, 10)
-	d = min(d, maxWait)
-	return d/2 + time.Duration(rand.Int64N(int64(d/2)+1))
-}
-
-func sleepCtx(ctx context.Context, d time.Duration) error {
-	t := time.NewTimer(d)
-	defer t.Stop()
-	select {
-	case <-ctx.Done():
-		return ctx.Err()
-	case <-t.C:
-		return nil
-	}
 }

@@ -12,6 +12,9 @@ import (
 	"github.com/apache/iceberg-go"
 	"github.com/apache/iceberg-go/catalog"
 	"github.com/apache/iceberg-go/table"
+
+	"github.com/icefill/icefill/features"
+	"github.com/icefill/icefill/internal/errkind"
 )
 
 // Errors a guard raises. The command maps them to "refused" (exit 4).
@@ -23,6 +26,8 @@ var (
 	ErrNothingToDo  = errors.New("nothing to do")
 	ErrLaterChanges = errors.New("later commits changed promoted partitions")
 	ErrNoSuchRef    = errors.New("no such branch, tag or snapshot")
+	// ErrNotMainLineage: a snapshot main has never been.
+	ErrNotMainLineage = errors.New("not a snapshot main has been")
 )
 
 // TagRetention is how long pre-promotion tags are kept: explicitly set on
@@ -96,13 +101,34 @@ func RetentionRisks(props iceberg.Properties, tagMaxAge time.Duration) []string 
 	return risks
 }
 
-// Promote publishes branch onto main: it tags main's current snapshot, then
-// fast-forwards main to the branch head in one guarded catalog commit; if
-// main moved since the branch was made, it first rebuilds the branch's
-// partitions on top of main's head (refusing when main changed partitions
-// the branch has not recomputed). Nothing that landed on main is lost: every
-// step is pinned to the snapshots it read.
+// Promote publishes branch onto main in three steps: guards (the branch,
+// its validation record, the retention risks), target (the snapshot main
+// will point at: the branch head when it descends from main, else a
+// rebuild of the branch's partitions on top of main's head), then the gate
+// and the publishing commit. The gate compares main's head with the target
+// file by file: every partition whose files differ must be covered by the
+// branch's validation certificate with exactly main's current files as
+// base and the target's as candidate. The publishing commit tags main's
+// head, moves main and records exactly the partitions it changed, all
+// pinned to the snapshots read: nothing that landed on main is lost.
 func Promote(ctx context.Context, cat catalog.Catalog, ident table.Identifier, opts PromoteOptions) (*PromoteResult, error) {
+	res := &PromoteResult{}
+	err := promote(ctx, cat, ident, opts, res)
+	return res, classify(err)
+}
+
+// promotion is what the steps of Promote hand on.
+type promotion struct {
+	tbl        *table.Table
+	head, main *table.Snapshot // main is nil on a table whose main has no snapshot
+	val        *Validation
+	state      *State
+	method     string
+	target     int64
+	changes    []PartitionChange
+}
+
+func promote(ctx context.Context, cat catalog.Catalog, ident table.Identifier, opts PromoteOptions, res *PromoteResult) error {
 	if opts.Now.IsZero() {
 		opts.Now = time.Now()
 	}
@@ -112,115 +138,147 @@ func Promote(ctx context.Context, cat catalog.Catalog, ident table.Identifier, o
 	if opts.TagRetention == 0 {
 		opts.TagRetention = TagRetention
 	}
-	log := opts.Log
-	if log == nil {
-		log = slog.Default()
+	if opts.Log == nil {
+		opts.Log = slog.Default()
 	}
-	if opts.Branch == "" || opts.Branch == table.MainBranch {
-		return nil, fmt.Errorf("promote: name the branch to publish (not main)")
+	if err := CheckPublishBranch(opts.Branch); err != nil {
+		return err
 	}
 	tbl, err := cat.LoadTable(ctx, ident)
 	if err != nil {
-		return nil, fmt.Errorf("load table %s: %w", ident, err)
+		return errkind.UnavailableError(fmt.Errorf("load table %s: %w", ident, err))
 	}
-	res := &PromoteResult{}
-	head := tbl.SnapshotByName(opts.Branch)
-	if head == nil {
-		return nil, fmt.Errorf("%w: branch %q does not exist on %s", ErrNoSuchRef, opts.Branch, strings.Join(ident, "."))
+	p, err := promoteGuards(tbl, opts, res)
+	if err != nil {
+		return err
+	}
+	if err := promoteTarget(ctx, cat, p, opts, res); err != nil {
+		return err
+	}
+	if opts.SkipValidation {
+		opts.Log.Warn("PROMOTING WITHOUT VALIDATION (--skip-validation): nothing proves these partitions are right",
+			"branch", opts.Branch, "partitions", len(p.changes))
+	} else if err := checkCertificate(opts.Branch, p.val, p.changes); err != nil {
+		dropScratch(ctx, cat, p, opts.Branch)
+		return err
+	}
+	return publishPromotion(ctx, cat, p, opts, res)
+}
+
+// promoteGuards checks what can be judged before building anything.
+func promoteGuards(tbl *table.Table, opts PromoteOptions, res *PromoteResult) (*promotion, error) {
+	p := &promotion{tbl: tbl, head: tbl.SnapshotByName(opts.Branch), main: tbl.CurrentSnapshot()}
+	if p.head == nil {
+		return nil, fmt.Errorf("%w: branch %q does not exist on %s", ErrNoSuchRef, opts.Branch, strings.Join(tbl.Identifier(), "."))
 	}
 	props := tbl.Properties()
-	val, err := ReadValidation(props, opts.Branch)
-	if err != nil {
+	var err error
+	if p.val, err = ReadValidation(props, opts.Branch); err != nil {
 		return nil, err
 	}
-	switch {
-	case opts.SkipValidation:
-		log.Warn("PROMOTING WITHOUT VALIDATION (--skip-validation): nothing proves this branch is right", "branch", opts.Branch, "snapshot", head.SnapshotID)
-	case val == nil:
+	if p.val == nil && !opts.SkipValidation {
 		return nil, fmt.Errorf("%w: branch %s (snapshot %d) was never validated; run `icefill validate --base main --candidate %s` first",
-			ErrNotValidated, opts.Branch, head.SnapshotID, opts.Branch)
-	case val.CandidateSnapshot != head.SnapshotID:
-		return nil, fmt.Errorf("%w: the last passing validation of %s was of snapshot %d, the branch is now at %d; validate again",
-			ErrNotValidated, opts.Branch, val.CandidateSnapshot, head.SnapshotID)
+			ErrNotValidated, opts.Branch, p.head.SnapshotID, opts.Branch)
 	}
-	res.Validation = val
+	if p.val == nil {
+		p.val = &Validation{}
+	}
+	res.Validation = p.val
 	res.Risks = RetentionRisks(props, opts.TagRetention)
 	if len(res.Risks) > 0 && !opts.AcceptRisk {
-		return res, fmt.Errorf("%w: %s; fix the retention or pass --accept-risk", ErrRisk, strings.Join(res.Risks, "; "))
+		return nil, fmt.Errorf("%w: %s; fix the retention or pass --accept-risk", ErrRisk, strings.Join(res.Risks, "; "))
 	}
-	state, err := ReadState(props, opts.Branch)
-	if err != nil {
+	if p.state, err = LoadState(tbl, opts.Branch); err != nil {
 		return nil, err
 	}
+	if p.main != nil && p.main.SnapshotID == p.head.SnapshotID {
+		return nil, fmt.Errorf("%w: main is already at branch %s's head (snapshot %d)", ErrNothingToDo, opts.Branch, p.head.SnapshotID)
+	}
+	return p, nil
+}
 
-	main := tbl.CurrentSnapshot()
-	tag := ""
-	if main != nil {
-		tag = fmt.Sprintf("pre-promote-%s-%s-%d", opts.Branch, opts.Now.UTC().Format("20060102T150405Z"), main.SnapshotID)
+// promoteTarget builds the snapshot main will point at and lists, file set
+// by file set, what moving main there changes.
+func promoteTarget(ctx context.Context, cat catalog.Catalog, p *promotion, opts PromoteOptions, res *PromoteResult) error {
+	var mainID int64
+	if p.main != nil {
+		mainID = p.main.SnapshotID
 	}
-	ev := Event{Kind: "promote", Branch: opts.Branch, Validation: val, Skipped: opts.SkipValidation, At: opts.Now.UnixMilli(), By: opts.By,
-		Partitions: state.Done()}
-	lookup := tbl.Metadata().SnapshotByID
-	target := head.SnapshotID
-	if main != nil {
-		ev.From, ev.Tag = main.SnapshotID, tag
-		if main.SnapshotID == head.SnapshotID {
-			return res, fmt.Errorf("%w: main is already at branch %s's head (snapshot %d)", ErrNothingToDo, opts.Branch, head.SnapshotID)
-		}
+	mainFiles, err := SnapshotFiles(ctx, p.tbl, mainID)
+	if err != nil {
+		return errkind.UnavailableError(err)
 	}
-	ev.Method = "fast-forward"
-	if main != nil && !table.IsAncestorOf(head.SnapshotID, main.SnapshotID, lookup) {
-		ev.Method = "rebase"
-		target, err = rebase(ctx, cat, tbl, opts, state, main, head, res)
-		if err != nil {
-			return res, err
-		}
-		if val != nil {
-			carried := *val
-			carried.RebasedFrom, carried.CandidateSnapshot = head.SnapshotID, target
-			val = &carried
-			ev.Validation = val
-		}
-		if tbl, err = cat.LoadTable(ctx, ident); err != nil {
-			return res, err
+	p.method, p.target = "fast-forward", p.head.SnapshotID
+	if p.main != nil && !table.IsAncestorOf(p.head.SnapshotID, mainID, p.tbl.Metadata().SnapshotByID) {
+		p.method = "rebase"
+		if err := rebase(ctx, cat, p, opts, mainFiles, res); err != nil {
+			return err
 		}
 	}
-	ev.To = target
+	targetFiles, err := SnapshotFiles(ctx, p.tbl, p.target)
+	if err != nil {
+		return errkind.UnavailableError(err)
+	}
+	p.changes = diffChanges(mainFiles, targetFiles)
+	if len(p.changes) == 0 {
+		dropScratch(ctx, cat, p, opts.Branch)
+		return fmt.Errorf("%w: branch %s holds exactly main's files in every partition", ErrNothingToDo, opts.Branch)
+	}
+	return nil
+}
 
-	history, err := ReadHistory(tbl.Properties())
-	if err != nil {
-		return res, err
-	}
-	history = append(history, ev)
-	encHistory, err := encodeJSON(history)
-	if err != nil {
-		return res, err
+// publishPromotion is the one commit that publishes: tag main's head, move
+// main to the target, record the event, pinned to main and the branch.
+func publishPromotion(ctx context.Context, cat catalog.Catalog, p *promotion, opts PromoteOptions, res *PromoteResult) error {
+	tbl, ident := p.tbl, p.tbl.Identifier()
+	ev := Event{Kind: "promote", Method: p.method, Branch: opts.Branch, Validation: p.val.summary(), Skipped: opts.SkipValidation,
+		At: opts.Now.UnixMilli(), By: opts.By, To: p.target, Partitions: changedDayList(p.changes), Changes: p.changes}
+	if opts.SkipValidation && p.val.Candidate == "" {
+		ev.Validation = nil
 	}
 	reqs := []table.Requirement{table.AssertTableUUID(tbl.Metadata().TableUUID())}
 	var updates []table.Update
-	if main != nil {
-		id := main.SnapshotID
+	if p.main != nil {
+		id := p.main.SnapshotID
+		ev.From = id
+		ev.Tag = fmt.Sprintf("%s%s-%s-%d", PromoteTagPrefix, opts.Branch, opts.Now.UTC().Format("20060102T150405Z"), id)
 		reqs = append(reqs, table.AssertRefSnapshotID(table.MainBranch, &id))
-		if existing, ok := refOf(tbl, tag); !ok {
-			reqs = append(reqs, table.AssertRefSnapshotID(tag, nil))
-			updates = append(updates, table.NewSetSnapshotRefUpdate(tag, id, table.TagRef, opts.TagRetention.Milliseconds(), 0, 0))
+		if existing, ok := refOf(tbl, ev.Tag); !ok {
+			reqs = append(reqs, table.AssertRefSnapshotID(ev.Tag, nil))
+			updates = append(updates, table.NewSetSnapshotRefUpdate(ev.Tag, id, table.TagRef, opts.TagRetention.Milliseconds(), 0, 0))
 		} else if existing.SnapshotID != id {
-			return res, fmt.Errorf("tag %s exists and points elsewhere; remove it or retry", tag)
+			return errkind.Refusedf("tag %s exists and points elsewhere; remove it or retry", ev.Tag)
 		}
 	} else {
 		reqs = append(reqs, table.AssertRefSnapshotID(table.MainBranch, nil))
 	}
-	branchHead := head.SnapshotID
+	history, err := ReadHistory(tbl.Properties())
+	if err != nil {
+		return err
+	}
+	encHistory, err := encodeJSON(append(history, ev))
+	if err != nil {
+		return err
+	}
+	branchHead := p.head.SnapshotID
 	reqs = append(reqs, table.AssertRefSnapshotID(opts.Branch, &branchHead))
-	newProps := iceberg.Properties{HistoryProperty: encHistory, baseProperty(opts.Branch): strconv.FormatInt(target, 10)}
-	if val != nil {
-		newProps[ValidationPropertyPrefix+opts.Branch] = encodeValidation(val)
+	newProps := iceberg.Properties{HistoryProperty: encHistory, baseProperty(opts.Branch): strconv.FormatInt(p.target, 10)}
+	if p.method == "rebase" {
+		// The branch moves to the rebased snapshot, which holds what its
+		// checkpoints describe: bind the state to it (LoadState).
+		rebound := p.state.Clone()
+		rebound.Head = p.target
+		enc, err := rebound.Encode()
+		if err != nil {
+			return err
+		}
+		newProps[StateProperty(opts.Branch)] = enc
 	}
 	updates = append(updates,
-		table.NewSetSnapshotRefUpdate(table.MainBranch, target, table.BranchRef, 0, 0, 0),
-		table.NewSetSnapshotRefUpdate(opts.Branch, target, table.BranchRef, 0, 0, KeepSnapshots),
+		table.NewSetSnapshotRefUpdate(table.MainBranch, p.target, table.BranchRef, 0, 0, 0),
+		table.NewSetSnapshotRefUpdate(opts.Branch, p.target, table.BranchRef, 0, 0, KeepSnapshots),
 		table.NewSetPropertiesUpdate(newProps))
-	if ev.Method == "rebase" {
+	if p.method == "rebase" {
 		updates = append(updates, table.NewRemoveSnapshotRefUpdate(rebaseRef(opts.Branch)))
 	}
 	if opts.BeforePublish != nil {
@@ -232,20 +290,20 @@ func Promote(ctx context.Context, cat catalog.Catalog, ident table.Identifier, o
 		// (retry later); only if it moved is this a conflict.
 		t2, lerr := cat.LoadTable(ctx, ident)
 		if lerr != nil {
-			return res, fmt.Errorf("publish %s: %w; the outcome is unknown (reading the table back failed: %v): run `icefill history` when the catalog answers again", opts.Branch, err, lerr)
+			return errkind.UnavailableError(fmt.Errorf("publish %s: %w; the outcome is unknown (reading the table back failed: %v): run `icefill history` when the catalog answers again", opts.Branch, err, lerr))
 		}
 		cur := t2.CurrentSnapshot()
-		if cur != nil && cur.SnapshotID == target && (main == nil || t2.SnapshotByName(tag) != nil) {
+		if cur != nil && cur.SnapshotID == p.target && (p.main == nil || t2.SnapshotByName(ev.Tag) != nil) {
 			res.Event = ev
-			return res, nil
+			return nil
 		}
-		if sameSnapshot(cur, main) {
-			return res, fmt.Errorf("publish %s: %w; nothing was published: main and %s are as they were; run promote again", opts.Branch, err, opts.Branch)
+		if sameSnapshot(cur, p.main) {
+			return errkind.UnavailableError(fmt.Errorf("publish %s: %w; nothing was published: main and %s are as they were; run promote again", opts.Branch, err, opts.Branch))
 		}
-		return res, fmt.Errorf("%w (%v); nothing was published: main and %s are as they were; run promote again", ErrMainMoved, err, opts.Branch)
+		return fmt.Errorf("%w (%v); nothing was published: main and %s are as they were; run promote again", ErrMainMoved, err, opts.Branch)
 	}
 	res.Event = ev
-	return res, nil
+	return nil
 }
 
 // sameSnapshot reports whether two (possibly nil) snapshots are the same.
@@ -256,62 +314,115 @@ func sameSnapshot(a, b *table.Snapshot) bool {
 	return a.SnapshotID == b.SnapshotID
 }
 
-func rebaseRef(branch string) string { return "icefill-rebase-" + branch }
-
 // rebase builds, on a scratch branch at main's head, one snapshot that swaps
-// the backfilled partitions' files for the branch's, and returns it. It
-// refuses when main changed partitions after the branch last recomputed them.
-func rebase(ctx context.Context, cat catalog.Catalog, tbl *table.Table, opts PromoteOptions, state *State,
-	main, head *table.Snapshot, res *PromoteResult) (int64, error) {
-	uncovered, err := UncoveredDays(ctx, tbl, opts.Branch, state)
+// the backfilled partitions' files for the branch's, and makes it p's
+// target. It refuses when main changed partitions after the branch last
+// recomputed them.
+func rebase(ctx context.Context, cat catalog.Catalog, p *promotion, opts PromoteOptions, mainFiles Files, res *PromoteResult) error {
+	uncovered, err := UncoveredDays(ctx, p.tbl, opts.Branch, p.state)
 	if err != nil {
-		return 0, err
+		return err
 	}
 	if len(uncovered) > 0 {
 		res.Uncovered = uncovered
-		return 0, &UncoveredError{Branch: opts.Branch, Days: uncovered}
+		return &UncoveredError{Branch: opts.Branch, Days: uncovered}
 	}
-	mainFiles, err := FilesByPartition(ctx, tbl, main.SnapshotID)
+	branchFiles, err := FilesByPartition(ctx, p.tbl, p.head.SnapshotID)
 	if err != nil {
-		return 0, err
+		return errkind.UnavailableError(err)
 	}
-	branchFiles, err := FilesByPartition(ctx, tbl, head.SnapshotID)
-	if err != nil {
-		return 0, err
-	}
-	var del, add []iceberg.DataFile
-	for _, d := range state.Done() {
-		day, err := parseDay(d)
+	var days []features.Date
+	for _, d := range p.state.Done() {
+		day, err := features.ParseDate(d)
 		if err != nil {
-			return 0, err
+			return fmt.Errorf("bad partition day %q in the state of branch %s", d, opts.Branch)
 		}
-		del = append(del, mainFiles[day]...)
-		add = append(add, branchFiles[day]...)
+		days = append(days, day)
 	}
 	// The scratch branch starts at main's head; a stale one from an
 	// interrupted promotion is simply moved.
 	scratch := rebaseRef(opts.Branch)
-	mainID := main.SnapshotID
-	if _, _, err := cat.CommitTable(ctx, tbl.Identifier(),
-		[]table.Requirement{table.AssertTableUUID(tbl.Metadata().TableUUID()), table.AssertRefSnapshotID(table.MainBranch, &mainID)},
+	mainID := p.main.SnapshotID
+	if _, _, err := cat.CommitTable(ctx, p.tbl.Identifier(),
+		[]table.Requirement{table.AssertTableUUID(p.tbl.Metadata().TableUUID()), table.AssertRefSnapshotID(table.MainBranch, &mainID)},
 		[]table.Update{table.NewSetSnapshotRefUpdate(scratch, mainID, table.BranchRef, 0, 0, 0)}); err != nil {
-		return 0, fmt.Errorf("%w (%v); run promote again", ErrMainMoved, err)
+		return fmt.Errorf("%w (%v); run promote again", ErrMainMoved, err)
 	}
-	t2, err := cat.LoadTable(ctx, tbl.Identifier())
+	t2, err := cat.LoadTable(ctx, p.tbl.Identifier())
 	if err != nil {
-		return 0, err
+		return errkind.UnavailableError(err)
 	}
-	txn := t2.NewTransactionOnBranch(scratch)
-	summary := iceberg.Properties{SummaryOperation: "promote-rebase", "icefill.branch": opts.Branch,
-		"icefill.branch-snapshot": strconv.FormatInt(head.SnapshotID, 10), SummaryDone: strconv.Itoa(len(state.Checkpoints))}
-	if err := txn.ReplaceDataFilesWithDataFiles(ctx, del, add, summary); err != nil {
-		return 0, fmt.Errorf("stage rebase of %s onto main: %w", opts.Branch, err)
-	}
-	t3, err := txn.Commit(ctx)
+	summary := iceberg.Properties{SummaryOperation: "promote-rebase", SummaryBranch: opts.Branch,
+		"icefill.branch-snapshot": strconv.FormatInt(p.head.SnapshotID, 10), SummaryDone: strconv.Itoa(len(p.state.Checkpoints))}
+	t3, err := swapPartitions(ctx, t2, scratch, days, mainFiles, branchFiles, summary, nil)
 	if err != nil {
-		return 0, fmt.Errorf("commit rebase of %s onto main: %w; run promote again", opts.Branch, err)
+		return errkind.UnavailableError(fmt.Errorf("rebase of %s onto main: %w; run promote again", opts.Branch, err))
 	}
-	return t3.SnapshotByName(scratch).SnapshotID, nil
+	p.tbl, p.target = t3, t3.SnapshotByName(scratch).SnapshotID
+	return nil
+}
+
+// dropScratch removes the scratch ref of a promotion that will not publish
+// (best effort: the next promotion moves a stale one anyway).
+func dropScratch(ctx context.Context, cat catalog.Catalog, p *promotion, branch string) {
+	if p.method != "rebase" {
+		return
+	}
+	cat.CommitTable(ctx, p.tbl.Identifier(), []table.Requirement{table.AssertTableUUID(p.tbl.Metadata().TableUUID())},
+		[]table.Update{table.NewRemoveSnapshotRefUpdate(rebaseRef(branch))})
+}
+
+// swapPartitions commits on ref, pinned at its head in tbl, one snapshot in
+// which each of days holds exactly src's files of that day instead of
+// cur's (cur must be ref's files), with props set in the same commit.
+// Promote's rebase (on a scratch ref at main's head) and rollback's restore
+// (on main) are both this one commit.
+func swapPartitions(ctx context.Context, tbl *table.Table, ref string, days []features.Date, cur, src Files,
+	summary, props iceberg.Properties) (*table.Table, error) {
+	var del, add []iceberg.DataFile
+	for _, d := range days {
+		if Digest(cur[d]) == Digest(src[d]) {
+			continue // already those files: nothing to swap
+		}
+		del = append(del, cur[d]...)
+		add = append(add, src[d]...)
+	}
+	txn, err := pinnedTxn(tbl, ref)
+	if err != nil {
+		return nil, err
+	}
+	if len(del)+len(add) > 0 {
+		if err := txn.ReplaceDataFilesWithDataFiles(ctx, del, add, summary); err != nil {
+			return nil, fmt.Errorf("stage the swap of %d partitions on %s: %w", len(days), ref, err)
+		}
+	} else if err := emptyAppend(ctx, txn, summary); err != nil {
+		return nil, err
+	}
+	if len(props) > 0 {
+		if err := txn.SetProperties(props); err != nil {
+			return nil, err
+		}
+	}
+	return txn.Commit(ctx)
+}
+
+// classify marks the guards' errors for the exit code: a refusal (4), a
+// ref that does not exist (2). Errors already marked keep their mark.
+func classify(err error) error {
+	if err == nil {
+		return nil
+	}
+	if _, marked := errkind.Of(err); marked {
+		return err
+	}
+	switch {
+	case errors.Is(err, ErrNoSuchRef), errors.Is(err, catalog.ErrNoSuchTable), errors.Is(err, catalog.ErrNoSuchNamespace):
+		return errkind.UsageError(err)
+	case errors.Is(err, ErrNotValidated), errors.Is(err, ErrUncovered), errors.Is(err, ErrRisk), errors.Is(err, ErrMainMoved),
+		errors.Is(err, ErrLaterChanges), errors.Is(err, ErrNothingToDo), errors.Is(err, ErrNotMainLineage):
+		return errkind.RefusedError(err)
+	}
+	return err
 }
 
 // UncoveredDays lists the partitions main changed since branch forked from
@@ -335,14 +446,14 @@ func UncoveredDays(ctx context.Context, tbl *table.Table, branch string, state *
 			return nil, fmt.Errorf("branch %s and main share no history that is still in the metadata; cannot tell what main changed", branch)
 		}
 	}
-	changes, err := ChangedPartitions(ctx, tbl, fork, main.SnapshotID)
+	changes, err := ChangedPartitions(ctx, tbl, fork, main.SnapshotID, branch)
 	if err != nil {
 		return nil, err
 	}
 	var out []string
 	for _, day := range SortedDays(changes) {
-		if cp, done := state.Checkpoints[dayText(day)]; !done || !recomputedAfter(cp, changes[day]) {
-			out = append(out, dayText(day))
+		if cp, done := state.Checkpoints[day.String()]; !done || !recomputedAfter(cp, changes[day]) {
+			out = append(out, day.String())
 		}
 	}
 	return out, nil
@@ -370,42 +481,4 @@ func commonAncestor(a, b int64, lookup table.SnapshotLookup) int64 {
 		}
 	}
 	return 0
-}
-
-func dayText(d iceberg.Date) string {
-	return time.Unix(int64(d)*86400, 0).UTC().Format(time.DateOnly)
-}
-
-func parseDay(s string) (iceberg.Date, error) {
-	t, err := time.Parse(time.DateOnly, s)
-	if err != nil {
-		return 0, fmt.Errorf("bad partition day %q in branch state", s)
-	}
-	return iceberg.Date(t.Unix() / 86400), nil
-}
-
-// RecordValidation stores a passing validation, pinned to the candidate
-// (and base, when it is a branch) snapshots it was computed on: if either
-// moved meanwhile, nothing is recorded.
-func RecordValidation(ctx context.Context, cat catalog.Catalog, ident table.Identifier, v Validation) error {
-	tbl, err := cat.LoadTable(ctx, ident)
-	if err != nil {
-		return err
-	}
-	reqs := []table.Requirement{table.AssertTableUUID(tbl.Metadata().TableUUID())}
-	for _, p := range []struct {
-		ref string
-		id  int64
-	}{{v.Candidate, v.CandidateSnapshot}, {v.Base, v.BaseSnapshot}} {
-		if r, ok := refOf(tbl, p.ref); ok && r.SnapshotRefType == table.BranchRef {
-			id := p.id
-			reqs = append(reqs, table.AssertRefSnapshotID(p.ref, &id))
-		}
-	}
-	_, _, err = cat.CommitTable(ctx, ident, reqs,
-		[]table.Update{table.NewSetPropertiesUpdate(iceberg.Properties{ValidationPropertyPrefix + v.Candidate: encodeValidation(&v)})})
-	if err != nil {
-		return fmt.Errorf("record validation of %s: %w (did a ref move during validation? validate again)", v.Candidate, err)
-	}
-	return nil
 }

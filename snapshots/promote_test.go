@@ -109,11 +109,17 @@ func (e *env) head(ref string) int64 {
 	return s.SnapshotID
 }
 
-// validated records a passing validation of clv-fix's current head.
+// validated records a passing validation of clv-fix's current head
+// against main's, certifying every partition.
 func (e *env) validated() {
 	e.t.Helper()
-	err := snapshots.RecordValidation(context.Background(), e.cat.Iceberg(), e.cat.Ident(), snapshots.Validation{
-		Candidate: "clv-fix", CandidateSnapshot: e.head("clv-fix"), Base: "main", BaseSnapshot: e.head("main"), At: time.Now().UnixMilli(), By: "test"})
+	base, cand := e.head("main"), e.head("clv-fix")
+	cert, _, err := snapshots.Certify(context.Background(), e.table(), base, cand, nil, nil)
+	if err != nil {
+		e.t.Fatal(err)
+	}
+	err = snapshots.RecordValidation(context.Background(), e.cat.Iceberg(), e.cat.Ident(), snapshots.Validation{
+		Candidate: "clv-fix", CandidateSnapshot: cand, Base: "main", BaseSnapshot: base, Partitions: cert, At: time.Now().UnixMilli(), By: "test"})
 	if err != nil {
 		e.t.Fatal(err)
 	}

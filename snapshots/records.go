@@ -3,6 +3,7 @@ package snapshots
 import (
 	"bytes"
 	"compress/zlib"
+	"context"
 	"encoding/base64"
 	"encoding/json"
 	"fmt"
@@ -12,6 +13,8 @@ import (
 	"strings"
 
 	"github.com/apache/iceberg-go"
+	"github.com/apache/iceberg-go/catalog"
+	"github.com/apache/iceberg-go/table"
 )
 
 // Table properties holding icefill's records. Like the branch state they
@@ -19,6 +22,9 @@ import (
 const (
 	// ValidationPropertyPrefix + ref: the last passing validation of ref.
 	ValidationPropertyPrefix = "icefill.validation."
+	// ValidationReportPropertyPrefix + ref: what the last validation of
+	// ref found, pass or fail (a summary for the report page).
+	ValidationReportPropertyPrefix = "icefill.validation-report."
 	// HistoryProperty: promotions and rollbacks, oldest first.
 	HistoryProperty = "icefill.history"
 	// SummaryOperation marks snapshots icefill makes on main itself
@@ -40,15 +46,29 @@ type Validation struct {
 	Expected          string `json:"expected,omitempty"`
 	At                int64  `json:"at"`
 	By                string `json:"by"`
-	// RebasedFrom is set when a promotion rebuilt the validated snapshot on
-	// top of a newer main: the validation carries over to the result.
-	RebasedFrom int64 `json:"rebased_from,omitempty"`
+	// Partitions is the certificate: every partition compared, with the
+	// digests of its files on base and candidate. Promote trusts nothing
+	// else (see certificate.go).
+	Partitions map[string]CertEntry `json:"partitions,omitempty"`
+	// Covered is len(Partitions), kept when the certificate itself is left
+	// out (in the promotion history).
+	Covered int `json:"covered,omitempty"`
+}
+
+// summary is the validation without its certificate, for the history.
+func (v *Validation) summary() *Validation {
+	if v == nil {
+		return nil
+	}
+	c := *v
+	c.Covered, c.Partitions = len(v.Partitions), nil
+	return &c
 }
 
 // Event is one promotion or rollback of main.
 type Event struct {
-	Kind   string `json:"kind"`   // promote | rollback
-	Method string `json:"method"` // fast-forward | rebase | reset | restore
+	Kind   string `json:"kind"`   // promote | rollback | write-main
+	Method string `json:"method"` // fast-forward | rebase | reset | restore | run
 	Branch string `json:"branch,omitempty"`
 	// From and To are main's snapshot before and after.
 	From int64 `json:"from"`
@@ -56,8 +76,13 @@ type Event struct {
 	// Tag keeps main's pre-promotion snapshot alive.
 	Tag        string      `json:"tag,omitempty"`
 	Validation *Validation `json:"validation,omitempty"`
-	// Partitions are the days the promotion replaced (and a rollback restores).
+	// Partitions are the days the event changed on main: for a promotion
+	// exactly the days whose files differ between From and To (what a
+	// rollback restores), whatever the branch's state says.
 	Partitions []string `json:"partitions,omitempty"`
+	// Changes are those days with the digests of their files before (in
+	// snapshot From, which Tag keeps) and after.
+	Changes []PartitionChange `json:"changes,omitempty"`
 	// RolledBack is set on a promotion once a rollback undid it.
 	RolledBack bool   `json:"rolled_back,omitempty"`
 	Forced     bool   `json:"forced,omitempty"`
@@ -120,15 +145,48 @@ func ReadValidation(props iceberg.Properties, ref string) (*Validation, error) {
 		return nil, nil
 	}
 	var val Validation
+	if strings.HasPrefix(v, stateEncodingPrefix) {
+		if err := decodeJSON("validation record of "+ref, v, &val); err != nil {
+			return nil, err
+		}
+		return &val, nil
+	}
+	// Records written before certificates were plain JSON; they certify no
+	// partition, so promote asks for a new validation.
 	if err := json.Unmarshal([]byte(v), &val); err != nil {
 		return nil, fmt.Errorf("validation record of %s is damaged: %w", ref, err)
 	}
 	return &val, nil
 }
 
-func encodeValidation(v *Validation) string {
-	b, _ := json.Marshal(v)
-	return string(b)
+// RecordValidationReport stores what the last validation of ref found
+// (any JSON value, compressed). It is informational: not pinned to any
+// snapshot, it never unlocks a promotion; the value names its snapshots.
+func RecordValidationReport(ctx context.Context, cat catalog.Catalog, ident table.Identifier, ref string, v any) error {
+	enc, err := encodeJSON(v)
+	if err != nil {
+		return err
+	}
+	tbl, err := cat.LoadTable(ctx, ident)
+	if err != nil {
+		return err
+	}
+	_, _, err = cat.CommitTable(ctx, ident, []table.Requirement{table.AssertTableUUID(tbl.Metadata().TableUUID())},
+		[]table.Update{table.NewSetPropertiesUpdate(iceberg.Properties{ValidationReportPropertyPrefix + ref: enc})})
+	if err != nil {
+		return fmt.Errorf("record the validation report of %s: %w", ref, err)
+	}
+	return nil
+}
+
+// ReadValidationReport decodes the last validation report of ref into v;
+// it reports false when there is none.
+func ReadValidationReport(props iceberg.Properties, ref string, v any) (bool, error) {
+	raw := props[ValidationReportPropertyPrefix+ref]
+	if raw == "" {
+		return false, nil
+	}
+	return true, decodeJSON("validation report of "+ref, raw, v)
 }
 
 // LastPromotion is the newest promotion not undone by a rollback.

@@ -11,6 +11,7 @@ import (
 	"slices"
 
 	"github.com/apache/iceberg-go"
+	"github.com/apache/iceberg-go/table"
 )
 
 // Summary property keys written on every checkpoint snapshot. A user sees
@@ -26,6 +27,9 @@ const (
 	SummaryRejected    = "icefill.rejected-rows"
 	SummaryAttempt     = "icefill.attempt"
 	SummaryDone        = "icefill.partitions-done"
+	// SummaryBranch names, on icefill's own commits on main (promotion
+	// rebase, rollback restore), the branch whose publication they are.
+	SummaryBranch = "icefill.branch"
 )
 
 // StatePropertyPrefix prefixes the table property that holds a branch's
@@ -60,6 +64,8 @@ type Checkpoint struct {
 	Rejected   int64 `json:"x,omitempty"`
 	// Seconds is how long computing and committing took.
 	Seconds float64 `json:"d,omitempty"`
+	// Bytes is the size of the partition day's own source files.
+	Bytes int64 `json:"b,omitempty"`
 }
 
 // Failure records the last failure of a partition not (re)committed since.
@@ -91,6 +97,21 @@ type State struct {
 	Plan        *Plan                 `json:"plan,omitempty"`
 	Checkpoints map[string]Checkpoint `json:"done"`
 	Failures    map[string]Failure    `json:"failed,omitempty"`
+	// SourceChanged maps a committed partition whose input files changed
+	// since its checkpoint, as the last run's plan saw them, to the new
+	// input fingerprint: until a checkpoint with that fingerprint lands,
+	// the report shows the day as "source changed" from the catalog alone.
+	SourceChanged map[string]string `json:"src,omitempty"`
+	// Head is the id of the snapshot made by the commit that wrote this
+	// state: the state describes that snapshot and nothing else (§2.1 of
+	// docs/commit-protocol.md). 0 in states written before binding.
+	Head int64 `json:"h,omitempty"`
+
+	// SetAside, when not empty, says why the stored state was not used:
+	// it does not describe the branch as it is now (LoadState).
+	SetAside string `json:"-"`
+	// SetAsideCheckpoints counts the checkpoints of the state set aside.
+	SetAsideCheckpoints int `json:"-"`
 }
 
 // NewState is an empty state for branch.
@@ -103,6 +124,7 @@ func (s *State) Clone() *State {
 	c := *s
 	c.Checkpoints = maps.Clone(s.Checkpoints)
 	c.Failures = maps.Clone(s.Failures)
+	c.SourceChanged = maps.Clone(s.SourceChanged)
 	if c.Checkpoints == nil {
 		c.Checkpoints = map[string]Checkpoint{}
 	}
@@ -119,6 +141,14 @@ func (s *State) Clone() *State {
 // Done lists the committed partitions, oldest first.
 func (s *State) Done() []string {
 	return slices.Sorted(maps.Keys(s.Checkpoints))
+}
+
+// IsSourceChanged reports whether day's committed checkpoint was computed
+// from input files a later plan found changed (and not recomputed since).
+func (s *State) IsSourceChanged(day string) bool {
+	fp, ok := s.SourceChanged[day]
+	c, done := s.Checkpoints[day]
+	return ok && done && c.Fingerprint != fp
 }
 
 // Current reports whether partition day is committed with this logic
@@ -143,7 +173,74 @@ func DecodeState(branch, v string) (*State, error) {
 	return s.Clone(), nil
 }
 
-// ReadState decodes branch's state from table properties.
-func ReadState(props iceberg.Properties, branch string) (*State, error) {
-	return DecodeState(branch, props[StateProperty(branch)])
+// LoadState returns branch's state if it describes the branch as it is now,
+// and an empty state otherwise (with SetAside saying why). The state is
+// bound to the snapshot its commit made (State.Head): it counts only when
+// that snapshot is the branch head, or the head descends from it through
+// manifest rewrites alone (operation replace: same rows). A branch dropped
+// and created again, a ref expired and re-made, a branch moved by another
+// tool or written by another writer: its checkpoints no longer say what
+// the branch holds, so the branch starts from nothing.
+//
+// Only the head and the snapshots between it and the state's snapshot are
+// read; intermediate snapshots of the branch may be expired.
+func LoadState(tbl *table.Table, branch string) (*State, error) {
+	raw, err := DecodeState(branch, tbl.Properties()[StateProperty(branch)])
+	if err != nil {
+		return nil, err
+	}
+	if raw.Head == 0 && len(raw.Checkpoints) == 0 && len(raw.Failures) == 0 && raw.Plan == nil {
+		return raw, nil // nothing recorded yet
+	}
+	if why := unbound(tbl, branch, raw.Head); why != "" {
+		s := NewState(branch)
+		s.SetAside, s.SetAsideCheckpoints = why, len(raw.Checkpoints)
+		return s, nil
+	}
+	return raw, nil
+}
+
+// unbound says why a state written with snapshot head does not describe
+// branch now ("" when it does).
+func unbound(tbl *table.Table, branch string, head int64) string {
+	ref := tbl.SnapshotByName(branch)
+	if ref == nil {
+		return fmt.Sprintf("branch %q does not exist (dropped or expired since its checkpoints were made)", branch)
+	}
+	if head == 0 {
+		return "the state was written by an icefill that did not bind it to a snapshot"
+	}
+	id := ref.SnapshotID
+	for {
+		if id == head {
+			return ""
+		}
+		s := tbl.SnapshotByID(id)
+		if s == nil || s.Summary == nil || s.Summary.Operation != table.OpReplace || s.ParentSnapshotID == nil {
+			break
+		}
+		id = *s.ParentSnapshotID
+	}
+	return fmt.Sprintf("branch %q is at snapshot %d, which does not descend from snapshot %d that recorded its checkpoints (the branch was re-created, moved or written by another writer)",
+		branch, ref.SnapshotID, head)
+}
+
+// stageState sets branch's state property in txn, bound to the snapshot
+// txn stages on branch: call it after staging that snapshot. It returns
+// the snapshot id the state is bound to.
+func stageState(txn *table.Transaction, branch string, s *State) (int64, error) {
+	staged, err := txn.StagedTable()
+	if err != nil {
+		return 0, err
+	}
+	snap := staged.SnapshotByName(branch)
+	if snap == nil {
+		return 0, fmt.Errorf("stage state of branch %s: the transaction made no snapshot on it", branch)
+	}
+	s.Head = snap.SnapshotID
+	enc, err := s.Encode()
+	if err != nil {
+		return 0, err
+	}
+	return s.Head, txn.SetProperties(iceberg.Properties{StateProperty(branch): enc})
 }

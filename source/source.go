@@ -18,6 +18,7 @@ import (
 	"github.com/apache/arrow-go/v18/parquet"
 	"github.com/apache/arrow-go/v18/parquet/file"
 	"github.com/apache/arrow-go/v18/parquet/pqarrow"
+	"github.com/apache/arrow-go/v18/parquet/schema"
 
 	"github.com/icefill/icefill/features"
 	"github.com/icefill/icefill/internal/objstore"
@@ -252,6 +253,21 @@ func (s *Source) readFile(ctx context.Context, obj objstore.Object, of *openedFi
 		batch = 64 << 10
 	}
 	props := pqarrow.ArrowReadProperties{BatchSize: int64(batch)}
+	cols := usedColumns(sch, &props)
+	fr, err := pqarrow.NewFileReader(pf, props, memory.DefaultAllocator)
+	if err != nil {
+		return fmt.Errorf("source file %s: map Parquet schema to Arrow: %w", url, err)
+	}
+	b.StartFile(obj.Path)
+	if err := s.readRecords(ctx, url, of, fr, cols, nil, b); err != nil {
+		return err
+	}
+	return ctx.Err()
+}
+
+// usedColumns returns the indexes of the columns the logic reads, asking
+// for the low-cardinality ones as dictionaries.
+func usedColumns(sch *schema.Schema, props *pqarrow.ArrowReadProperties) []int {
 	var cols []int
 	for _, name := range features.UsedColumns {
 		idx := sch.ColumnIndexByName(name)
@@ -265,16 +281,17 @@ func (s *Source) readFile(ctx context.Context, obj objstore.Object, of *openedFi
 			}
 		}
 	}
-	fr, err := pqarrow.NewFileReader(pf, props, memory.DefaultAllocator)
-	if err != nil {
-		return fmt.Errorf("source file %s: map Parquet schema to Arrow: %w", url, err)
-	}
-	rr, err := fr.GetRecordReader(ctx, cols, nil)
+	return cols
+}
+
+// readRecords decodes the given row groups (nil: all) of an opened file
+// into b, whose current file it is.
+func (s *Source) readRecords(ctx context.Context, url string, of *openedFile, fr *pqarrow.FileReader, cols, rowGroups []int, b *features.DayBuilder) error {
+	rr, err := fr.GetRecordReader(ctx, cols, rowGroups)
 	if err != nil {
 		return fmt.Errorf("source file %s: %w", url, err)
 	}
 	defer rr.Release()
-	b.StartFile(obj.Path)
 	for rr.Next() {
 		if err := b.Add(rr.RecordBatch()); err != nil {
 			var ce *features.ColumnError
@@ -291,7 +308,7 @@ func (s *Source) readFile(ctx context.Context, obj objstore.Object, of *openedFi
 		}
 		return fmt.Errorf("source file %s is corrupt (%v): %w; replace or remove the file, then run again", url, err, ErrUnreadable)
 	}
-	return ctx.Err()
+	return nil
 }
 
 type throttledReader struct {

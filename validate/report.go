@@ -611,6 +611,12 @@ func rowCells(v *RowValues) string {
 	if v == nil {
 		return strings.Repeat("-\t", 7) + "-"
 	}
+	return strings.Join(v.Texts(), "\t")
+}
+
+// Texts are the row's values as text, in SampleColumns order ("null" for
+// nulls).
+func (v *RowValues) Texts() []string {
 	i := func(p *int64) string {
 		if p == nil {
 			return "null"
@@ -627,9 +633,12 @@ func rowCells(v *RowValues) string {
 	if v.AvgHoursToConvert != nil {
 		avg = fmt.Sprintf("%.3f", *v.AvgHoursToConvert)
 	}
-	return strings.Join([]string{i(v.Orders), i(v.GrossRevenueCents), i(v.RefundCents), i(v.NetRevenueCents),
-		country, i(v.Touches7d), distinct, avg}, "\t")
+	return []string{i(v.Orders), i(v.GrossRevenueCents), i(v.RefundCents), i(v.NetRevenueCents),
+		country, i(v.Touches7d), distinct, avg}
 }
+
+// SampleColumns name the values of RowValues.Texts.
+var SampleColumns = []string{"orders", "gross_revenue_cents", "refund_cents", "net_revenue_cents", "country", "touches_7d", "distinct_channels_7d", "avg_hours_to_convert"}
 
 func listOrNone(l []string) string {
 	if len(l) == 0 {

@@ -196,6 +196,20 @@ type MetricTable struct {
 	GroupShare float64     `json:"group_share"`
 	Tolerance  float64     `json:"tolerance"`
 	Groups     []GroupDiff `json:"groups"`
+	// Declared are the expected-file entries that matched groups of the
+	// table, in the order first matched.
+	Declared []DeclaredBound `json:"declared,omitempty"`
+}
+
+// DeclaredBound is a declaration as it applies to a metric table: the
+// groups between -Bound and +Bound on the declared side are as expected.
+type DeclaredBound struct {
+	Direction Direction `json:"direction"`
+	// Bound is nil when unbounded (.inf).
+	Bound      *float64 `json:"bound"`
+	Groups     []string `json:"groups,omitempty"`
+	RelativeTo string   `json:"relative_to,omitempty"`
+	Reason     string   `json:"reason"`
 }
 
 // Group finds a group of the table.
@@ -206,6 +220,15 @@ func (t *MetricTable) Group(name string) (GroupDiff, bool) {
 		}
 	}
 	return GroupDiff{}, false
+}
+
+func declaredBound(x *Expectation) DeclaredBound {
+	d := DeclaredBound{Direction: x.Direction, Groups: x.Groups, RelativeTo: x.RelativeTo, Reason: x.Reason}
+	if x.Bound != nil && !math.IsInf(*x.Bound, 0) {
+		b := *x.Bound
+		d.Bound = &b
+	}
+	return d
 }
 
 // judgeTable judges every group of t (Base and Candidate filled) and returns
@@ -221,11 +244,17 @@ func (j *judger) judgeTable(t *MetricTable, baseOf func(metric, group string) in
 	minRel, maxRel := math.Inf(1), math.Inf(-1)
 	reasons := map[*Expectation]bool{}
 	var reasonOrder []*Expectation
+	declared := map[*Expectation]bool{}
+	t.Declared = nil
 	for i := range t.Groups {
 		g := &t.Groups[i]
 		sumB += g.Base
 		sumC += g.Candidate
 		x := exp.find(t.Metric, t.Dimension, g.Group)
+		if x != nil && !declared[x] {
+			declared[x] = true
+			t.Declared = append(t.Declared, declaredBound(x))
+		}
 		den := float64(g.Base)
 		if x != nil && x.RelativeTo != "" {
 			den = float64(baseOf(x.RelativeTo, g.Group))

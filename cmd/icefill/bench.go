@@ -13,7 +13,6 @@ import (
 	"syscall"
 	"time"
 
-	"github.com/apache/arrow-go/v18/arrow/memory"
 	"github.com/urfave/cli/v2"
 
 	"github.com/icefill/icefill/features"
@@ -22,6 +21,7 @@ import (
 	"github.com/icefill/icefill/internal/synth"
 	"github.com/icefill/icefill/rewrite"
 	"github.com/icefill/icefill/source"
+	"github.com/icefill/icefill/spill"
 )
 
 // benchResult is one measured pass over the benchmark days.
@@ -39,6 +39,9 @@ type benchResult struct {
 	Partitions   int     `json:"partitions"`
 	Logic        string  `json:"logic"`
 	Repetition   int     `json:"repetition"`
+	MemoryLimit  int64   `json:"memory_limit_bytes"`
+	Spilled      int64   `json:"spilled_partitions"`
+	SpillBytes   int64   `json:"spill_bytes_written"`
 }
 
 func benchCommand() *cli.Command {
@@ -63,6 +66,8 @@ Example:
 			&cli.BoolFlag{Name: "json", Usage: "print results as JSON lines"},
 			&cli.StringFlag{Name: "mode", Value: "compute", Usage: "compute (read → logic → write Parquet), run (the whole backfill into a fresh embedded catalog, commits included) or commits (commit latency as a branch grows)"},
 			&cli.IntFlag{Name: "commits", Value: 1000, Usage: "commits mode: how many one-row partitions to commit"},
+			memoryFlags()[0], memoryFlags()[1],
+			&cli.BoolFlag{Name: "generate-only", Usage: "generate the data and stop (so a measured process's peak memory is its own)"},
 		},
 		Action: func(c *cli.Context) error {
 			logic, err := parseLogic(c)
@@ -103,6 +108,9 @@ func runBench(c *cli.Context, logic features.Logic) error {
 	if err := ensureBenchData(ctx, c, dataDir, synth.Config{From: genFrom, To: to, EventsPerDay: perDay, Seed: 1, V2From: from.AddDays(features.LookbackDays + days/2)}); err != nil {
 		return err
 	}
+	if c.Bool("generate-only") {
+		return nil
+	}
 	src, err := source.Open(ctx, dataDir, objstore.S3Options{})
 	if err != nil {
 		return err
@@ -127,14 +135,21 @@ func runBench(c *cli.Context, logic features.Logic) error {
 	var results []benchResult
 	for rep := 1; rep <= c.Int("repeat"); rep++ {
 		var r benchResult
+		opts := rewrite.InputOptions{Workers: c.Int("workers")}
+		if err := memoryOptions(c, &opts); err != nil {
+			return err
+		}
+		spilled0, bytes0 := spill.Partitions.Load(), spill.BytesWritten.Load()
 		if c.String("mode") == "run" {
-			r, err = benchRunPass(ctx, src, c.String("dir"), partitions, logic, c.Int("workers"))
+			r, err = benchRunPass(ctx, src, c.String("dir"), partitions, logic, opts)
 		} else {
-			r, err = benchPass(ctx, src, outStore, partitions, logic, c.Int("workers"))
+			r, err = benchPass(ctx, src, outStore, partitions, logic, opts)
 		}
 		if err != nil {
 			return err
 		}
+		r.MemoryLimit = opts.MemoryLimit
+		r.Spilled, r.SpillBytes = spill.Partitions.Load()-spilled0, spill.BytesWritten.Load()-bytes0
 		r.Repetition = rep
 		results = append(results, r)
 		printBench(c, "pass", r)
@@ -186,12 +201,15 @@ func peakRSS() int64 {
 
 // benchPass computes every partition once with a fresh day cache, writing
 // each partition's rows to Parquet as a real run would before committing.
-func benchPass(ctx context.Context, src *source.Source, out objstore.Store, partitions []features.Date, logic features.Logic, workers int) (benchResult, error) {
+func benchPass(ctx context.Context, src *source.Source, out objstore.Store, partitions []features.Date, logic features.Logic, opts rewrite.InputOptions) (benchResult, error) {
 	runtime.GC()
-	in, err := rewrite.NewInputs(ctx, src, rewrite.InputOptions{Workers: workers})
+	workers := opts.Workers
+	in, err := rewrite.NewInputs(ctx, src, opts)
 	if err != nil {
+		opts.SpillDir.Close()
 		return benchResult{}, err
 	}
+	defer in.Close()
 	schema := features.FullSchema
 	if logic == features.Legacy {
 		schema = features.LegacySchema
@@ -209,9 +227,8 @@ func benchPass(ctx context.Context, src *source.Source, out objstore.Store, part
 			for d := range next {
 				p, err := in.Compute(ctx, d, logic, features.DefaultRejectLimit)
 				if err == nil {
-					rec := p.Output.Record(memory.DefaultAllocator, schema)
-					err = pqfile.Write(ctx, out, d.String()+".parquet", schema, rec)
-					rec.Release()
+					err = pqfile.WriteSeq(ctx, out, d.String()+".parquet", schema, p.Records(ctx, schema))
+					p.Release()
 				}
 				mu.Lock()
 				if err != nil && firstErr == nil {
@@ -219,9 +236,7 @@ func benchPass(ctx context.Context, src *source.Source, out objstore.Store, part
 				}
 				if p != nil {
 					events += p.InputRows
-					if p.Output != nil {
-						rows += int64(p.Output.Len())
-					}
+					rows += p.Rows()
 				}
 				mu.Unlock()
 			}
@@ -256,6 +271,7 @@ func printBench(c *cli.Context, label string, r benchResult) {
 		fmt.Fprintln(c.App.Writer, string(b))
 		return
 	}
-	fmt.Fprintf(c.App.Writer, "%-6s mode=%s logic=%-9s partitions=%d events=%d wall=%.2fs cpu=%.2fs events/s=%.0f events/s/core=%.0f events/cpu-s=%.0f peak_rss=%.0fMiB\n",
-		label, c.String("mode"), r.Logic, r.Partitions, r.Events, r.WallSeconds, r.CPUSeconds, r.EventsPerSec, r.PerCore, r.PerCPUSecond, float64(r.PeakRSSBytes)/(1<<20))
+	fmt.Fprintf(c.App.Writer, "%-6s mode=%s logic=%-9s partitions=%d events=%d wall=%.2fs cpu=%.2fs events/s=%.0f events/s/core=%.0f events/cpu-s=%.0f peak_rss=%.0fMiB memory_limit=%.0fMiB spilled=%d spill_bytes=%.0fMiB\n",
+		label, c.String("mode"), r.Logic, r.Partitions, r.Events, r.WallSeconds, r.CPUSeconds, r.EventsPerSec, r.PerCore, r.PerCPUSecond, float64(r.PeakRSSBytes)/(1<<20),
+		float64(r.MemoryLimit)/(1<<20), r.Spilled, float64(r.SpillBytes)/(1<<20))
 }

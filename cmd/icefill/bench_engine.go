@@ -40,16 +40,20 @@ func scratchCatalog(ctx context.Context, dir string) (*catalog.Catalog, func(), 
 
 // benchRunPass runs a whole backfill of the partitions onto a fresh
 // embedded catalog: read, compute, write data files, commit.
-func benchRunPass(ctx context.Context, src *source.Source, dir string, partitions []features.Date, logic features.Logic, workers int) (benchResult, error) {
+func benchRunPass(ctx context.Context, src *source.Source, dir string, partitions []features.Date, logic features.Logic, opts rewrite.InputOptions) (benchResult, error) {
+	workers := opts.Workers
 	cat, done, err := scratchCatalog(ctx, dir)
 	if err != nil {
+		opts.SpillDir.Close()
 		return benchResult{}, err
 	}
 	defer done()
-	in, err := rewrite.NewInputs(ctx, src, rewrite.InputOptions{Workers: workers})
+	in, err := rewrite.NewInputs(ctx, src, opts)
 	if err != nil {
+		opts.SpillDir.Close()
 		return benchResult{}, err
 	}
+	defer in.Close()
 	start, cpu0 := time.Now(), cpuTime()
 	res, err := rewrite.Run(ctx, cat, in, rewrite.RunOptions{Branch: "bench", Logic: logic, Days: partitions, Workers: workers,
 		RejectLimit: features.DefaultRejectLimit, CompactAbove: 32, CompactEvery: 8})

@@ -6,7 +6,6 @@ import (
 	"path/filepath"
 	"time"
 
-	"github.com/apache/arrow-go/v18/arrow/memory"
 	"github.com/urfave/cli/v2"
 
 	"github.com/icefill/icefill/features"
@@ -15,34 +14,6 @@ import (
 	"github.com/icefill/icefill/rewrite"
 	"github.com/icefill/icefill/source"
 )
-
-func sourceFlags() []cli.Flag {
-	return []cli.Flag{
-		&cli.StringFlag{Name: "source", Required: true, Usage: "raw events root: a path, file:// or s3://bucket/prefix URL holding dt=YYYY-MM-DD folders", EnvVars: []string{"ICEFILL_SOURCE"}},
-		&cli.BoolFlag{Name: "allow-missing", Usage: "treat missing source days as empty instead of stopping"},
-		&cli.Float64Flag{Name: "max-reject-rate", Value: features.DefaultRejectLimit, Usage: "fail a partition whose rejected rows exceed this share of its rows (0.001 = 0.1%)"},
-	}
-}
-
-func logicFlag() cli.Flag {
-	return &cli.StringFlag{Name: "logic", Value: string(features.Corrected), Usage: "business logic: corrected (the fix, default) or legacy (the production bug, for reproducing main)", EnvVars: []string{"ICEFILL_LOGIC"}}
-}
-
-func parseLogic(c *cli.Context) (features.Logic, error) {
-	l, ok := features.ParseLogic(c.String("logic"))
-	if !ok {
-		return "", usageErr("--logic %q: want corrected or legacy", c.String("logic"))
-	}
-	return l, nil
-}
-
-func parseDateFlag(c *cli.Context, name string) (features.Date, error) {
-	d, err := features.ParseDate(c.String(name))
-	if err != nil {
-		return 0, usageErr("--%s: %v", name, err)
-	}
-	return d, nil
-}
 
 type computeSummary struct {
 	Date          string               `json:"date"`
@@ -76,6 +47,7 @@ Example:
 			logicFlag(),
 			&cli.StringFlag{Name: "out", Usage: "write the rows to this Parquet file (local path or s3:// URL)"},
 			&cli.BoolFlag{Name: "json", Usage: "print the summary as JSON"},
+			memoryFlags()[0], memoryFlags()[1],
 		),
 		Action: func(c *cli.Context) error {
 			d, err := parseDateFlag(c, "date")
@@ -98,10 +70,16 @@ func runCompute(c *cli.Context, d features.Date, logic features.Logic) error {
 	if err != nil {
 		return withCode(exitUsage, err)
 	}
-	in, err := rewrite.NewInputs(ctx, src, rewrite.InputOptions{AllowMissing: c.Bool("allow-missing")})
+	opts := rewrite.InputOptions{AllowMissing: c.Bool("allow-missing")}
+	if err := memoryOptions(c, &opts); err != nil {
+		return err
+	}
+	in, err := rewrite.NewInputs(ctx, src, opts)
 	if err != nil {
+		opts.SpillDir.Close()
 		return withCode(exitUnavailable, err)
 	}
+	defer in.Close()
 	if _, _, err := in.CheckMissing([]features.Date{d}, logic); err != nil {
 		return err
 	}
@@ -115,8 +93,9 @@ func runCompute(c *cli.Context, d features.Date, logic features.Logic) error {
 	}
 	sum := computeSummary{
 		Date: d.String(), Logic: string(logic), LogicVersion: logic.Version(), Fingerprint: p.Fingerprint,
-		InputRows: p.InputRows, Rejected: p.Rejected, OutputRows: int64(p.Output.Len()), Totals: p.Output.Totals(),
+		InputRows: p.InputRows, Rejected: p.Rejected, OutputRows: p.Rows(), Totals: p.Totals(),
 	}
+	defer p.Release()
 	if p.Day != nil {
 		sum.RejectReasons = source.RejectCounts(p.Day.Rejects)
 	}
@@ -130,9 +109,7 @@ func runCompute(c *cli.Context, d features.Date, logic features.Logic) error {
 		if logic == features.Legacy {
 			schema = features.LegacySchema
 		}
-		rec := p.Output.Record(memory.DefaultAllocator, schema)
-		defer rec.Release()
-		if err := pqfile.Write(ctx, st, base, schema, rec); err != nil {
+		if err := pqfile.WriteSeq(ctx, st, base, schema, p.Records(ctx, schema)); err != nil {
 			return withCode(exitUnavailable, err)
 		}
 		sum.Output = st.URL(base)

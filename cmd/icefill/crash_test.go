@@ -104,7 +104,7 @@ func branchRows(t *testing.T, dir string) []string {
 	if err != nil {
 		t.Fatal(err)
 	}
-	gc, err := snapshots.CollectGarbage(context.Background(), tbl, objstore.S3Options{}, 0, true, time.Now())
+	gc, err := snapshots.CollectGarbage(context.Background(), cat.Iceberg(), cat.Ident(), snapshots.GCOptions{DryRun: true})
 	if err != nil {
 		t.Fatal(err)
 	}

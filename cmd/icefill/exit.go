@@ -11,6 +11,7 @@ import (
 	"github.com/urfave/cli/v2"
 
 	"github.com/icefill/icefill/features"
+	"github.com/icefill/icefill/internal/errkind"
 	"github.com/icefill/icefill/source"
 )
 
@@ -64,6 +65,35 @@ func exitCode(err error) int {
 		return exitOK
 	case errors.As(err, &ee):
 		return ee.code
+	}
+	if k, ok := errkind.Of(err); ok {
+		switch k {
+		case errkind.Usage:
+			return exitUsage
+		case errkind.Unavailable:
+			return exitUnavailable
+		case errkind.Refused:
+			return exitRefused
+		}
+	}
+	switch {
+	case errors.Is(err, context.Canceled):
+		return exitInterrupted
+	}
+	// Errors packages marked with errkind (the house helper replaces this
+	// function with one errkind-based mapping).
+	if kind, ok := errkind.Of(err); ok {
+		switch kind {
+		case errkind.Usage:
+			return exitUsage
+		case errkind.Unavailable:
+			return exitUnavailable
+		case errkind.Refused:
+			return exitRefused
+		}
+		return exitFailed
+	}
+	switch {
 	case errors.Is(err, context.Canceled):
 		return exitInterrupted
 	case errors.As(err, &ce), errors.As(err, &me), errors.As(err, &re), errors.Is(err, source.ErrMissingDay), errors.Is(err, source.ErrUnreadable):

@@ -9,6 +9,8 @@ import (
 	"testing"
 
 	"gopkg.in/yaml.v3"
+
+	"github.com/icefill/icefill/spill"
 )
 
 // The manifests of deploy/k8s must agree with this binary: the exit codes
@@ -74,15 +76,15 @@ func readManifest(t *testing.T, name string, v any) {
 	}
 }
 
-// k8sBytes reads a Kubernetes quantity (4Gi, 512Mi) or an icefill size
-// (3584MiB) as bytes; only the binary suffixes the manifests use.
+// k8sBytes reads a Kubernetes quantity (4Gi, 512Mi) as bytes; only the
+// binary suffixes the manifests use.
 func k8sBytes(t *testing.T, s string) int64 {
 	t.Helper()
-	num := strings.TrimRight(s, "KMGTiB")
-	mult := map[string]int64{"": 1, "Ki": 1 << 10, "Mi": 1 << 20, "Gi": 1 << 30, "Ti": 1 << 40}[strings.TrimSuffix(s[len(num):], "B")]
+	num := strings.TrimRight(s, "KMGTi")
+	mult := map[string]int64{"": 1, "Ki": 1 << 10, "Mi": 1 << 20, "Gi": 1 << 30, "Ti": 1 << 40}[s[len(num):]]
 	n, err := strconv.ParseInt(num, 10, 64)
 	if err != nil || mult == 0 {
-		t.Fatalf("size %q: want a number with Ki, Mi, Gi or Ti (or KiB…)", s)
+		t.Fatalf("quantity %q: want a number with Ki, Mi, Gi or Ti", s)
 	}
 	return n * mult
 }
@@ -172,7 +174,9 @@ func TestK8sJobManifest(t *testing.T) {
 		t.Errorf("memory request %q, limit %q: want both, equal", request, limit)
 	} else if budget := env["ICEFILL_MEMORY_LIMIT"]; budget == "" {
 		t.Errorf("ICEFILL_MEMORY_LIMIT is not set")
-	} else if b, l := k8sBytes(t, budget), k8sBytes(t, limit); b > l*90/100 || b < l/2 {
+	} else if b, err := spill.ParseSize(budget); err != nil || b < spill.MinLimit {
+		t.Errorf("ICEFILL_MEMORY_LIMIT %q is not a budget --memory-limit takes (%v)", budget, err)
+	} else if l := k8sBytes(t, limit); b > l*90/100 || b < l/2 {
 		t.Errorf("ICEFILL_MEMORY_LIMIT %s vs container limit %s: keep it between 50%% and 90%% of the limit", budget, limit)
 	}
 	cpu, err := strconv.Atoi(ctr.Resources.Limits["cpu"])

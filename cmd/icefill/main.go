@@ -60,6 +60,7 @@ Start here:
 			promoteCommand(),
 			rollbackCommand(),
 			historyCommand(),
+			reportCommand(),
 		},
 		ExitErrHandler: func(*cli.Context, error) {}, // main decides the exit code
 		OnUsageError:   usageError,

@@ -49,7 +49,7 @@ func (p *progress) Committed(day features.Date, part *rewrite.Partition, res sna
 	p.done++
 	p.events += part.InputRows
 	if !p.tty {
-		p.log.Info("partition committed", "partition", day.String(), "events", part.InputRows, "rows", part.Output.Len(),
+		p.log.Info("partition committed", "partition", day.String(), "events", part.InputRows, "rows", part.Rows(),
 			"rejected", part.Rejected, "attempts", res.Attempts, "commit_ms", res.Latency.Milliseconds(), "took_ms", took.Milliseconds(),
 			"done", p.done, "total", p.total, "eta", p.eta().Round(time.Second).String())
 		return

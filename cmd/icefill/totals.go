@@ -48,24 +48,3 @@ func totalsCommand() *cli.Command {
 		},
 	}
 }
-
-// money prints cents as a currency amount with thousands separators.
-func money(cents int64) string {
-	neg := cents < 0
-	if neg {
-		cents = -cents
-	}
-	whole := fmt.Sprint(cents / 100)
-	var b strings.Builder
-	for i, r := range whole {
-		if i > 0 && (len(whole)-i)%3 == 0 {
-			b.WriteByte(',')
-		}
-		b.WriteRune(r)
-	}
-	s := fmt.Sprintf("%s.%02d", b.String(), cents%100)
-	if neg {
-		s = "-" + s
-	}
-	return s
-}

@@ -1,16 +1,16 @@
 package main
 
 import (
-	"time"
-
 	"errors"
 	"fmt"
-	"github.com/icefill/icefill/snapshots"
-	"os"
 	"strings"
+	"time"
 
+	"github.com/apache/iceberg-go/table"
 	"github.com/urfave/cli/v2"
 
+	"github.com/icefill/icefill/internal/errkind"
+	"github.com/icefill/icefill/snapshots"
 	"github.com/icefill/icefill/validate"
 )
 
@@ -25,7 +25,8 @@ func validateCommand() *cli.Command {
 		&cli.IntFlag{Name: "sample", Value: validate.DefaultSample, Usage: "differing keys shown old beside new (0 for none)"},
 		&cli.IntFlag{Name: "workers", Usage: "partitions compared at once (default: min(CPUs, 4))", EnvVars: []string{"ICEFILL_WORKERS"}},
 		&cli.BoolFlag{Name: "json", Usage: "print the JSON report instead of the text one"},
-		&cli.BoolFlag{Name: "no-record", Usage: "do not record a pass in the catalog (a recorded pass is what promote requires)"},
+		&cli.BoolFlag{Name: "no-record", Usage: "do not record a pass in the catalog (a recorded pass is what promote requires), nor the summary the report page shows"},
+		validationHTMLFlag(),
 	)
 	return &cli.Command{
 		Name:      "validate",
@@ -50,14 +51,22 @@ in --expected (metric, dimension, direction up|down|any, bound, reason) are repo
 expected when they stay within their direction and bound, and fail otherwise. Invariant
 violations always fail.
 
-A pass is recorded in the table (property icefill.validation.<candidate>: which candidate
-snapshot was validated against which base snapshot, when, by whom, with which expected
-file), pinned to both snapshots: promote requires it for the branch head, from any
-machine. --no-record skips that.
+What it found, pass or fail, is kept in the table (property icefill.validation-report.
+<candidate>) for 'icefill report'; --html also writes it as a page of its own.
+
+A pass is recorded in the table (property icefill.validation.<candidate>) as a
+certificate of exact content: the candidate and base snapshots and, for every partition
+compared, the digests of its files on both sides. promote publishes a partition only
+when that certificate holds main's current files as base and the published files as
+candidate, from any machine. --from/--to certify only the partitions in range (passes
+of the same candidate snapshot add up); the partitions that differ outside the range
+are listed and promote asks for them. Refused (exit 4) and never recorded: a ref
+against itself, a range with no partition, and (when recording) a base that is not a
+snapshot main has been. --no-record compares without recording (e.g. two branches).
 
 Examples:
    icefill validate --base main --candidate clv-fix --expected docs/expected-clv-fix.yaml --report validation.json
-   icefill validate --base clv-fix --candidate clv-fix-rerun --from 2024-01-01 --to 2024-03-31
+   icefill validate --base clv-fix --candidate clv-fix-rerun --from 2024-01-01 --to 2024-03-31 --no-record
 
 ` + exitCodesHelp,
 		Flags:  flags,
@@ -72,6 +81,10 @@ Examples:
 				return err
 			}
 			defer cat.Close()
+			cert, outside, err := certifiable(c, tbl, opts)
+			if err != nil {
+				return err
+			}
 			logger().Info("validating", "table", cat.Describe(), "base", opts.Base, "candidate", opts.Candidate)
 			rep, err := validate.Compare(c.Context, tbl, opts)
 			if err != nil {
@@ -96,22 +109,69 @@ Examples:
 			if err != nil {
 				return err
 			}
+			if err := publishValidation(c, cat, rep); err != nil {
+				return err
+			}
 			if !rep.Pass {
 				return withCode(exitFailed, fmt.Errorf("validation of %s against %s failed: %d checks failed", opts.Candidate, opts.Base, rep.Counts[validate.StatusFail]))
 			}
 			if c.Bool("no-record") {
 				return nil
 			}
+			if rep.BaseSnapshot != cert.base || rep.CandidateSnapshot != cert.cand {
+				return errkind.UnavailableError(fmt.Errorf("%s or %s moved while being validated; validate again", opts.Base, opts.Candidate))
+			}
 			rec := snapshots.Validation{Candidate: opts.Candidate, CandidateSnapshot: rep.CandidateSnapshot, Base: opts.Base,
 				BaseSnapshot: rep.BaseSnapshot, From: rep.From, To: rep.To, Checks: len(rep.Checks), Expected: c.String("expected"),
-				At: time.Now().UnixMilli(), By: snapshots.Who()}
+				At: time.Now().UnixMilli(), By: snapshots.Who(), Partitions: cert.partitions}
 			if err := snapshots.RecordValidation(c.Context, cat.Iceberg(), cat.Ident(), rec); err != nil {
-				return withCode(exitUnavailable, err)
+				return err
 			}
-			fmt.Fprintf(c.App.ErrWriter, "recorded: %s snapshot %d passed against %s snapshot %d\n", opts.Candidate, rep.CandidateSnapshot, opts.Base, rep.BaseSnapshot)
+			fmt.Fprintf(c.App.ErrWriter, "recorded: %s snapshot %d passed against %s snapshot %d (%d partitions certified)\n",
+				opts.Candidate, rep.CandidateSnapshot, opts.Base, rep.BaseSnapshot, len(cert.partitions))
+			if len(outside) > 0 {
+				fmt.Fprintf(c.App.ErrWriter, "not compared by this pass: %d partition(s) that differ outside --from/--to (%s … %s); promote publishes them only once a pass of them is recorded\n",
+					len(outside), outside[0], outside[len(outside)-1])
+			}
 			return nil
 		},
 	}
+}
+
+// certificate is what a pass of this validation will certify.
+type certificate struct {
+	base, cand int64
+	partitions map[string]snapshots.CertEntry
+}
+
+// certifiable refuses, before comparing anything, a validation that could
+// not be a pass: a ref against itself, a range holding no partition, and
+// (when the pass is to be recorded) a base main has never been.
+func certifiable(c *cli.Context, tbl *table.Table, opts validate.Options) (*certificate, []string, error) {
+	base, err := validate.ResolveRef(tbl, opts.Base)
+	if err != nil {
+		return nil, nil, errkind.Usagef("--base: %v", err)
+	}
+	cand, err := validate.ResolveRef(tbl, opts.Candidate)
+	if err != nil {
+		return nil, nil, errkind.Usagef("--candidate: %v", err)
+	}
+	if err := snapshots.CheckValidationRefs(tbl, opts.Base, opts.Candidate, base.SnapshotID, cand.SnapshotID); err != nil {
+		// Without recording, only a comparison with itself is refused:
+		// two branches may be compared, it just certifies nothing.
+		self := opts.Base == opts.Candidate || base.SnapshotID == cand.SnapshotID
+		if self || !c.Bool("no-record") {
+			return nil, nil, err
+		}
+	}
+	parts, outside, err := snapshots.Certify(c.Context, tbl, base.SnapshotID, cand.SnapshotID, opts.From, opts.To)
+	if err != nil {
+		return nil, nil, errkind.UnavailableError(err)
+	}
+	if len(parts) == 0 {
+		return nil, nil, errkind.Refusedf("%v: neither %s nor %s has a partition in the range; a comparison of nothing is not a pass", snapshots.ErrNotValidated, opts.Base, opts.Candidate)
+	}
+	return &certificate{base: base.SnapshotID, cand: cand.SnapshotID, partitions: parts}, outside, nil
 }
 
 // validateOptions reads the flags; every problem is a usage error.
@@ -166,19 +226,5 @@ func validateOptions(c *cli.Context) (validate.Options, error) {
 // writeReportFile writes the JSON report, replacing the file only once the
 // whole report is written.
 func writeReportFile(path string, rep *validate.Report) error {
-	tmp := path + ".tmp"
-	f, err := os.Create(tmp)
-	if err != nil {
-		return err
-	}
-	if err := rep.WriteJSON(f); err != nil {
-		f.Close()
-		os.Remove(tmp)
-		return err
-	}
-	if err := f.Close(); err != nil {
-		os.Remove(tmp)
-		return err
-	}
-	return os.Rename(tmp, path)
+	return writeFileAtomic(path, rep.WriteJSON)
 }

@@ -195,6 +195,11 @@ find "$K/pod-logs" -path "*_${JOB}-${VICTIM}-*/icefill/*.log" -exec grep -qF "$w
 	fail "no restarted pod of index $VICTIM planned to redo $((KILLED_TODO - KILLED_AFTER)) partitions and skip the $KILLED_AFTER committed"
 echo "  index $VICTIM: the restarted pod skipped the $KILLED_AFTER committed and redid the other $((KILLED_TODO - KILLED_AFTER))"
 
+# The pods took their memory budget from the manifest's ICEFILL_MEMORY_LIMIT.
+budget_logs=$(find "$K/pod-logs" -name '*.log' -exec grep -l '"msg":"memory budget".*"from":"--memory-limit"' {} + | wc -l)
+echo "  pods that took their memory budget from ICEFILL_MEMORY_LIMIT: $budget_logs"
+((budget_logs >= COMPLETIONS)) || fail "only $budget_logs pod logs show the budget of ICEFILL_MEMORY_LIMIT"
+
 "$ICE" status --branch k8s --json >"$LOGS/status.json" || fail "icefill status --branch k8s"
 read -r done total failed < <("$PY" -c 'import json,sys; s=json.load(open(sys.argv[1])); print(s["done"], s["total"], len(s.get("failed") or []))' "$LOGS/status.json")
 echo "  branch k8s: $done of $total partitions done, $failed failed"

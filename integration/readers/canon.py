@@ -140,3 +140,58 @@ def warehouse_url(w: str) -> str:
     if "://" in w:
         return w.rstrip("/")
     return pathlib.Path(os.path.abspath(w)).as_uri()
+
+
+# ---- checking a reader shows a snapshot with the snapshot's schema ----
+#
+# iceberg-go's Scan(WithSnapshotID) shows a snapshot with the schema it was written
+# with (the legacy main has 8 columns while the table's current schema, after the
+# corrected backfill, has 11). An engine may use the table's current schema instead,
+# as the Iceberg spec allows for branches; DuckDB 1.5.5 and Trino 476 were measured
+# to use the snapshot's. These helpers resolve a ref in the table metadata (the JSON
+# of the REST catalog's LoadTable answer) and cut rows down to the snapshot's
+# columns, failing if a dropped column holds a value.
+
+
+def resolve_ref(metadata: dict, ref: str) -> int:
+    """The snapshot id a branch or tag points at, or ref itself if it is the id of
+    one of the table's snapshots; exits otherwise."""
+    import sys
+
+    refs = metadata.get("refs") or {}
+    if ref in refs:
+        return int(refs[ref]["snapshot-id"])
+    if ref.lstrip("-").isdigit() and any(int(s["snapshot-id"]) == int(ref) for s in metadata.get("snapshots") or []):
+        return int(ref)
+    sys.exit(f"ref {ref!r} is neither a branch, a tag nor a snapshot id of the table (refs: {sorted(refs)})")
+
+
+def snapshot_columns(metadata: dict, snapshot_id: int) -> list[str]:
+    """The column names of the schema snapshot_id was written with."""
+    snaps = {int(s["snapshot-id"]): s for s in metadata.get("snapshots") or []}
+    if snapshot_id not in snaps:
+        raise ValueError(f"snapshot {snapshot_id} is not in the table metadata")
+    sid = snaps[snapshot_id].get("schema-id", metadata.get("current-schema-id"))
+    for s in metadata.get("schemas") or []:
+        if s.get("schema-id") == sid:
+            return [f["name"] for f in s["fields"]]
+    raise ValueError(f"schema {sid} of snapshot {snapshot_id} is not in the table metadata")
+
+
+def project(names: Sequence[str], rows: Iterable[Sequence[Any]], keep: Sequence[str]) -> list[tuple]:
+    """rows (in the order of names) cut down to the columns keep, in keep's order.
+    Raises ValueError if a column of keep is missing, or a dropped column holds a
+    value: then the reader did not show the snapshot as its schema says."""
+    idx = {n: i for i, n in enumerate(names)}
+    missing = [k for k in keep if k not in idx]
+    if missing:
+        raise ValueError(f"the reader returned no column {missing} (it returned {list(names)})")
+    take = [idx[k] for k in keep]
+    dropped = [i for n, i in idx.items() if n not in set(keep)]
+    out = []
+    for r in rows:
+        for i in dropped:
+            if r[i] is not None:
+                raise ValueError(f"column {names[i]} is not in the snapshot's schema but holds {r[i]!r}: {r}")
+        out.append(tuple(r[i] for i in take))
+    return out

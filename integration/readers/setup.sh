@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # setup.sh: install what the readers need, once, into the cache:
-#   $CACHE/venv         Python venv from requirements.txt (pyiceberg, pyarrow, pyspark…)
+#   $CACHE/venv         Python venv from requirements.txt (pyiceberg, pyarrow, pyspark, duckdb…)
 #   $CACHE/spark-jars   Iceberg Spark runtime + AWS bundle + sqlite-jdbc (spark-jars.pom.xml)
 # Re-running is cheap: each part is redone only when its pinned inputs change.
 set -euo pipefail

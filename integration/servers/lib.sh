@@ -64,6 +64,14 @@ is_running() {
 	[[ -f $pidf ]] && kill -0 "$(cat "$pidf")" 2>/dev/null
 }
 
+# print_if_running NAME: if the server NAME runs, say so and print its URI (what
+# start prints); fails otherwise.
+print_if_running() {
+	is_running "$1" || return 1
+	log "$1: already running on port $(cat "$RUN/$1.port")"
+	echo "http://127.0.0.1:$(cat "$RUN/$1.port")"
+}
+
 # stop_server NAME: SIGTERM the process group of NAME's recorded pid, SIGKILL it
 # after 15 s, and remove its pid and port files. Only the pid this script family
 # recorded is touched.
@@ -111,4 +119,25 @@ mvn_cached() {
 		grep -E 'ERROR|BUILD' "$RUN/mvn.log" >&2 || tail -n 30 "$RUN/mvn.log" >&2
 		return 1
 	fi
+}
+
+# server_main NAME {start|stop|status|install}: the command line every server script
+# ends with; start and install are that script's functions.
+server_main() {
+	local name=$1
+	case ${2:-} in
+	start) start ;;
+	stop) stop_server "$name" ;;
+	install) install ;;
+	status)
+		if is_running "$name"; then echo "running on http://127.0.0.1:$(cat "$RUN/$name.port")"; else
+			echo "stopped"
+			exit 1
+		fi
+		;;
+	*)
+		echo "usage: $0 {start|stop|status|install}" >&2
+		exit 2
+		;;
+	esac
 }

@@ -44,9 +44,7 @@ install() {
 }
 
 start() {
-	if is_running "$NAME"; then
-		log "already running on port $(cat "$RUN/$NAME.port")"
-		echo "http://127.0.0.1:$(cat "$RUN/$NAME.port")"
+	if print_if_running "$NAME"; then
 		return 0
 	fi
 	command -v java >/dev/null || die "java not found (Java 17+ is needed)"
@@ -92,18 +90,4 @@ start() {
 	echo "http://127.0.0.1:$port"
 }
 
-case ${1:-} in
-start) start ;;
-stop) stop_server "$NAME" ;;
-install) install ;;
-status)
-	if is_running "$NAME"; then echo "running on http://127.0.0.1:$(cat "$RUN/$NAME.port")"; else
-		echo "stopped"
-		exit 1
-	fi
-	;;
-*)
-	echo "usage: $0 {start|stop|status|install}" >&2
-	exit 2
-	;;
-esac
+server_main "$NAME" "$@"

@@ -1,0 +1,89 @@
+package main
+
+import (
+	"os"
+	"runtime/debug"
+	"slices"
+	"strconv"
+
+	"github.com/urfave/cli/v2"
+
+	"github.com/icefill/icefill/features"
+	"github.com/icefill/icefill/rewrite"
+	"github.com/icefill/icefill/spill"
+)
+
+// memoryFlags are the memory budget flags of run, compute, bench and plan.
+func memoryFlags() []cli.Flag {
+	return []cli.Flag{
+		&cli.StringFlag{Name: "memory-limit", EnvVars: []string{"ICEFILL_MEMORY_LIMIT"},
+			Usage: "memory budget of this process, e.g. 512MiB or 12GiB (at least 128MiB). A partition whose window of days (from the Parquet footers) does not fit runs on the external path: its events are bucketed on local disk and computed bucket by bucket, with identical rows. Also Go's soft memory limit. Default: 60% of the container's cgroup limit, or of physical memory"},
+		&cli.StringFlag{Name: "spill-dir", EnvVars: []string{"ICEFILL_SPILL_DIR"},
+			Usage: "local folder for the external path's files (default: the temp directory); they are removed when the process ends, and leftovers of a killed process by the next run"},
+	}
+}
+
+// memoryOptions reads the budget flags into opts, prints the budget, sets
+// Go's soft memory limit and opens this process's spill folder (owned by
+// the Inputs made from opts: Inputs.Close removes it).
+func memoryOptions(c *cli.Context, opts *rewrite.InputOptions) error {
+	limit, from := spill.DefaultLimit()
+	if s := c.String("memory-limit"); s != "" {
+		v, err := spill.ParseSize(s)
+		if err != nil {
+			return usageErr("--memory-limit: %v", err)
+		}
+		if v < spill.MinLimit {
+			return usageErr("--memory-limit %s: below the minimum of %s", s, spill.FormatSize(spill.MinLimit))
+		}
+		limit, from = v, "--memory-limit"
+	}
+	opts.MemoryLimit = limit
+	if v := os.Getenv("ICEFILL_SPILL_BUCKETS"); v != "" {
+		// Tests: every partition on the external path, in v buckets.
+		n, err := strconv.Atoi(v)
+		if err != nil || n < 1 {
+			return usageErr("ICEFILL_SPILL_BUCKETS=%q: want a positive number", v)
+		}
+		opts.SpillBuckets = n
+	}
+	if !hasFlag(c, "spill-dir") {
+		// plan: sizes partitions, computes nothing.
+		return nil
+	}
+	debug.SetMemoryLimit(limit)
+	dir, err := spill.OpenDir(c.String("spill-dir"))
+	if err != nil {
+		return err
+	}
+	logger().Info("memory budget", "limit", spill.FormatSize(limit), "from", from, "spill_dir", dir.Path)
+	opts.SpillDir = dir
+	return nil
+}
+
+func hasFlag(c *cli.Context, name string) bool {
+	for _, f := range c.Command.Flags {
+		if slices.Contains(f.Names(), name) {
+			return true
+		}
+	}
+	return false
+}
+
+// planEstimates sizes the partitions to compute from their Parquet
+// footers: the window's rows and whether it runs in memory or spills.
+func planEstimates(c *cli.Context, in *rewrite.Inputs, p *rewrite.Plan, logic features.Logic) map[features.Date]rewrite.Estimate {
+	ests := map[features.Date]rewrite.Estimate{}
+	if p == nil {
+		return ests
+	}
+	for _, pp := range p.Todo() {
+		est, err := in.Estimate(c.Context, pp.Day, logic)
+		if err != nil {
+			logger().Warn("cannot size partition", "day", pp.Day, "err", err)
+			continue
+		}
+		ests[pp.Day] = est
+	}
+	return ests
+}

@@ -1,0 +1,162 @@
+package main
+
+import (
+	"fmt"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"syscall"
+	"time"
+
+	"github.com/icefill/icefill/features"
+)
+
+// The writers' operations of TestModel (issue 8, items 7 and 8): a branch
+// dropped and re-created under the same name, a writer killed with SIGKILL
+// at a random moment and resumed, a writer stopped with SIGSTOP before a
+// commit while gc runs past its files' age and then continued, and gc on
+// its own. They run the real binary (signals need a process of their own)
+// against the sequence's catalog. check() also demands that every data file
+// a ref references is on storage.
+//
+// On the code before the fix, "recreate" finds "N already done" over main's
+// files (the run writes nothing new for the days) and "pause-gc" leaves the
+// branch referencing files gc deleted.
+func init() {
+	modelOps = append(modelOps,
+		modelOp{"recreate", 1, (*seq).recreate},
+		modelOp{"kill-resume", 2, (*seq).killResume},
+		modelOp{"pause-gc", 1, (*seq).pauseGC},
+		modelOp{"gc", 1, func(s *seq) (int, int, string) {
+			code, _ := s.cli("gc", "--min-age", "1s")
+			return 0, code, "gc --min-age 1s"
+		}},
+	)
+}
+
+func (s *seq) backfillArgs(b *mbranch, lo, hi int, force bool) []string {
+	args := []string{"run", "--source", s.src, "--from", (modelFrom + features.Date(lo)).String(), "--to", (modelFrom + features.Date(hi)).String(),
+		"--branch", b.name, "--logic", b.logic, "--workers", "2"}
+	if force {
+		args = append(args, "--force")
+	}
+	return args
+}
+
+// live makes b a live branch of the model (created from main by the run
+// that just ran) if it was not.
+func (s *seq) live(b *mbranch) {
+	if _, ok := s.m.branches[s.slotOf(b)]; !ok {
+		b.node = s.m.main
+		s.m.branches[s.slotOf(b)] = b
+	}
+}
+
+func (s *seq) days(lo, hi int) []int {
+	var out []int
+	for d := lo; d <= hi; d++ {
+		out = append(out, d)
+	}
+	return out
+}
+
+// recreate drops a live branch's ref (Spark's DROP BRANCH, a ref expiry)
+// and runs the same days again under the same name, without --force: the
+// branch is re-created from main and every day must be computed anew.
+func (s *seq) recreate() (int, int, string) {
+	slot := s.slot()
+	old := s.m.branches[slot]
+	if old == nil || len(old.ranAt) == 0 {
+		return 0, 0, "recreate (no branch)"
+	}
+	lo, hi := modelDays, -1
+	for d := range old.ranAt {
+		lo, hi = min(lo, d), max(hi, d)
+	}
+	s.dropRef(old.name)
+	delete(s.m.branches, slot)
+	b := &mbranch{name: old.name, logic: old.logic, ranAt: map[int]int{}}
+	what := fmt.Sprintf("drop %s, run it again days %d-%d without --force", b.name, lo, hi)
+	code, out := s.cli(s.backfillArgs(b, lo, hi, false)...)
+	if code != 0 {
+		s.fail("%s: exit %d:\n%s", what, code, out)
+	}
+	s.live(b)
+	s.recomputed(b, s.days(lo, hi), what)
+	return 0, code, what
+}
+
+// killResume kills a forced run at a random moment (SIGKILL), then resumes
+// it without --force: every day of the range holds either what this
+// operation computed or, if the branch had computed it before, that.
+func (s *seq) killResume() (int, int, string) {
+	b := s.branch(s.slot())
+	lo := s.rng.IntN(modelDays)
+	hi := min(modelDays-1, lo+s.rng.IntN(3))
+	before := s.m.main.content
+	if live := s.m.branches[s.slotOf(b)]; live != nil {
+		before = live.node.content
+	}
+	after := time.Duration(s.rng.Int64N(int64(1500 * time.Millisecond)))
+	what := fmt.Sprintf("run %s %s days %d-%d killed after %v, resumed", b.name, b.logic, lo, hi, after.Round(time.Millisecond))
+	code, killed, out := icefill(s.t, s.dir, nil, after, s.backfillArgs(b, lo, hi, true)...)
+	if !killed && code != 0 {
+		s.fail("%s: the run exited %d:\n%s", what, code, out)
+	}
+	if code, out = s.cli(s.backfillArgs(b, lo, hi, false)...); code != 0 {
+		s.fail("%s: the resume exited %d:\n%s", what, code, out)
+	}
+	s.live(b)
+	got := s.contentOf(s.table(), b.name)
+	node := b.node.child(s.n, "")
+	for _, d := range s.days(lo, hi) {
+		if got[d] == before[d] {
+			if _, ran := b.ranAt[d]; !ran || got[d] == "" {
+				s.fail("%s: day %d was never computed on %s, yet holds %s", what, d, b.name, s.label(got[d]))
+			}
+			continue // done before, and skipped by the resume
+		}
+		node.content[d] = got[d]
+		node.changed = append(node.changed, d)
+		b.ranAt[d] = s.n
+		s.m.labels[got[d]] = fmt.Sprintf("%s (step %d)", what, s.n)
+	}
+	b.node = node
+	return 0, 0, what
+}
+
+// pauseGC stops a forced run just before its first commit (SIGSTOP, as a
+// long GC pause or a preempted VM would), lets its files age past gc's
+// --min-age, runs gc, continues the run (SIGCONT): it must complete, with
+// every day written and every file on storage.
+func (s *seq) pauseGC() (int, int, string) {
+	b := s.branch(s.slot())
+	lo := s.rng.IntN(modelDays)
+	hi := min(modelDays-1, lo+s.rng.IntN(3))
+	what := fmt.Sprintf("run %s %s days %d-%d stopped before a commit while gc ran", b.name, b.logic, lo, hi)
+	args := append(s.backfillArgs(b, lo, hi, true), "--catalog-db", filepath.Join(s.dir, "catalog.db"), "--warehouse", filepath.Join(s.dir, "warehouse"))
+	cmd := exec.Command(binary, args...)
+	cmd.Env = append(os.Environ(), "ICEFILL_LOG_LEVEL=error", "ICEFILL_FAULT=before-commit:1:stop")
+	var out strings.Builder
+	cmd.Stdout, cmd.Stderr = &out, &out
+	if err := cmd.Start(); err != nil {
+		s.fail("%s: %v", what, err)
+	}
+	defer cmd.Process.Kill()
+	if !waitStopped(s.t, cmd.Process.Pid) {
+		cmd.Wait()
+		s.fail("%s: the run never stopped before its first commit:\n%s", what, out.String())
+	}
+	time.Sleep(1200 * time.Millisecond)
+	if code, gcOut := s.cli("gc", "--min-age", "1s"); code != 0 {
+		s.fail("%s: gc exited %d:\n%s", what, code, gcOut)
+	}
+	cmd.Process.Signal(syscall.SIGCONT)
+	if err := cmd.Wait(); err != nil {
+		s.fail("%s: the continued run: %v\n%s", what, err, out.String())
+	}
+	s.live(b)
+	s.recomputed(b, s.days(lo, hi), what)
+	return 0, 0, what
+}

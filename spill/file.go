@@ -1,0 +1,170 @@
+package spill
+
+import (
+	"bufio"
+	"encoding/binary"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+
+	"github.com/klauspost/compress/s2"
+
+	"github.com/icefill/icefill/features"
+)
+
+// A spill file is a sequence of frames: uvarint(length) then an S2 block of
+// records. A record is one event and the rank of its day in the window:
+//
+//	rank u8 | hi u64 | lo u64 | ts varint | amount varint | seq uvarint |
+//	type u8 | channel uvarint | country uvarint | len(id) uvarint | id
+//
+// Files live only as long as the process that wrote them (symbol codes and
+// id hashes are per process).
+
+// frameSize is the uncompressed size of a frame: small, because one
+// writer per bucket is open at once.
+const frameSize = 64 << 10
+
+// writer appends records to one spill file.
+type writer struct {
+	f    *os.File
+	path string
+	buf  []byte
+	enc  []byte
+	n    int64 // bytes written
+}
+
+func createWriter(path string) (*writer, error) {
+	f, err := os.OpenFile(path, os.O_CREATE|os.O_EXCL|os.O_WRONLY, 0o600)
+	if err != nil {
+		return nil, err
+	}
+	return &writer{f: f, path: path}, nil
+}
+
+func (w *writer) add(rank uint8, e *features.Event) error {
+	b := w.buf
+	b = append(b, rank)
+	b = binary.BigEndian.AppendUint64(b, e.Hi)
+	b = binary.BigEndian.AppendUint64(b, e.Lo)
+	b = binary.AppendVarint(b, e.TS)
+	b = binary.AppendVarint(b, e.Amount)
+	b = binary.AppendUvarint(b, uint64(e.Seq))
+	b = append(b, byte(e.Type))
+	b = binary.AppendUvarint(b, uint64(e.Channel))
+	b = binary.AppendUvarint(b, uint64(e.Country))
+	b = binary.AppendUvarint(b, uint64(len(e.ID)))
+	b = append(b, e.ID...)
+	w.buf = b
+	if len(b) >= frameSize {
+		return w.flush()
+	}
+	return nil
+}
+
+func (w *writer) flush() error {
+	if len(w.buf) == 0 {
+		return nil
+	}
+	w.enc = s2.Encode(w.enc[:cap(w.enc)], w.buf)
+	var hdr [binary.MaxVarintLen64]byte
+	h := binary.PutUvarint(hdr[:], uint64(len(w.enc)))
+	if _, err := w.f.Write(hdr[:h]); err != nil {
+		return err
+	}
+	if _, err := w.f.Write(w.enc); err != nil {
+		return err
+	}
+	n := int64(h + len(w.enc))
+	w.n += n
+	BytesWritten.Add(n)
+	BytesOnDisk.Add(n)
+	w.buf = w.buf[:0]
+	return nil
+}
+
+// close flushes and closes the file (keeping it).
+func (w *writer) close() error {
+	err := w.flush()
+	if cerr := w.f.Close(); err == nil {
+		err = cerr
+	}
+	w.buf, w.enc = nil, nil
+	return err
+}
+
+// removeFile deletes a spill file of n bytes.
+func removeFile(path string, n int64) {
+	if os.Remove(path) == nil {
+		BytesOnDisk.Add(-n)
+	}
+}
+
+// readFile calls fn with every record of a spill file, in write order. The
+// event's ID is only valid during the call.
+func readFile(path string, fn func(rank uint8, e *features.Event) error) error {
+	f, err := os.Open(path)
+	if err != nil {
+		return err
+	}
+	defer f.Close()
+	r := bufio.NewReaderSize(f, 256<<10)
+	var comp, raw []byte
+	var e features.Event
+	for {
+		n, err := binary.ReadUvarint(r)
+		if errors.Is(err, io.EOF) {
+			return nil
+		}
+		if err != nil {
+			return fmt.Errorf("spill file %s: %w", path, err)
+		}
+		if cap(comp) < int(n) {
+			comp = make([]byte, n)
+		}
+		comp = comp[:n]
+		if _, err := io.ReadFull(r, comp); err != nil {
+			return fmt.Errorf("spill file %s: %w", path, err)
+		}
+		if raw, err = s2.Decode(raw[:cap(raw)], comp); err != nil {
+			return fmt.Errorf("spill file %s: %w", path, err)
+		}
+		b := raw
+		for len(b) > 0 {
+			rank := b[0]
+			b = b[1:]
+			if len(b) < 16 {
+				return fmt.Errorf("spill file %s: truncated record", path)
+			}
+			e.Hi = binary.BigEndian.Uint64(b)
+			e.Lo = binary.BigEndian.Uint64(b[8:])
+			b = b[16:]
+			var k int
+			e.TS, k = binary.Varint(b)
+			b = b[k:]
+			e.Amount, k = binary.Varint(b)
+			b = b[k:]
+			seq, k := binary.Uvarint(b)
+			b = b[k:]
+			e.Seq = int32(seq)
+			e.Type = features.EventType(b[0])
+			b = b[1:]
+			ch, k := binary.Uvarint(b)
+			b = b[k:]
+			ct, k := binary.Uvarint(b)
+			b = b[k:]
+			l, k := binary.Uvarint(b)
+			b = b[k:]
+			if k <= 0 || uint64(len(b)) < l {
+				return fmt.Errorf("spill file %s: truncated record", path)
+			}
+			e.Channel, e.Country = uint16(ch), uint16(ct)
+			e.ID = b[:l]
+			b = b[l:]
+			if err := fn(rank, &e); err != nil {
+				return err
+			}
+		}
+	}
+}
