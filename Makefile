@@ -74,6 +74,14 @@ $(GOBIN_DIR)/staticcheck:
 test-integration:
 	./integration/run.sh
 
+# The backfill as deploy/k8s's Indexed Job on a real single-node Kubernetes cluster
+# started on this machine (etcd, containerd and runc from Debian, Kubernetes built
+# from the Go module proxy; loopback only), against the integration suite's REST
+# catalog and S3 server; one pod is killed mid-partition. Needs root. The first run
+# builds Kubernetes into .cache/ or $$ICEFILL_IT_CACHE (see deploy/k8s/README.md).
+test-k8s: $(K8S_VALIDATE_VENV)/bin/kubernetes-validate
+	K8S_PYTHON=$(K8S_VALIDATE_VENV)/bin/python ./integration/k8s/run.sh
+
 demo: build
 	./scripts/demo.sh
 

@@ -17,7 +17,7 @@ func sourceFlags() []cli.Flag {
 }
 
 func logicFlag() cli.Flag {
-	return &cli.StringFlag{Name: "logic", Value: string(features.Corrected), Usage: "business logic: corrected (the fix) or legacy (the production bug, for reproducing main)"}
+	return &cli.StringFlag{Name: "logic", Value: string(features.Corrected), Usage: "business logic: corrected (the fix, default) or legacy (the production bug, for reproducing main)", EnvVars: []string{"ICEFILL_LOGIC"}}
 }
 
 func parseLogic(c *cli.Context) (features.Logic, error) {
@@ -38,10 +38,10 @@ func parseDateFlag(c *cli.Context, name string) (features.Date, error) {
 
 func rangeFlags() []cli.Flag {
 	return []cli.Flag{
-		&cli.StringFlag{Name: "from", Usage: "first partition day, YYYY-MM-DD (required)"},
-		&cli.StringFlag{Name: "to", Usage: "last partition day, YYYY-MM-DD, inclusive (required)"},
+		&cli.StringFlag{Name: "from", Usage: "first partition day, YYYY-MM-DD (required)", EnvVars: []string{"ICEFILL_FROM"}},
+		&cli.StringFlag{Name: "to", Usage: "last partition day, YYYY-MM-DD, inclusive (required)", EnvVars: []string{"ICEFILL_TO"}},
 		logicFlag(),
-		&cli.StringFlag{Name: "order", Value: string(rewrite.NewestFirst), Usage: "newest-first (recent days repaired first) or oldest-first"},
+		&cli.StringFlag{Name: "order", Value: string(rewrite.NewestFirst), Usage: "newest-first (recent days repaired first) or oldest-first", EnvVars: []string{"ICEFILL_ORDER"}},
 		&cli.BoolFlag{Name: "force", Usage: "recompute partitions even when their checkpoint is current"},
 		&cli.StringFlag{Name: "shard", Usage: "INDEX/COUNT: take every COUNT-th partition starting at INDEX (0-based), to split one backfill across processes; " +
 			"auto: INDEX from JOB_COMPLETION_INDEX, COUNT from ICEFILL_SHARD_COUNT (a Kubernetes Indexed Job; the default when JOB_COMPLETION_INDEX is set)", EnvVars: []string{"ICEFILL_SHARD"}},
