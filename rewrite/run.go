@@ -172,6 +172,7 @@ func Run(ctx context.Context, cat *catalog.Catalog, in *Inputs, opts RunOptions)
 	if err != nil {
 		return res, err
 	}
+	WarnOtherSource(log, state, opts.SourceName)
 	if state.SetAside != "" && state.SetAsideCheckpoints > 0 {
 		res.SetAside, res.SetAsideCheckpoints = state.SetAside, state.SetAsideCheckpoints
 		log.Warn("the branch's recorded checkpoints do not describe it any more; every partition is recomputed",
@@ -321,11 +322,12 @@ func recordPlan(ctx context.Context, c *snapshots.Committer, opts RunOptions, ba
 		from, to = min(from, d), max(to, d)
 	}
 	p := snapshots.Plan{From: from.String(), To: to.String(), Logic: opts.Logic.Version(), Source: opts.SourceName, Partitions: len(opts.Days), Base: base}
-	if state.Plan != nil && *state.Plan == p && sameSourceChanges(state, plan) {
+	if state.Plan != nil && *state.Plan == p && sameSourceChanges(state, plan) && slices.Equal(state.MissingAsEmpty, missingAsEmpty(state, plan)) {
 		return nil
 	}
 	return c.UpdateState(ctx, func(s *snapshots.State) error {
 		noteSourceChanges(s, plan)
+		s.MissingAsEmpty = missingAsEmpty(s, plan)
 		// Widen an existing plan rather than narrow it: several runs (or
 		// shards) may cover parts of one backfill.
 		if s.Plan != nil && s.Plan.Logic == p.Logic {
@@ -363,6 +365,36 @@ func noteSourceChanges(s *snapshots.State, plan *Plan) {
 			delete(s.SourceChanged, day)
 		}
 	}
+}
+
+// WarnOtherSource warns when source is not the source the branch's
+// recorded plan was computed from: a run against another copy of the
+// events (or a typo) would mix inputs on one branch.
+func WarnOtherSource(log *slog.Logger, state *snapshots.State, source string) {
+	if state.Plan != nil && state.Plan.Source != "" && source != "" && state.Plan.Source != source {
+		log.Warn("--source differs from the source of the branch's recorded plan; partitions whose input files differ will be recomputed from this one",
+			"source", source, "plan_source", state.Plan.Source, "branch", state.Branch)
+	}
+}
+
+// missingAsEmpty is the state's record of source days counted as empty,
+// updated by plan: its partition days are recorded as they are now, other
+// recorded days stay.
+func missingAsEmpty(s *snapshots.State, plan *Plan) []string {
+	set := map[string]bool{}
+	for _, d := range s.MissingAsEmpty {
+		set[d] = true
+	}
+	for _, pp := range plan.Partitions {
+		delete(set, pp.Day.String())
+	}
+	for _, d := range append(slices.Clone(plan.MissingPartitions), plan.MissingLookback...) {
+		set[d.String()] = true
+	}
+	if len(set) == 0 {
+		return nil
+	}
+	return slices.Sorted(maps.Keys(set))
 }
 
 // sameSourceChanges reports whether the state already records the plan's
