@@ -33,12 +33,13 @@ const (
 
 // stateHeader is the value of icefill.state.<branch> in format 2.
 type stateHeader struct {
-	Version       int                `json:"v"`
-	Branch        string             `json:"branch"`
-	Plan          *Plan              `json:"plan,omitempty"`
-	Failures      map[string]Failure `json:"failed,omitempty"`
-	SourceChanged map[string]string  `json:"src,omitempty"`
-	Head          int64              `json:"h,omitempty"`
+	Version        int                `json:"v"`
+	Branch         string             `json:"branch"`
+	Plan           *Plan              `json:"plan,omitempty"`
+	Failures       map[string]Failure `json:"failed,omitempty"`
+	SourceChanged  map[string]string  `json:"src,omitempty"`
+	MissingAsEmpty []string           `json:"missing,omitempty"`
+	Head           int64              `json:"h,omitempty"`
 	// Count is the number of checkpoints in all months.
 	Count int `json:"n"`
 }
@@ -110,7 +111,7 @@ func readStoredState(props iceberg.Properties, branch string) (*State, error) {
 	case h.Version < stateVersion:
 		return DecodeState(branch, raw) // format 1: all in the header
 	}
-	s := &State{Version: stateVersion, Branch: branch, Plan: h.Plan, Failures: h.Failures, SourceChanged: h.SourceChanged, Head: h.Head}
+	s := &State{Version: stateVersion, Branch: branch, Plan: h.Plan, Failures: h.Failures, SourceChanged: h.SourceChanged, MissingAsEmpty: h.MissingAsEmpty, Head: h.Head}
 	s = s.Clone()
 	for k, v := range props {
 		month, ok := daysPropertyMonth(k, branch)
@@ -166,7 +167,7 @@ func encodeState(props iceberg.Properties, branch string, s *State) (stateChange
 			ch.Remove = append(ch.Remove, k)
 		}
 	}
-	h := stateHeader{Version: stateVersion, Branch: branch, Plan: s.Plan, Failures: s.Failures, SourceChanged: s.SourceChanged,
+	h := stateHeader{Version: stateVersion, Branch: branch, Plan: s.Plan, Failures: s.Failures, SourceChanged: s.SourceChanged, MissingAsEmpty: s.MissingAsEmpty,
 		Head: s.Head, Count: len(s.Checkpoints)}
 	enc, err := encodeJSON(h)
 	if err != nil {

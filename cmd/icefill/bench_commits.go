@@ -33,7 +33,7 @@ func benchCatalogFlags() []cli.Flag {
 		&cli.StringFlag{Name: flagWarehouse, EnvVars: env(flagWarehouse), Usage: "with --catalog-uri: the warehouse to ask for"},
 		&cli.StringFlag{Name: flagS3Endpoint, EnvVars: env(flagS3Endpoint), Usage: "with --catalog-uri: S3-compatible endpoint of the warehouse"},
 		&cli.StringFlag{Name: flagS3Region, EnvVars: env(flagS3Region), Usage: "with --catalog-uri: S3 region"},
-		&cli.IntFlag{Name: "keep-history", Usage: "commits mode: branch snapshots each commit keeps (0: icefill's default; -1: all, as before history was trimmed)"},
+		&cli.IntFlag{Name: "keep-history", Usage: "commits mode: branch snapshots each commit keeps (0: icefill's usual number; -1: all, as before history was trimmed)"},
 		// Set by contention mode for its worker processes.
 		&cli.StringFlag{Name: flagCatalogDB, Hidden: true},
 		&cli.StringFlag{Name: flagTable, Hidden: true},

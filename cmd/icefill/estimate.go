@@ -1,8 +1,8 @@
 package main
 
 import (
-	"encoding/json"
 	"fmt"
+	"io"
 	"math"
 	"slices"
 	"strings"
@@ -57,14 +57,14 @@ type jobEstimate struct {
 	CoresPerWorker     int       `json:"cores_per_worker"`
 	WallHours          float64   `json:"wall_hours"`
 	ReadBytesPerSecond float64   `json:"read_bytes_per_second"`
-	DeadlineHours      float64   `json:"deadline_hours,omitempty"`
+	DeadlineHours      float64   `json:"deadline_hours"`
 	// WorkersForDeadline is 0 when the deadline cannot be met (one
 	// partition takes longer) or none was given.
-	WorkersForDeadline int     `json:"workers_for_deadline,omitempty"`
-	DeadlineReadRate   float64 `json:"deadline_read_bytes_per_second,omitempty"`
-	ReadBudget         float64 `json:"read_budget_bytes_per_second,omitempty"`
+	WorkersForDeadline int     `json:"workers_for_deadline"`
+	DeadlineReadRate   float64 `json:"deadline_read_bytes_per_second"`
+	ReadBudget         float64 `json:"read_budget_bytes_per_second"`
 	// MaxWorkersInBudget is how many workers the read budget allows.
-	MaxWorkersInBudget int `json:"max_workers_in_read_budget,omitempty"`
+	MaxWorkersInBudget int `json:"max_workers_in_read_budget"`
 }
 
 // estimateJob prices todo partitions of the given source bytes. A partition
@@ -236,12 +236,13 @@ func printEstimate(c *cli.Context, in *rewrite.Inputs, plan *rewrite.Plan, state
 		return errkind.Usagef("--estimate-from %q: want auto, timing or checkpoints", from)
 	}
 	e := estimateJob(basis, len(plan.Todo()), plan.TodoBytes(), jobShape{Workers: workers, Cores: cores, Deadline: deadline, ReadBudget: budget})
-	if c.Bool("json") {
-		enc := json.NewEncoder(c.App.Writer)
-		enc.SetIndent("", "  ")
-		return enc.Encode(e)
-	}
-	w := c.App.Writer
+	e.ReadBudget = budget
+	e.Basis.Days = orEmpty(e.Basis.Days)
+	return printReport(c, &e)
+}
+
+// writeText prints the estimate for people; --json prints e itself.
+func (e *jobEstimate) writeText(w io.Writer) error {
 	b := e.Basis
 	fmt.Fprintf(w, "cost basis (%s): %s; %d events, %s of source; %.3f core-s (%.3f s wall)\n",
 		b.Source, dayList(b.Days), b.Events, humanBytes(b.Bytes), b.CoreSeconds, b.WallSeconds)
@@ -252,16 +253,16 @@ func printEstimate(c *cli.Context, in *rewrite.Inputs, plan *rewrite.Plan, state
 	fmt.Fprintf(w, "  core-hours:  %.3g\n", e.CoreHours)
 	fmt.Fprintf(w, "  wall time:   %s with %d workers x %d cores, reading %s/s (%s/s per worker)\n",
 		hours(e.WallHours), e.Workers, e.CoresPerWorker, humanBytes(int64(e.ReadBytesPerSecond)), humanBytes(int64(e.ReadBytesPerSecond/float64(e.Workers))))
-	if deadline > 0 {
+	if e.DeadlineHours > 0 {
 		if e.WorkersForDeadline > 0 {
-			fmt.Fprintf(w, "  deadline:    %s needs %d workers x %d cores, reading %s/s\n", hours(e.DeadlineHours), e.WorkersForDeadline, cores, humanBytes(int64(e.DeadlineReadRate)))
+			fmt.Fprintf(w, "  deadline:    %s needs %d workers x %d cores, reading %s/s\n", hours(e.DeadlineHours), e.WorkersForDeadline, e.CoresPerWorker, humanBytes(int64(e.DeadlineReadRate)))
 		} else {
 			fmt.Fprintf(w, "  deadline:    %s cannot be met: one partition alone takes longer\n", hours(e.DeadlineHours))
 		}
 	}
-	if budget > 0 {
+	if budget := e.ReadBudget; budget > 0 {
 		fmt.Fprintf(w, "  read budget: %s/s; %d workers read %.0f%% of it; the budget allows %d workers x %d cores\n",
-			humanBytes(int64(budget)), e.Workers, 100*e.ReadBytesPerSecond/budget, e.MaxWorkersInBudget, cores)
+			humanBytes(int64(budget)), e.Workers, 100*e.ReadBytesPerSecond/budget, e.MaxWorkersInBudget, e.CoresPerWorker)
 	}
 	return nil
 }

@@ -71,7 +71,7 @@ func TestSourceConventions(t *testing.T) {
 	if code != exitOK || !strings.Contains(stdout, missing.String()) || len(st["missing_as_empty"].([]any)) == 0 {
 		t.Errorf("status does not record the missing day: exit %d\n%s", code, stdout)
 	}
-	code, stdout, _ = icefillIn(t, dir, nil, append([]string{"status", "--branch", "b"}, cat...)...)
+	_, stdout, _ = icefillIn(t, dir, nil, append([]string{"status", "--branch", "b"}, cat...)...)
 	if !strings.Contains(stdout, "counted as empty (--allow-missing): ") {
 		t.Errorf("status text does not show the missing days:\n%s", stdout)
 	}
