@@ -17,7 +17,7 @@ func sourceFlags() []cli.Flag {
 }
 
 func logicFlag() cli.Flag {
-	return &cli.StringFlag{Name: "logic", Value: string(features.Corrected), Usage: "business logic: corrected (the fix, default) or legacy (the production bug, for reproducing main)", EnvVars: []string{"ICEFILL_LOGIC"}}
+	return &cli.StringFlag{Name: "logic", Value: string(features.Corrected), Usage: "business logic: corrected (the fix) or legacy (the production bug, for reproducing main)", EnvVars: []string{"ICEFILL_LOGIC"}}
 }
 
 func parseLogic(c *cli.Context) (features.Logic, error) {

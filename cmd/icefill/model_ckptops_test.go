@@ -75,16 +75,42 @@ func (s *seq) recreate() (int, int, string) {
 	for d := range old.ranAt {
 		lo, hi = min(lo, d), max(hi, d)
 	}
+	// When main is at the branch's head (a fast-forward promotion and
+	// nothing since), the ref comes back at the very snapshot its state is
+	// bound to: the checkpoints still describe what the branch holds, so
+	// the days they cover are rightly skipped. Otherwise it starts from
+	// nothing.
+	sameSnapshot := s.m.main == old.node
 	s.dropRef(old.name)
 	delete(s.m.branches, slot)
 	b := &mbranch{name: old.name, logic: old.logic, ranAt: map[int]int{}}
 	what := fmt.Sprintf("drop %s, run it again days %d-%d without --force", b.name, lo, hi)
+	if sameSnapshot {
+		what += " (recreated at its checkpoints' snapshot)"
+	}
 	code, out := s.cli(s.backfillArgs(b, lo, hi, false)...)
 	if code != 0 {
 		s.fail("%s: exit %d:\n%s", what, code, out)
 	}
 	s.live(b)
-	s.recomputed(b, s.days(lo, hi), what)
+	redo := s.days(lo, hi)
+	if sameSnapshot {
+		got := s.contentOf(s.table(), b.name)
+		redo = nil
+		for _, d := range s.days(lo, hi) {
+			if at, ran := old.ranAt[d]; ran {
+				if got[d] != old.node.content[d] {
+					s.fail("%s: day %d was recomputed although its checkpoint is bound to the snapshot the branch came back at", what, d)
+				}
+				b.ranAt[d] = at
+				continue
+			}
+			redo = append(redo, d)
+		}
+	}
+	if len(redo) > 0 {
+		s.recomputed(b, redo, what)
+	}
 	return 0, code, what
 }
 
