@@ -104,3 +104,11 @@ func (c CustomerID) hi() uint64 { return binary.BigEndian.Uint64(c[:8]) }
 
 // Hi is the customer's first 8 bytes, big-endian: the key CustomerBucket takes.
 func (c CustomerID) Hi() uint64 { return c.hi() }
+
+// Reset empties o, keeping its date, logic and capacity.
+func (o *Output) Reset() {
+	*o = Output{Date: o.Date, Logic: o.Logic,
+		CustomerID: o.CustomerID[:0], Channel: o.Channel[:0], Orders: o.Orders[:0], Gross: o.Gross[:0],
+		Refund: o.Refund[:0], Net: o.Net[:0], Country: o.Country[:0], CountryOK: o.CountryOK[:0],
+		Touches7d: o.Touches7d[:0], DistinctChannels7d: o.DistinctChannels7d[:0], AvgHours: o.AvgHours[:0], AvgHoursOK: o.AvgHoursOK[:0]}
+}

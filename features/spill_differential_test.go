@@ -2,8 +2,11 @@ package features_test
 
 import (
 	"context"
+
 	"errors"
 	"fmt"
+	"github.com/apache/arrow-go/v18/arrow"
+	"github.com/apache/arrow-go/v18/arrow/array"
 	"math/rand/v2"
 	"os"
 	"path/filepath"
@@ -99,7 +102,12 @@ func TestSpillMatchesInMemoryAndReference(t *testing.T) {
 	ctx := context.Background()
 	for _, limit := range []int64{1 << 20, 8 << 20} {
 		for _, logic := range []features.Logic{features.Corrected, features.Legacy} {
-			eng := spill.NewEngine(spillDir, spill.Budget{Limit: limit}, spillStream(src))
+			// Two buckets at once under the tiniest budget, one under the other.
+			workers := 1
+			if limit == 1<<20 {
+				workers = 2
+			}
+			eng := spill.NewEngine(spillDir, spill.Budget{Limit: limit, Workers: workers}, spillStream(src))
 			// Newest first, as run walks: lookback days' buckets are reused.
 			for d := to; d >= from; d-- {
 				out, meta, err := eng.Compute(ctx, d, features.LookbackOf(d, logic), logic, 12*3000*8)
@@ -109,7 +117,8 @@ func TestSpillMatchesInMemoryAndReference(t *testing.T) {
 				if meta == nil || meta.RowsRead == 0 {
 					t.Fatalf("%s: no rows read", d)
 				}
-				got := toRefRows(out)
+				got := spilledRows(t, out, d, logic)
+				out.Close()
 				mem := toRefRows(computeFast(t, src, d, logic, source.ReadOptions{}, nil))
 				if len(mem) == 0 {
 					t.Fatalf("%s %s: no rows", logic, d)
@@ -144,4 +153,43 @@ func TestSpillMatchesInMemoryAndReference(t *testing.T) {
 	if len(ents) != 1 { // the lock file
 		t.Errorf("spill folder holds %d entries after Close, want only the lock", len(ents))
 	}
+}
+
+// spilledRows reads the external path's rows back, row group by row group.
+func spilledRows(t *testing.T, rows *spill.Rows, d features.Date, logic features.Logic) []refRow {
+	t.Helper()
+	var out []refRow
+	for rec, err := range rows.Records(context.Background(), spill.OutputSchema(logic)) {
+		if err != nil {
+			t.Fatal(err)
+		}
+		col := func(name string) arrow.Array { return rec.Column(rec.Schema().FieldIndices(name)[0]) }
+		cust, ch := col(features.OutCustomerID).(*array.String), col(features.OutChannel).(*array.String)
+		orders, gross := col(features.OutOrders).(*array.Int64), col(features.OutGrossRevenueCents).(*array.Int64)
+		refund, net := col(features.OutRefundCents).(*array.Int64), col(features.OutNetRevenueCents).(*array.Int64)
+		ctry := col(features.OutCountry).(*array.String)
+		for i := 0; i < int(rec.NumRows()); i++ {
+			r := refRow{EventDate: d.String(), CustomerID: cust.Value(i), Channel: ch.Value(i), Orders: orders.Value(i),
+				Gross: gross.Value(i), Refund: refund.Value(i), Net: net.Value(i)}
+			if ctry.IsValid(i) {
+				c := ctry.Value(i)
+				r.Country = &c
+			}
+			if logic == features.Corrected {
+				tc := col(features.OutTouches7d).(*array.Int64).Value(i)
+				dc := col(features.OutDistinctChannels7d).(*array.Int32).Value(i)
+				r.Touches7d, r.DistinctChannels7d = &tc, &dc
+				if a := col(features.OutAvgHoursToConvert).(*array.Float64); a.IsValid(i) {
+					v := a.Value(i)
+					r.AvgHoursToConvert = &v
+				}
+			}
+			out = append(out, r)
+		}
+		rec.Release()
+	}
+	if int64(len(out)) != rows.N {
+		t.Fatalf("%s: read %d rows back, %d written", d, len(out), rows.N)
+	}
+	return out
 }

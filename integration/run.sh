@@ -25,14 +25,7 @@ stop_all() {
 trap stop_all EXIT
 trap 'exit 130' INT TERM
 
-timed() {
-	local what=$1 t0
-	shift
-	t0=$(now_s)
-	"$@"
-	printf '%s: %s s\n' "$what" "$(elapsed "$t0")" >>"$RUN/timings.txt"
-	log "$what: $(elapsed "$t0") s"
-}
+timed() { timed_to "$RUN/timings.txt" "$@"; }
 
 t_all=$(now_s)
 : >"$RUN/timings.txt"

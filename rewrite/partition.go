@@ -1,6 +1,3 @@
-// Package rewrite is the partition engine: it plans which partitions a
-// backfill must (re)compute, computes each from its source days, and runs
-// them through a throttled worker pool onto a branch.
 package rewrite
 
 import (
@@ -9,8 +6,11 @@ import (
 	"encoding/hex"
 	"fmt"
 	"io"
+	"iter"
 	"sync"
 
+	"github.com/apache/arrow-go/v18/arrow"
+	"github.com/apache/arrow-go/v18/arrow/memory"
 	"golang.org/x/sync/errgroup"
 
 	"github.com/icefill/icefill/features"
@@ -38,8 +38,12 @@ type Inputs struct {
 	budget   *spill.Budget
 	spill    *spill.Engine
 	spillDir *spill.Dir
-	rowsMu   sync.Mutex
-	rows     map[features.Date]int64
+	// paths keeps the two paths apart: in-memory partitions share it,
+	// an external-path partition holds it alone, so the budget it sizes
+	// its buckets by is not taken by decoded days.
+	paths  sync.RWMutex
+	rowsMu sync.Mutex
+	rows   map[features.Date]int64
 }
 
 // InputOptions configure Inputs.
@@ -70,7 +74,8 @@ func NewInputs(ctx context.Context, src *source.Source, opts InputOptions) (*Inp
 	in := &Inputs{ctx: ctx, src: src, avail: avail, allowMissing: opts.AllowMissing, readOpts: opts.Read,
 		cache: newDayCache(features.LookbackDays + workers + 1), workers: workers, rows: map[features.Date]int64{}}
 	if opts.MemoryLimit > 0 {
-		in.budget = &spill.Budget{Limit: opts.MemoryLimit, ForceBuckets: opts.SpillBuckets}
+		features.SetMaxIdleScratch(int(min(128<<20, opts.MemoryLimit/16)))
+		in.budget = &spill.Budget{Limit: opts.MemoryLimit, ForceBuckets: opts.SpillBuckets, Workers: workers}
 		if opts.SpillDir != nil {
 			in.spillDir = opts.SpillDir
 			in.spill = spill.NewEngine(opts.SpillDir, *in.budget, in.streamDay)
@@ -193,8 +198,48 @@ type Partition struct {
 	Files     []objstore.Object
 	InputRows int64
 	Rejected  int64
-	// Spilled is true when the external path computed it.
-	Spilled bool
+	// Spilled holds the rows instead of Output when the external path
+	// computed the partition (see Records).
+	Spilled *spill.Rows
+}
+
+// Rows is the number of output rows.
+func (p *Partition) Rows() int64 {
+	if p.Spilled != nil {
+		return p.Spilled.N
+	}
+	if p.Output == nil {
+		return 0
+	}
+	return int64(p.Output.Len())
+}
+
+// Totals sums the output's additive columns.
+func (p *Partition) Totals() features.Totals {
+	if p.Spilled != nil {
+		return p.Spilled.Totals
+	}
+	return p.Output.Totals()
+}
+
+// Records yields the output rows as records of schema, in output order;
+// the consumer releases each. Spilled rows come one row group at a time.
+func (p *Partition) Records(ctx context.Context, schema *arrow.Schema) iter.Seq2[arrow.RecordBatch, error] {
+	if p.Spilled != nil {
+		return p.Spilled.Records(ctx, schema)
+	}
+	return func(yield func(arrow.RecordBatch, error) bool) {
+		if p.Output != nil && p.Output.Len() > 0 {
+			yield(p.Output.Record(memory.DefaultAllocator, schema), nil)
+		}
+	}
+}
+
+// Release removes the partition's spilled rows, once written.
+func (p *Partition) Release() {
+	if p != nil && p.Spilled != nil {
+		p.Spilled.Close()
+	}
 }
 
 // InputFingerprint is the fingerprint of partition d's inputs under logic,
@@ -225,8 +270,12 @@ func (in *Inputs) Compute(ctx context.Context, d features.Date, logic features.L
 			return nil, err
 		}
 		if est.Spill {
+			in.paths.Lock()
+			defer in.paths.Unlock()
 			return in.computeSpilled(ctx, d, logic, rejectLimit, est, fp, own)
 		}
+		in.paths.RLock()
+		defer in.paths.RUnlock()
 	}
 	need := append([]features.Date{d}, features.LookbackOf(d, logic)...)
 	days := make([]*features.Day, len(need))
@@ -286,17 +335,18 @@ func (in *Inputs) computeSpilled(ctx context.Context, d features.Date, logic fea
 	// Decoded days kept for in-memory partitions would count against the
 	// budget the external path sizes its buckets by.
 	in.cache.purge()
-	out, main, err := in.spill.Compute(ctx, d, features.LookbackOf(d, logic), logic, est.WindowRows)
+	rows, main, err := in.spill.Compute(ctx, d, features.LookbackOf(d, logic), logic, est.WindowRows)
 	if err != nil {
 		return nil, err
 	}
-	p := &Partition{Date: d, Logic: logic, Day: main, Fingerprint: fp, Files: own, Spilled: true}
+	p := &Partition{Date: d, Logic: logic, Day: main, Fingerprint: fp, Files: own}
 	if main == nil {
 		main = features.NewDayBuilder(d, 0).Finish()
 	}
 	if err := p.checkRejects(main, rejectLimit); err != nil {
+		rows.Close()
 		return p, err
 	}
-	p.Output = out
+	p.Spilled = rows
 	return p, nil
 }

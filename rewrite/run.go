@@ -7,7 +7,6 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"iter"
 	"log/slog"
 	"maps"
 	"slices"
@@ -15,8 +14,6 @@ import (
 	"sync"
 	"time"
 
-	"github.com/apache/arrow-go/v18/arrow"
-	"github.com/apache/arrow-go/v18/arrow/memory"
 	"github.com/apache/iceberg-go"
 	"github.com/apache/iceberg-go/table"
 	"github.com/google/uuid"
@@ -175,6 +172,7 @@ func Run(ctx context.Context, cat *catalog.Catalog, in *Inputs, opts RunOptions)
 	if err != nil {
 		return res, err
 	}
+	WarnOtherSource(log, state, opts.SourceName)
 	if state.SetAside != "" && state.SetAsideCheckpoints > 0 {
 		res.SetAside, res.SetAsideCheckpoints = state.SetAside, state.SetAsideCheckpoints
 		log.Warn("the branch's recorded checkpoints do not describe it any more; every partition is recomputed",
@@ -241,7 +239,7 @@ func Run(ctx context.Context, cat *catalog.Catalog, in *Inputs, opts RunOptions)
 				} else if p != nil {
 					res.Committed = append(res.Committed, pp.Day)
 					res.Events += p.InputRows
-					res.OutputRows += int64(p.Output.Len())
+					res.OutputRows += p.Rows()
 					res.Latencies = append(res.Latencies, cres.Latency)
 					if cres.Recovered {
 						res.Recovered++
@@ -324,11 +322,12 @@ func recordPlan(ctx context.Context, c *snapshots.Committer, opts RunOptions, ba
 		from, to = min(from, d), max(to, d)
 	}
 	p := snapshots.Plan{From: from.String(), To: to.String(), Logic: opts.Logic.Version(), Source: opts.SourceName, Partitions: len(opts.Days), Base: base}
-	if state.Plan != nil && *state.Plan == p && sameSourceChanges(state, plan) {
+	if state.Plan != nil && *state.Plan == p && sameSourceChanges(state, plan) && slices.Equal(state.MissingAsEmpty, missingAsEmpty(state, plan)) {
 		return nil
 	}
 	return c.UpdateState(ctx, func(s *snapshots.State) error {
 		noteSourceChanges(s, plan)
+		s.MissingAsEmpty = missingAsEmpty(s, plan)
 		// Widen an existing plan rather than narrow it: several runs (or
 		// shards) may cover parts of one backfill.
 		if s.Plan != nil && s.Plan.Logic == p.Logic {
@@ -366,6 +365,36 @@ func noteSourceChanges(s *snapshots.State, plan *Plan) {
 			delete(s.SourceChanged, day)
 		}
 	}
+}
+
+// WarnOtherSource warns when source is not the source the branch's
+// recorded plan was computed from: a run against another copy of the
+// events (or a typo) would mix inputs on one branch.
+func WarnOtherSource(log *slog.Logger, state *snapshots.State, source string) {
+	if state.Plan != nil && state.Plan.Source != "" && source != "" && state.Plan.Source != source {
+		log.Warn("--source differs from the source of the branch's recorded plan; partitions whose input files differ will be recomputed from this one",
+			"source", source, "plan_source", state.Plan.Source, "branch", state.Branch)
+	}
+}
+
+// missingAsEmpty is the state's record of source days counted as empty,
+// updated by plan: its partition days are recorded as they are now, other
+// recorded days stay.
+func missingAsEmpty(s *snapshots.State, plan *Plan) []string {
+	set := map[string]bool{}
+	for _, d := range s.MissingAsEmpty {
+		set[d] = true
+	}
+	for _, pp := range plan.Partitions {
+		delete(set, pp.Day.String())
+	}
+	for _, d := range append(slices.Clone(plan.MissingPartitions), plan.MissingLookback...) {
+		set[d.String()] = true
+	}
+	if len(set) == 0 {
+		return nil
+	}
+	return slices.Sorted(maps.Keys(set))
 }
 
 // sameSourceChanges reports whether the state already records the plan's
@@ -433,12 +462,16 @@ func (w *worker) do(ctx context.Context, pp PlannedPartition) (*Partition, snaps
 		}
 	}
 	if err != nil {
+		p.Release()
 		return nil, snapshots.CommitResult{}, fmt.Errorf("compute partition %s: %w", day, err)
 	}
+	// Spilled rows stay on local disk until the partition is committed:
+	// data files may have to be written again.
+	defer p.Release()
 	attempt := w.opts.RunID + "/" + uuid.NewString()[:8]
 	cp := snapshots.Checkpoint{
 		Logic: w.opts.Logic.Version(), Fingerprint: p.Fingerprint, RunID: w.opts.RunID, Attempt: attempt,
-		InputRows: p.InputRows, OutputRows: int64(p.Output.Len()), Rejected: p.Rejected,
+		InputRows: p.InputRows, OutputRows: p.Rows(), Rejected: p.Rejected,
 		Bytes: pp.Bytes,
 	}
 	summary := iceberg.Properties{
@@ -448,7 +481,7 @@ func (w *worker) do(ctx context.Context, pp PlannedPartition) (*Partition, snaps
 		snapshots.SummaryFingerprint: p.Fingerprint,
 		snapshots.SummarySourceFiles: sourceFilesSummary(p.Files),
 		snapshots.SummaryInputRows:   fmt.Sprint(p.InputRows),
-		snapshots.SummaryOutputRows:  fmt.Sprint(p.Output.Len()),
+		snapshots.SummaryOutputRows:  fmt.Sprint(p.Rows()),
 		snapshots.SummaryRejected:    fmt.Sprint(p.Rejected),
 		snapshots.SummaryAttempt:     attempt,
 	}
@@ -457,6 +490,12 @@ func (w *worker) do(ctx context.Context, pp PlannedPartition) (*Partition, snaps
 	var res snapshots.CommitResult
 	for try := 1; ; try++ {
 		files, written, err := w.writeDataFiles(ctx, p)
+		if errors.Is(err, errFilesGone) && try < maxRewrites {
+			// A clean-up deleted them while this process was paused
+			// between writing and checking them.
+			w.log.Warn("data files vanished before they were checked; writing them again", "partition", day, "err", err)
+			continue
+		}
 		if err != nil {
 			return nil, snapshots.CommitResult{}, fmt.Errorf("write data files of partition %s: %w", day, err)
 		}
@@ -487,25 +526,27 @@ const maxRewrites = 3
 // hold the rows computed, or are not on storage as written.
 var ErrWrittenFiles = errors.New("the written data files do not hold the computed rows")
 
+// errFilesGone marks written files missing from storage when checked (a
+// clean-up took them during a pause): written again, not a failure.
+var errFilesGone = errors.New("missing from storage")
+
 // writeDataFiles writes the partition's rows as Parquet data files of the
 // table, once; every commit attempt reuses them. Before anything is
 // committed it checks that the files' record counts add up to the rows
 // computed and that every file is on storage with its recorded size; it
 // returns the files' oldest storage time for the gc fence.
 func (w *worker) writeDataFiles(ctx context.Context, p *Partition) ([]iceberg.DataFile, time.Time, error) {
-	if p.Output.Len() == 0 {
+	if p.Rows() == 0 {
 		return nil, time.Time{}, nil
 	}
 	schema := features.FullSchema
 	if w.opts.Logic == features.Legacy {
 		schema = features.LegacySchema
 	}
-	rec := p.Output.Record(memory.DefaultAllocator, schema)
-	records := iter.Seq2[arrow.RecordBatch, error](func(yield func(arrow.RecordBatch, error) bool) {
-		yield(rec, nil) // WriteRecords releases it
-	})
+	// WriteRecords releases the records; spilled rows are read again from
+	// their local file on every call.
 	var files []iceberg.DataFile
-	for df, err := range table.WriteRecords(ctx, w.tbl, schema, records) {
+	for df, err := range table.WriteRecords(ctx, w.tbl, schema, p.Records(ctx, schema)) {
 		if err != nil {
 			return nil, time.Time{}, err
 		}
@@ -518,7 +559,7 @@ func (w *worker) writeDataFiles(ctx context.Context, p *Partition) ([]iceberg.Da
 			return nil, time.Time{}, err
 		}
 	}
-	if got, want := snapshots.RecordCount(files), int64(p.Output.Len()); got != want {
+	if got, want := snapshots.RecordCount(files), p.Rows(); got != want {
 		return nil, time.Time{}, fmt.Errorf("%w: %d data files with %d rows, %d rows computed (storage full?); nothing was committed",
 			ErrWrittenFiles, len(files), got, want)
 	}
@@ -529,6 +570,11 @@ func (w *worker) writeDataFiles(ctx context.Context, p *Partition) ([]iceberg.Da
 	problems, written, err := df.Check(ctx, files)
 	if err != nil {
 		return nil, time.Time{}, err
+	}
+	for _, pr := range problems {
+		if pr.Missing {
+			return nil, time.Time{}, fmt.Errorf("%w (%w): %s; nothing was committed", ErrWrittenFiles, errFilesGone, pr)
+		}
 	}
 	if len(problems) > 0 {
 		return nil, time.Time{}, fmt.Errorf("%w: %s; nothing was committed", ErrWrittenFiles, problems[0])

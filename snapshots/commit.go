@@ -10,6 +10,8 @@ import (
 	"sync/atomic"
 	"time"
 
+	"github.com/icefill/icefill/internal/errkind"
+
 	"github.com/apache/arrow-go/v18/arrow/array"
 	"github.com/apache/iceberg-go"
 	"github.com/apache/iceberg-go/catalog"
@@ -112,7 +114,7 @@ func IsConflict(err error) bool {
 }
 
 // ErrGaveUp wraps the last error when the attempt budget is spent.
-var ErrGaveUp = errors.New("commit did not succeed within its attempt budget")
+var ErrGaveUp = errkind.UnavailableError(errors.New("commit did not succeed within its attempt budget"))
 
 func (c *Committer) log() *slog.Logger {
 	if c.Log != nil {

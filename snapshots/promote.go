@@ -447,7 +447,7 @@ func UncoveredDays(ctx context.Context, tbl *table.Table, branch string, state *
 		// made from (or last rebased onto), compared file by file.
 		fork = int64(tbl.Properties().GetInt(baseProperty(branch), 0))
 		if fork == 0 || tbl.SnapshotByID(fork) == nil {
-			return nil, fmt.Errorf("branch %s and main share no history that is still in the metadata; cannot tell what main changed", branch)
+			return nil, errkind.Refusedf("branch %s and main share no history that is still in the metadata; cannot tell what main changed", branch)
 		}
 	}
 	changes, err := ChangedPartitions(ctx, tbl, fork, main.SnapshotID, branch)

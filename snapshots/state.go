@@ -1,8 +1,3 @@
-// Package snapshots owns icefill's state in the catalog: the checkpoint of
-// every partition committed to a backfill branch, the branch itself, the
-// commit loop that survives concurrent writers and unknown outcomes, the
-// clean-up of files no snapshot references, and (later) promotion and
-// rollback of main.
 package snapshots
 
 import (
@@ -101,6 +96,10 @@ type State struct {
 	// input fingerprint: until a checkpoint with that fingerprint lands,
 	// the report shows the day as "source changed" from the catalog alone.
 	SourceChanged map[string]string `json:"src,omitempty"`
+	// MissingAsEmpty are source days (partition or lookback) a run with
+	// --allow-missing found missing and counted as empty, sorted; a later
+	// run's plan clears a partition day that is present again.
+	MissingAsEmpty []string `json:"missing,omitempty"`
 	// Head is the id of the snapshot made by the commit that wrote this
 	// state: the state describes that snapshot and nothing else (§2.1 of
 	// docs/commit-protocol.md). 0 in states written before binding.
@@ -124,6 +123,7 @@ func (s *State) Clone() *State {
 	c.Checkpoints = maps.Clone(s.Checkpoints)
 	c.Failures = maps.Clone(s.Failures)
 	c.SourceChanged = maps.Clone(s.SourceChanged)
+	c.MissingAsEmpty = slices.Clone(s.MissingAsEmpty)
 	if c.Checkpoints == nil {
 		c.Checkpoints = map[string]Checkpoint{}
 	}

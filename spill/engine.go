@@ -1,13 +1,14 @@
 package spill
 
 import (
-	"cmp"
 	"context"
+	"errors"
 	"fmt"
 	"os"
 	"path/filepath"
 	"slices"
 	"sync"
+	"sync/atomic"
 
 	"github.com/icefill/icefill/features"
 )
@@ -29,7 +30,12 @@ type Stream func(ctx context.Context, d features.Date, sink func(*features.Event
 //     customer bucket of each of its copies' customers (usually one), all
 //     copies to each. Groups that cannot change the partition are left
 //     out: in the corrected logic, a group with no copy in dt = D and no
-//     touch (lookback orders and refunds only matter as copies of an id).
+//     lookback touch of a customer who may have an order or refund in
+//     dt = D (a Bloom filter of dt = D's buyers, written when D was
+//     streamed). Only such customers get rows; a lookback order or refund
+//     only matters as a copy of an id, and a touch of a customer without
+//     rows only as a copy of an id, which a copy in D or a buyer's touch
+//     already brings.
 //  3. Customer bucket k (a range of customers in byte order) then holds
 //     every event of its customers in the window and every copy of each of
 //     their event ids, each day's events in their original read order. The
@@ -57,6 +63,9 @@ type daySpill struct {
 	paths  []string
 	sizes  []int64
 	events int64
+	// buyers is the path of the day's buyer filter (see filter).
+	buyers     string
+	buyersSize int64
 }
 
 // NewEngine prepares the external path; spill files go to dir.
@@ -87,6 +96,9 @@ func (e *Engine) drop(d features.Date) {
 	for i, p := range s.paths {
 		removeFile(p, s.sizes[i])
 	}
+	if s.buyers != "" {
+		removeFile(s.buyers, s.buyersSize)
+	}
 	delete(e.days, d)
 	e.lru = slices.DeleteFunc(e.lru, func(x features.Date) bool { return x == d })
 }
@@ -94,7 +106,7 @@ func (e *Engine) drop(d features.Date) {
 // Compute computes partition d under logic from d and its lookback days
 // (features.LookbackOf), whose window holds about windowRows rows. It
 // returns the rows and d's files, row count and rejects (nil: empty day).
-func (e *Engine) Compute(ctx context.Context, d features.Date, lookback []features.Date, logic features.Logic, windowRows int64) (*features.Output, *features.Day, error) {
+func (e *Engine) Compute(ctx context.Context, d features.Date, lookback []features.Date, logic features.Logic, windowRows int64) (*Rows, *features.Day, error) {
 	e.mu.Lock()
 	defer e.mu.Unlock()
 	Partitions.Add(1)
@@ -105,11 +117,14 @@ func (e *Engine) Compute(ctx context.Context, d features.Date, lookback []featur
 		e.buckets = k
 	}
 	nb := e.buckets
-	need := windowRows * 2 * 48
+	// Spill space: about 40 bytes per event for each of the window's days
+	// kept (up to maxDays) and again for its customer buckets (measured
+	// 77 bytes per window event for one cold partition).
+	need := windowRows*40 + windowRows/int64(max(1, len(lookback)+1))*int64(e.maxDays)*40
 	window := append([]features.Date{d}, lookback...)
 	spills := make([]*daySpill, len(window))
 	for i, day := range window {
-		s, err := e.spillDay(ctx, day, need)
+		s, err := e.spillDay(ctx, day, windowRows/int64(len(window))+1, need)
 		if err != nil {
 			if i > 0 {
 				err = fmt.Errorf("lookback day %s of partition %s: %w", day, d, err)
@@ -128,37 +143,55 @@ func (e *Engine) Compute(ctx context.Context, d features.Date, lookback []featur
 		for _, w := range cust {
 			if w != nil {
 				w.f.Close()
-				removeFile(w.path, w.n)
+				removeFile(w.path, w.n) // a no-op for files already read
 			}
 		}
 	}()
-	var bk bucket
-	for j := 0; j < nb; j++ {
-		if err := ctx.Err(); err != nil {
+	var buyers *filter
+	if logic == features.Corrected && spills[0].buyers != "" {
+		if buyers, err = loadFilter(spills[0].buyers); err != nil {
 			return nil, nil, err
 		}
+	}
+	workers := max(1, e.budget.Workers)
+	bks := make([]bucket, workers)
+	for i := range bks {
+		bks[i].buyers = buyers
+	}
+	// Id buckets, on up to workers goroutines: each customer bucket's
+	// file takes records from all of them (order does not matter: each
+	// day's events are put back in read order by event number).
+	locks := make([]sync.Mutex, nb)
+	err = each(ctx, nb, workers, func(wk, j int) error {
+		bk := &bks[wk]
 		bk.reset()
 		for r, s := range spills {
 			if s.meta == nil {
 				continue
 			}
 			if err := bk.load(s.paths[j], uint8(r)); err != nil {
-				return nil, nil, err
+				return err
 			}
 		}
-		if err := bk.forward(logic, nb, func(k int, rec *record) error {
+		return bk.forward(logic, nb, func(k int, rec *record) error {
+			locks[k].Lock()
+			defer locks[k].Unlock()
 			w := cust[k]
 			if w == nil {
 				var err error
 				if w, err = createWriter(filepath.Join(pdir, fmt.Sprintf("c%05d", k))); err != nil {
-					return err
+					return fullError(e.dir.Path, need, err)
 				}
 				cust[k] = w
 			}
-			return w.add(rec.rank, bk.event(rec))
-		}); err != nil {
-			return nil, nil, fullError(e.dir.Path, need, err)
-		}
+			if err := w.add(rec.rank, bk.event(rec)); err != nil {
+				return fullError(e.dir.Path, need, err)
+			}
+			return nil
+		})
+	})
+	if err != nil {
+		return nil, nil, err
 	}
 	for _, w := range cust {
 		if w != nil {
@@ -167,32 +200,81 @@ func (e *Engine) Compute(ctx context.Context, d features.Date, lookback []featur
 			}
 		}
 	}
-	out := &features.Output{Date: d, Logic: logic}
-	for k, w := range cust {
-		if w == nil {
-			continue
-		}
-		if err := ctx.Err(); err != nil {
-			return nil, nil, err
-		}
-		bk.reset()
-		if err := bk.load(w.path, 0xff); err != nil {
-			return nil, nil, err
-		}
-		removeFile(w.path, w.n)
-		cust[k] = nil
-		res, err := bk.compute(window, logic)
-		if err != nil {
-			return nil, nil, err
-		}
-		out.AppendBucket(res, k, nb)
+	rw, err := newRowsWriter(filepath.Join(e.dir.Path, "rows-"+d.String()+"-"+filepath.Base(pdir)), logic)
+	if err != nil {
+		return nil, nil, fullError(e.dir.Path, need, err)
 	}
-	return out, spills[0].meta, nil
+	done := false
+	defer func() {
+		if !done {
+			rw.abort()
+		}
+	}()
+	// Customer buckets, on up to workers goroutines; their rows are
+	// written in bucket order (output order), each bucket waiting for the
+	// one before it.
+	outs := make([]*features.Output, workers)
+	for i := range outs {
+		outs[i] = &features.Output{Date: d, Logic: logic}
+	}
+	var turnMu sync.Mutex
+	turnCond := sync.NewCond(&turnMu)
+	turn, failed := 0, false
+	err = each(ctx, nb, workers, func(wk, k int) (err error) {
+		defer func() {
+			turnMu.Lock()
+			if err != nil {
+				failed = true
+			} else {
+				turn = k + 1
+			}
+			turnCond.Broadcast()
+			turnMu.Unlock()
+		}()
+		out := outs[wk]
+		out.Reset()
+		if w := cust[k]; w != nil {
+			bk := &bks[wk]
+			bk.reset()
+			if err := bk.load(w.path, 0xff); err != nil {
+				return err
+			}
+			removeFile(w.path, w.n)
+			res, err := bk.compute(window, logic)
+			if err != nil {
+				return err
+			}
+			out.AppendBucket(res, k, nb)
+		}
+		turnMu.Lock()
+		for turn != k && !failed {
+			turnCond.Wait()
+		}
+		stop := failed
+		turnMu.Unlock()
+		if stop {
+			return errStopped
+		}
+		if err := rw.add(out); err != nil {
+			return fullError(e.dir.Path, need, err)
+		}
+		return nil
+	})
+	if err != nil {
+		return nil, nil, err
+	}
+	done = true
+	rows, err := rw.close()
+	if err != nil {
+		rows.Close()
+		return nil, nil, fullError(e.dir.Path, need, err)
+	}
+	return rows, spills[0].meta, nil
 }
 
 // spillDay returns day d cut into id buckets, streaming it from the
 // source on first use.
-func (e *Engine) spillDay(ctx context.Context, d features.Date, need int64) (*daySpill, error) {
+func (e *Engine) spillDay(ctx context.Context, d features.Date, dayRows, need int64) (*daySpill, error) {
 	if s, ok := e.days[d]; ok {
 		e.lru = append(slices.DeleteFunc(e.lru, func(x features.Date) bool { return x == d }), d)
 		return s, nil
@@ -200,6 +282,7 @@ func (e *Engine) spillDay(ctx context.Context, d features.Date, need int64) (*da
 	nb := e.buckets
 	ws := make([]*writer, nb)
 	s := &daySpill{}
+	buyers := newFilter(dayRows, e.budget.Limit/32)
 	fail := func(err error) (*daySpill, error) {
 		for _, w := range ws {
 			if w != nil {
@@ -224,6 +307,9 @@ func (e *Engine) spillDay(ctx context.Context, d features.Date, need int64) (*da
 		}
 		werr = w.add(0, ev)
 		s.events++
+		if ev.Type == features.Order || ev.Type == features.Refund {
+			buyers.add(ev.Hi, ev.Lo)
+		}
 	})
 	if werr != nil {
 		return fail(fullError(e.dir.Path, need, werr))
@@ -256,6 +342,13 @@ func (e *Engine) spillDay(ctx context.Context, d features.Date, need int64) (*da
 	s.meta = meta
 	if meta == nil {
 		s.paths, s.sizes = nil, nil
+	} else {
+		s.buyers = filepath.Join(e.dir.Path, fmt.Sprintf("b%s", d))
+		if err := buyers.save(s.buyers); err != nil {
+			s.buyers = ""
+			return fail(fullError(e.dir.Path, need, err))
+		}
+		s.buyersSize = int64(len(buyers.bits) * 8)
 	}
 	for len(e.lru) >= e.maxDays {
 		e.drop(e.lru[0])
@@ -282,6 +375,10 @@ type bucket struct {
 	ids  []byte
 	ev   features.Event
 	tmp  []int
+	keys []uint64
+	// buyers holds (a superset of) the customers with an order or refund
+	// in dt = D: only they get rows.
+	buyers *filter
 }
 
 func (b *bucket) reset() {
@@ -310,21 +407,24 @@ func (b *bucket) event(r *record) *features.Event {
 
 // forward groups the records by id hash (all copies of an id in the window
 // are here) and sends every copy of each group that can matter to the
-// customer bucket of each of the group's customers.
+// customer bucket of each of the group's customers. Groups are by 32 bits
+// of the hash: a group holding two ids is sent whole to the buckets of
+// both, which is still every copy of each id to each bucket that needs it.
 func (b *bucket) forward(logic features.Logic, nb int, send func(k int, r *record) error) error {
 	recs := b.recs
-	slices.SortFunc(recs, func(x, y record) int { return cmp.Compare(x.hash, y.hash) })
-	for i := 0; i < len(recs); {
+	keys := b.sortKeys(len(recs), func(i int) uint32 { return uint32(recs[i].hash) })
+	for i := 0; i < len(keys); {
+		h := keys[i] >> 32
 		j := i + 1
-		for j < len(recs) && recs[j].hash == recs[i].hash {
+		for j < len(keys) && keys[j]>>32 == h {
 			j++
 		}
-		g := recs[i:j]
+		g := keys[i:j]
 		i = j
 		if logic == features.Corrected {
 			matters := false
-			for k := range g {
-				if g[k].rank == 0 || g[k].typ == features.Touch {
+			for _, k := range g {
+				if r := &recs[uint32(k)]; r.rank == 0 || r.typ == features.Touch && (b.buyers == nil || b.buyers.has(r.hi, r.lo)) {
 					matters = true
 					break
 				}
@@ -334,16 +434,16 @@ func (b *bucket) forward(logic features.Logic, nb int, send func(k int, r *recor
 			}
 		}
 		ks := b.tmp[:0]
-		for k := range g {
-			c := features.CustomerBucket(g[k].hi, nb)
+		for _, k := range g {
+			c := features.CustomerBucket(recs[uint32(k)].hi, nb)
 			if !slices.Contains(ks, c) {
 				ks = append(ks, c)
 			}
 		}
 		b.tmp = ks
 		for _, c := range ks {
-			for k := range g {
-				if err := send(c, &g[k]); err != nil {
+			for _, k := range g {
+				if err := send(c, &recs[uint32(k)]); err != nil {
 					return err
 				}
 			}
@@ -352,37 +452,64 @@ func (b *bucket) forward(logic features.Logic, nb int, send func(k int, r *recor
 	return nil
 }
 
+// sortKeys returns key(i)<<32 | i for the n records, sorted: records are
+// large, so they are ordered through these keys and never moved.
+func (b *bucket) sortKeys(n int, key func(i int) uint32) []uint64 {
+	if cap(b.keys) < n {
+		b.keys = make([]uint64, n)
+	}
+	keys := b.keys[:n]
+	for i := range keys {
+		keys[i] = uint64(key(i))<<32 | uint64(i)
+	}
+	slices.Sort(keys)
+	return keys
+}
+
 // compute builds the bucket's days, each in its original read order, and
 // runs the kernel on them.
 func (b *bucket) compute(window []features.Date, logic features.Logic) (*features.Output, error) {
 	recs := b.recs
-	slices.SortFunc(recs, func(x, y record) int {
-		if c := cmp.Compare(x.rank, y.rank); c != 0 {
-			return c
-		}
-		return cmp.Compare(x.seq, y.seq)
-	})
-	days := make([]*features.Day, len(window))
-	for i := 0; i < len(recs); {
-		j := i
-		var idBytes int
-		for j < len(recs) && recs[j].rank == recs[i].rank {
-			idBytes += int(recs[j].idLen)
-			j++
-		}
+	// Records by day (counting sort), then each day's by event number
+	// (read order): seq<<32 | index keys, the records never move.
+	start := make([]int, len(window)+1)
+	idBytes := make([]int, len(window))
+	for i := range recs {
 		r := int(recs[i].rank)
 		if r >= len(window) {
 			return nil, fmt.Errorf("spill: record of day rank %d in a window of %d days", r, len(window))
 		}
+		start[r+1]++
+		idBytes[r] += int(recs[i].idLen)
+	}
+	for r := range window {
+		start[r+1] += start[r]
+	}
+	if cap(b.keys) < len(recs) {
+		b.keys = make([]uint64, len(recs))
+	}
+	keys := b.keys[:len(recs)]
+	next := slices.Clone(start)
+	for i := range recs {
+		r := recs[i].rank
+		keys[next[r]] = uint64(recs[i].seq)<<32 | uint64(i)
+		next[r]++
+	}
+	days := make([]*features.Day, len(window))
+	for r := range window {
+		dk := keys[start[r]:start[r+1]]
+		if len(dk) == 0 {
+			continue
+		}
+		slices.Sort(dk)
 		db := features.NewDayBuilder(window[r], 0)
-		db.Reserve(j-i, idBytes)
-		for k := i; k < j; k++ {
-			if err := db.AddEvent(b.event(&recs[k])); err != nil {
+		db.Reserve(len(dk), idBytes[r])
+		for _, k := range dk {
+			if err := db.AddEvent(b.event(&recs[uint32(k)])); err != nil {
 				return nil, err
 			}
 		}
 		days[r] = db.Finish()
-		i = j
 	}
 	if days[0] == nil {
 		days[0] = features.NewDayBuilder(window[0], 0).Finish()
@@ -391,4 +518,46 @@ func (b *bucket) compute(window []features.Date, logic features.Logic) (*feature
 		return features.ComputeLegacy(days[0]), nil
 	}
 	return features.ComputeCorrected(days[0], days[1:])
+}
+
+// errStopped ends a worker whose bucket comes after a failed one.
+var errStopped = errors.New("stopped after another bucket failed")
+
+// each runs fn(worker, i) for i = 0…n-1 on up to workers goroutines, the
+// i taken in increasing order, and returns the first error (the others
+// then stop taking work).
+func each(ctx context.Context, n, workers int, fn func(worker, i int) error) error {
+	var next atomic.Int64
+	var mu sync.Mutex
+	var first error
+	var wg sync.WaitGroup
+	for w := 0; w < min(workers, n); w++ {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for {
+				mu.Lock()
+				stop := first != nil
+				mu.Unlock()
+				i := int(next.Add(1) - 1)
+				if stop || i >= n {
+					return
+				}
+				err := ctx.Err()
+				if err == nil {
+					err = fn(w, i)
+				}
+				if err != nil {
+					mu.Lock()
+					if first == nil || errors.Is(first, errStopped) {
+						first = err
+					}
+					mu.Unlock()
+					return
+				}
+			}
+		}()
+	}
+	wg.Wait()
+	return first
 }

@@ -1,8 +1,3 @@
-// Package spill is the external path of the partition engine: it computes
-// a partition whose window of days does not fit the memory budget by
-// bucketing the window's events on local disk, so that each bucket is
-// computed in memory by the same kernel as the in-memory path
-// (features.ComputeCorrected / ComputeLegacy), with identical rows.
 package spill
 
 import (
@@ -120,6 +115,9 @@ const MinLimit = 128 << 20
 // work from it.
 type Budget struct {
 	Limit int64
+	// Workers is how many buckets are computed at once (each within
+	// its share of the budget); 0 means 1.
+	Workers int
 	// ForceBuckets, when positive, sends every partition to the external
 	// path with that many buckets (tests and benchmarks only).
 	ForceBuckets int
@@ -152,7 +150,7 @@ func (b Budget) Buckets(windowRows int64) int {
 	if b.ForceBuckets > 0 {
 		return b.ForceBuckets
 	}
-	usable := max(b.Limit-reserve, b.Limit/4)
+	usable := max(b.Limit-reserve, b.Limit/4) / int64(max(1, b.Workers))
 	k := (windowRows*BucketBytesPerEvent + usable/2 - 1) / (usable / 2)
 	return int(max(1, min(k, 1<<16)))
 }

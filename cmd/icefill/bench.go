@@ -13,10 +13,10 @@ import (
 	"syscall"
 	"time"
 
-	"github.com/apache/arrow-go/v18/arrow/memory"
 	"github.com/urfave/cli/v2"
 
 	"github.com/icefill/icefill/features"
+	"github.com/icefill/icefill/internal/errkind"
 	"github.com/icefill/icefill/internal/objstore"
 	"github.com/icefill/icefill/internal/pqfile"
 	"github.com/icefill/icefill/internal/synth"
@@ -55,7 +55,9 @@ and as the median: events per second per core, events per CPU-second and the pro
 peak resident memory. Run one logic per process so peak memory is its own.
 
 Example:
-   icefill bench --days 10 --events-per-day 1000000 --logic corrected`,
+   icefill bench --days 10 --events-per-day 1000000 --logic corrected
+
+` + exitCodesHelp,
 		Flags: append([]cli.Flag{
 			&cli.IntFlag{Name: "days", Value: 10, Usage: "number of partitions to compute"},
 			&cli.IntFlag{Name: "events-per-day", Value: 1_000_000, Usage: "average events per generated day"},
@@ -68,8 +70,12 @@ Example:
 			&cli.StringFlag{Name: "mode", Value: "compute", Usage: "compute (read → logic → write Parquet), run (the whole backfill into a fresh embedded catalog, commits included) commits (commit latency as a branch grows) or contention (worker processes committing to one branch while a nightly writer commits to main)"},
 			&cli.IntFlag{Name: "commits", Value: 1825, Usage: "commits mode: how many one-row partitions to commit"},
 			memoryFlags()[0], memoryFlags()[1],
+			&cli.BoolFlag{Name: "generate-only", Usage: "generate the data and stop (so a measured process's peak memory is its own)"},
 		}, append(benchCatalogFlags(), contentionFlags()...)...),
 		Action: func(c *cli.Context) error {
+			if _, err := workersFlag(c); err != nil {
+				return err
+			}
 			logic, err := parseLogic(c)
 			if err != nil {
 				return err
@@ -91,7 +97,7 @@ Example:
 			case "contention":
 				return benchContention(c)
 			}
-			return usageErr("--mode %q: want compute, run, commits or contention", c.String("mode"))
+			return errkind.Usagef("--mode %q: want compute, run, commits or contention", c.String("mode"))
 		},
 	}
 }
@@ -100,7 +106,7 @@ func runBench(c *cli.Context, logic features.Logic) error {
 	ctx := c.Context
 	days, perDay := c.Int("days"), c.Int("events-per-day")
 	if days < 1 || perDay < 1 {
-		return usageErr("--days and --events-per-day must be positive")
+		return errkind.Usagef("--days and --events-per-day must be positive")
 	}
 	// Generate LookbackDays extra days before the measured ones so every
 	// measured partition has a full lookback, as in a real backfill.
@@ -109,6 +115,9 @@ func runBench(c *cli.Context, logic features.Logic) error {
 	dataDir := filepath.Join(c.String("dir"), fmt.Sprintf("events-%dx%d", days+features.LookbackDays, perDay))
 	if err := ensureBenchData(ctx, c, dataDir, synth.Config{From: genFrom, To: to, EventsPerDay: perDay, Seed: 1, V2From: from.AddDays(features.LookbackDays + days/2)}); err != nil {
 		return err
+	}
+	if c.Bool("generate-only") {
+		return nil
 	}
 	src, err := source.Open(ctx, dataDir, objstore.S3Options{})
 	if err != nil {
@@ -226,9 +235,8 @@ func benchPass(ctx context.Context, src *source.Source, out objstore.Store, part
 			for d := range next {
 				p, err := in.Compute(ctx, d, logic, features.DefaultRejectLimit)
 				if err == nil {
-					rec := p.Output.Record(memory.DefaultAllocator, schema)
-					err = pqfile.Write(ctx, out, d.String()+".parquet", schema, rec)
-					rec.Release()
+					err = pqfile.WriteSeq(ctx, out, d.String()+".parquet", schema, p.Records(ctx, schema))
+					p.Release()
 				}
 				mu.Lock()
 				if err != nil && firstErr == nil {
@@ -236,9 +244,7 @@ func benchPass(ctx context.Context, src *source.Source, out objstore.Store, part
 				}
 				if p != nil {
 					events += p.InputRows
-					if p.Output != nil {
-						rows += int64(p.Output.Len())
-					}
+					rows += p.Rows()
 				}
 				mu.Unlock()
 			}

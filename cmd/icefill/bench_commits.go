@@ -17,6 +17,7 @@ import (
 
 	"github.com/icefill/icefill/catalog"
 	"github.com/icefill/icefill/features"
+	"github.com/icefill/icefill/internal/errkind"
 	"github.com/icefill/icefill/snapshots"
 )
 
@@ -94,7 +95,7 @@ func tinyPartition(ctx context.Context, tbl *table.Table, i int) (iceberg.Date, 
 // around it; the median over the passes).
 func benchCommits(c *cli.Context, n int) error {
 	if n < 1 {
-		return usageErr("--commits must be positive")
+		return errkind.Usagef("--commits must be positive")
 	}
 	points := []int{}
 	for _, p := range commitPoints {

@@ -21,6 +21,7 @@ import (
 
 	"github.com/icefill/icefill/catalog"
 	"github.com/icefill/icefill/features"
+	"github.com/icefill/icefill/internal/errkind"
 	"github.com/icefill/icefill/snapshots"
 )
 
@@ -64,13 +65,13 @@ func benchContention(c *cli.Context) error {
 	for _, s := range strings.Split(c.String("procs"), ",") {
 		n, err := strconv.Atoi(strings.TrimSpace(s))
 		if err != nil || n < 1 {
-			return usageErr("--procs %q: want counts such as 1,4,16", c.String("procs"))
+			return errkind.Usagef("--procs %q: want counts such as 1,4,16", c.String("procs"))
 		}
 		counts = append(counts, n)
 	}
 	per := c.Int("partitions-per-proc")
 	if per < 1 {
-		return usageErr("--partitions-per-proc must be positive")
+		return errkind.Usagef("--partitions-per-proc must be positive")
 	}
 	for _, n := range counts {
 		var passes []contentionResult

@@ -11,6 +11,7 @@ import (
 	"github.com/urfave/cli/v2"
 
 	"github.com/icefill/icefill/features"
+	"github.com/icefill/icefill/internal/errkind"
 	"github.com/icefill/icefill/rewrite"
 	"github.com/icefill/icefill/snapshots"
 )
@@ -203,16 +204,16 @@ func timingBasis(c *cli.Context, in *rewrite.Inputs, plan *rewrite.Plan, logic f
 func printEstimate(c *cli.Context, in *rewrite.Inputs, plan *rewrite.Plan, state *snapshots.State, logic features.Logic) error {
 	workers, cores := c.Int("workers-per-job"), c.Int("cores-per-worker")
 	if workers < 1 || cores < 1 {
-		return usageErr("--workers-per-job and --cores-per-worker must be at least 1")
+		return errkind.Usagef("--workers-per-job and --cores-per-worker must be at least 1")
 	}
 	deadline, err := parseDeadline(c.String("deadline"), time.Now())
 	if err != nil {
-		return usageErr("%v", err)
+		return errkind.Usagef("%v", err)
 	}
 	var budget float64
 	if s := c.String("read-budget"); s != "" {
 		if budget, err = rewrite.ParseByteRate(s); err != nil {
-			return usageErr("--read-budget: %v", err)
+			return errkind.Usagef("--read-budget: %v", err)
 		}
 	}
 	var basis costBasis
@@ -224,7 +225,7 @@ func printEstimate(c *cli.Context, in *rewrite.Inputs, plan *rewrite.Plan, state
 			break
 		}
 		if from == "checkpoints" {
-			return usageErr("--estimate-from checkpoints: the branch has fewer than 3 checkpoints of %s with a recorded duration in this range", logic.Version())
+			return errkind.Usagef("--estimate-from checkpoints: the branch has fewer than 3 checkpoints of %s with a recorded duration in this range", logic.Version())
 		}
 		fallthrough
 	case "timing":
@@ -232,7 +233,7 @@ func printEstimate(c *cli.Context, in *rewrite.Inputs, plan *rewrite.Plan, state
 			return err
 		}
 	default:
-		return usageErr("--estimate-from %q: want auto, timing or checkpoints", from)
+		return errkind.Usagef("--estimate-from %q: want auto, timing or checkpoints", from)
 	}
 	e := estimateJob(basis, len(plan.Todo()), plan.TodoBytes(), jobShape{Workers: workers, Cores: cores, Deadline: deadline, ReadBudget: budget})
 	if c.Bool("json") {

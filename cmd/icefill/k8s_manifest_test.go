@@ -9,6 +9,8 @@ import (
 	"testing"
 
 	"gopkg.in/yaml.v3"
+
+	"github.com/icefill/icefill/spill"
 )
 
 // The manifests of deploy/k8s must agree with this binary: the exit codes
@@ -19,6 +21,12 @@ import (
 type k8sEnv struct {
 	Name  string `yaml:"name"`
 	Value string `yaml:"value"`
+}
+
+type k8sEnvFrom struct {
+	ConfigMapRef *struct {
+		Name string `yaml:"name"`
+	} `yaml:"configMapRef"`
 }
 
 type k8sJob struct {
@@ -42,10 +50,11 @@ type k8sJob struct {
 			Spec struct {
 				RestartPolicy string `yaml:"restartPolicy"`
 				Containers    []struct {
-					Name      string   `yaml:"name"`
-					Command   []string `yaml:"command"`
-					Args      []string `yaml:"args"`
-					Env       []k8sEnv `yaml:"env"`
+					Name      string       `yaml:"name"`
+					Command   []string     `yaml:"command"`
+					Args      []string     `yaml:"args"`
+					Env       []k8sEnv     `yaml:"env"`
+					EnvFrom   []k8sEnvFrom `yaml:"envFrom"`
 					Resources struct {
 						Requests map[string]string `yaml:"requests"`
 						Limits   map[string]string `yaml:"limits"`
@@ -67,15 +76,15 @@ func readManifest(t *testing.T, name string, v any) {
 	}
 }
 
-// k8sBytes reads a Kubernetes quantity (4Gi, 512Mi) or an icefill size
-// (3584MiB) as bytes; only the binary suffixes the manifests use.
+// k8sBytes reads a Kubernetes quantity (4Gi, 512Mi) as bytes; only the
+// binary suffixes the manifests use.
 func k8sBytes(t *testing.T, s string) int64 {
 	t.Helper()
-	num := strings.TrimRight(s, "KMGTiB")
-	mult := map[string]int64{"": 1, "Ki": 1 << 10, "Mi": 1 << 20, "Gi": 1 << 30, "Ti": 1 << 40}[strings.TrimSuffix(s[len(num):], "B")]
+	num := strings.TrimRight(s, "KMGTi")
+	mult := map[string]int64{"": 1, "Ki": 1 << 10, "Mi": 1 << 20, "Gi": 1 << 30, "Ti": 1 << 40}[s[len(num):]]
 	n, err := strconv.ParseInt(num, 10, 64)
 	if err != nil || mult == 0 {
-		t.Fatalf("size %q: want a number with Ki, Mi, Gi or Ti (or KiB…)", s)
+		t.Fatalf("quantity %q: want a number with Ki, Mi, Gi or Ti", s)
 	}
 	return n * mult
 }
@@ -165,7 +174,9 @@ func TestK8sJobManifest(t *testing.T) {
 		t.Errorf("memory request %q, limit %q: want both, equal", request, limit)
 	} else if budget := env["ICEFILL_MEMORY_LIMIT"]; budget == "" {
 		t.Errorf("ICEFILL_MEMORY_LIMIT is not set")
-	} else if b, l := k8sBytes(t, budget), k8sBytes(t, limit); b > l*90/100 || b < l/2 {
+	} else if b, err := spill.ParseSize(budget); err != nil || b < spill.MinLimit {
+		t.Errorf("ICEFILL_MEMORY_LIMIT %q is not a budget --memory-limit takes (%v)", budget, err)
+	} else if l := k8sBytes(t, limit); b > l*90/100 || b < l/2 {
 		t.Errorf("ICEFILL_MEMORY_LIMIT %s vs container limit %s: keep it between 50%% and 90%% of the limit", budget, limit)
 	}
 	cpu, err := strconv.Atoi(ctr.Resources.Limits["cpu"])
@@ -173,38 +184,34 @@ func TestK8sJobManifest(t *testing.T) {
 	if err != nil || err2 != nil || workers < 1 || workers > cpu {
 		t.Errorf("ICEFILL_WORKERS %q vs cpu limit %q: one worker per core", env["ICEFILL_WORKERS"], ctr.Resources.Limits["cpu"])
 	}
-	if env["ICEFILL_CONFIG"] == "" {
-		t.Errorf("ICEFILL_CONFIG is not set: the pods would not read the ConfigMap")
+	if !slices.ContainsFunc(ctr.EnvFrom, func(e k8sEnvFrom) bool { return e.ConfigMapRef != nil && e.ConfigMapRef.Name == "icefill-config" }) {
+		t.Errorf("the container does not take its environment from the ConfigMap icefill-config")
 	}
 }
 
+// Every ConfigMap key is the variable of a flag of icefill run, and the flags
+// run requires are there (the pods have no other way to get them).
 func TestK8sConfigMapKeysAreRunFlags(t *testing.T) {
 	var cm struct {
 		Data map[string]string `yaml:"data"`
 	}
 	readManifest(t, "configmap.yaml", &cm)
-	text, ok := cm.Data["icefill.yaml"]
-	if !ok {
-		t.Fatal("configmap.yaml has no icefill.yaml")
-	}
-	values, err := parseConfigYAML([]byte(text))
-	if err != nil {
-		t.Fatal(err)
-	}
-	flags := map[string]bool{}
+	vars := map[string]string{}
 	for _, f := range runCommand().Flags {
-		for _, n := range f.Names() {
-			flags[n] = true
+		if ef, ok := f.(interface{ GetEnvVars() []string }); ok {
+			for _, v := range ef.GetEnvVars() {
+				vars[v] = f.Names()[0]
+			}
 		}
 	}
-	for k := range values {
-		if !flags[k] {
-			t.Errorf("icefill.yaml key %q is not a flag of icefill run", k)
+	for k := range cm.Data {
+		if _, ok := vars[k]; !ok {
+			t.Errorf("configmap.yaml key %q is not the variable of a flag of icefill run", k)
 		}
 	}
-	for _, k := range []string{"source", "from", "to", "branch", "catalog-uri", "table"} {
-		if _, ok := values[k]; !ok {
-			t.Errorf("icefill.yaml lacks %q", k)
+	for _, k := range []string{"ICEFILL_SOURCE", "ICEFILL_FROM", "ICEFILL_TO", "ICEFILL_BRANCH", "ICEFILL_CATALOG_URI", "ICEFILL_TABLE"} {
+		if cm.Data[k] == "" {
+			t.Errorf("configmap.yaml lacks %s", k)
 		}
 	}
 }

@@ -7,6 +7,7 @@ import (
 	"github.com/urfave/cli/v2"
 
 	"github.com/icefill/icefill/features"
+	"github.com/icefill/icefill/internal/errkind"
 	"github.com/icefill/icefill/internal/metrics"
 	"github.com/icefill/icefill/rewrite"
 	"github.com/icefill/icefill/snapshots"
@@ -36,7 +37,7 @@ func startMetrics(c *cli.Context, prog rewrite.Progress) (rewrite.Progress, func
 	bound, err := m.Serve(ctx, addr)
 	if err != nil {
 		cancel()
-		return nil, nil, usageErr("--metrics-addr %s: %v", addr, err)
+		return nil, nil, errkind.Usagef("--metrics-addr %s: %v", addr, err)
 	}
 	logger().Info("serving Prometheus metrics", "url", "http://"+bound+"/metrics")
 	stop := func() {
@@ -71,7 +72,7 @@ func (p metricsProgress) Committed(day features.Date, part *rewrite.Partition, r
 	for _, f := range part.Files {
 		bytes += f.Size
 	}
-	p.m.Committed(part.InputRows, bytes, res.Latency, res.Attempts, res.Conflicts, res.Recovered, part.Spilled)
+	p.m.Committed(part.InputRows, bytes, res.Latency, res.Attempts, res.Conflicts, res.Recovered, part.Spilled != nil)
 }
 
 func (p metricsProgress) Failed(day features.Date, err error) {

@@ -26,6 +26,16 @@ now_s() { date +%s.%N; }
 # elapsed START: seconds since START (from now_s), one decimal.
 elapsed() { awk -v a="$1" -v b="$(now_s)" 'BEGIN { printf "%.1f", b - a }'; }
 
+# timed_to FILE WHAT CMD...: run CMD, then log and append "WHAT: SECONDS s" to FILE.
+timed_to() {
+	local file=$1 what=$2 t0
+	shift 2
+	t0=$(now_s)
+	"$@"
+	printf '%s: %s s\n' "$what" "$(elapsed "$t0")" >>"$file"
+	log "$what: $(elapsed "$t0") s"
+}
+
 # free_port: a TCP port nothing listens on at the moment (the kernel's pick).
 free_port() {
 	python3 -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1]); s.close()'

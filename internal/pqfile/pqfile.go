@@ -1,10 +1,9 @@
-// Package pqfile writes Arrow records as one Parquet object through an
-// objstore.Store, published whole or not at all.
 package pqfile
 
 import (
 	"context"
 	"fmt"
+	"iter"
 
 	"github.com/apache/arrow-go/v18/arrow"
 	"github.com/apache/arrow-go/v18/parquet"
@@ -15,7 +14,22 @@ import (
 )
 
 // Write stores recs (all of schema) at path as Snappy-compressed Parquet.
+// The caller keeps ownership of recs.
 func Write(ctx context.Context, st objstore.Store, path string, schema *arrow.Schema, recs ...arrow.RecordBatch) error {
+	return WriteSeq(ctx, st, path, schema, func(yield func(arrow.RecordBatch, error) bool) {
+		for _, r := range recs {
+			r.Retain() // WriteSeq releases it
+			if !yield(r, nil) {
+				return
+			}
+		}
+	})
+}
+
+// WriteSeq stores the records recs yields (all of schema) at path like
+// Write, one record at a time, releasing each once written: the rows never
+// need to be in memory together.
+func WriteSeq(ctx context.Context, st objstore.Store, path string, schema *arrow.Schema, recs iter.Seq2[arrow.RecordBatch, error]) error {
 	w, err := st.Create(ctx, path)
 	if err != nil {
 		return err
@@ -27,8 +41,12 @@ func Write(ctx context.Context, st objstore.Store, path string, schema *arrow.Sc
 		st.Delete(ctx, path)
 		return fmt.Errorf("write %s: %w", st.URL(path), err)
 	}
-	for _, r := range recs {
-		if err := fw.WriteBuffered(r); err != nil {
+	for r, err := range recs {
+		if err == nil {
+			err = fw.WriteBuffered(r)
+			r.Release()
+		}
+		if err != nil {
 			fw.Close()
 			st.Delete(ctx, path)
 			return fmt.Errorf("write %s: %w", st.URL(path), err)

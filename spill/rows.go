@@ -1,0 +1,148 @@
+package spill
+
+import (
+	"context"
+	"fmt"
+	"iter"
+	"os"
+
+	"github.com/apache/arrow-go/v18/arrow"
+	"github.com/apache/arrow-go/v18/arrow/memory"
+	"github.com/apache/arrow-go/v18/parquet"
+	"github.com/apache/arrow-go/v18/parquet/compress"
+	"github.com/apache/arrow-go/v18/parquet/file"
+	"github.com/apache/arrow-go/v18/parquet/pqarrow"
+
+	"github.com/icefill/icefill/features"
+)
+
+// Rows is a partition's output computed on the external path: written to
+// a local Parquet file one row group per bucket as the buckets are
+// computed, and read back the same way, so a partition's rows never need
+// to fit in memory either.
+type Rows struct {
+	path   string
+	size   int64
+	schema *arrow.Schema
+	// N is the number of rows; Totals sums their additive columns.
+	N      int64
+	Totals features.Totals
+}
+
+// OutputSchema is the schema of logic's rows.
+func OutputSchema(logic features.Logic) *arrow.Schema {
+	if logic == features.Legacy {
+		return features.LegacySchema
+	}
+	return features.FullSchema
+}
+
+type rowsWriter struct {
+	rows *Rows
+	f    *os.File
+	fw   *pqarrow.FileWriter
+}
+
+func newRowsWriter(path string, logic features.Logic) (*rowsWriter, error) {
+	f, err := os.OpenFile(path, os.O_CREATE|os.O_EXCL|os.O_WRONLY, 0o600)
+	if err != nil {
+		return nil, err
+	}
+	schema := OutputSchema(logic)
+	props := parquet.NewWriterProperties(parquet.WithCompression(compress.Codecs.Snappy), parquet.WithDictionaryDefault(true))
+	fw, err := pqarrow.NewFileWriter(schema, f, props, pqarrow.NewArrowWriterProperties(pqarrow.WithStoreSchema()))
+	if err != nil {
+		f.Close()
+		os.Remove(path)
+		return nil, err
+	}
+	return &rowsWriter{rows: &Rows{path: path, schema: schema}, f: f, fw: fw}, nil
+}
+
+// add writes one bucket's rows as a row group.
+func (w *rowsWriter) add(o *features.Output) error {
+	if o.Len() == 0 {
+		return nil
+	}
+	rec := o.Record(memory.DefaultAllocator, w.rows.schema)
+	defer rec.Release()
+	if err := w.fw.Write(rec); err != nil {
+		return err
+	}
+	t := o.Totals()
+	r := w.rows
+	r.N += t.Rows
+	r.Totals.Rows += t.Rows
+	r.Totals.Orders += t.Orders
+	r.Totals.Gross += t.Gross
+	r.Totals.Refund += t.Refund
+	r.Totals.Net += t.Net
+	return nil
+}
+
+func (w *rowsWriter) close() (*Rows, error) {
+	err := w.fw.Close() // closes f too
+	if st, serr := os.Stat(w.rows.path); serr == nil {
+		w.rows.size = st.Size()
+		BytesWritten.Add(st.Size())
+		BytesOnDisk.Add(st.Size())
+	}
+	return w.rows, err
+}
+
+func (w *rowsWriter) abort() {
+	w.fw.Close()
+	os.Remove(w.rows.path)
+}
+
+// Records yields the rows in output order, row group by row group, as
+// records of schema (which must be the logic's schema). The caller owns
+// (releases) each record.
+func (r *Rows) Records(ctx context.Context, schema *arrow.Schema) iter.Seq2[arrow.RecordBatch, error] {
+	return func(yield func(arrow.RecordBatch, error) bool) {
+		if !schema.Equal(r.schema) {
+			yield(nil, fmt.Errorf("spilled rows have schema %s, not %s", r.schema, schema))
+			return
+		}
+		pf, err := file.OpenParquetFile(r.path, false)
+		if err != nil {
+			yield(nil, err)
+			return
+		}
+		defer pf.Close()
+		fr, err := pqarrow.NewFileReader(pf, pqarrow.ArrowReadProperties{BatchSize: 64 << 10}, memory.DefaultAllocator)
+		if err != nil {
+			yield(nil, err)
+			return
+		}
+		for rg := 0; rg < pf.NumRowGroups(); rg++ {
+			rr, err := fr.GetRecordReader(ctx, nil, []int{rg})
+			if err != nil {
+				yield(nil, err)
+				return
+			}
+			for rr.Next() {
+				rec := rr.RecordBatch()
+				rec.Retain()
+				if !yield(rec, nil) {
+					rr.Release()
+					return
+				}
+			}
+			err = rr.Err()
+			rr.Release()
+			if err != nil && err.Error() != "EOF" {
+				yield(nil, err)
+				return
+			}
+		}
+	}
+}
+
+// Close removes the rows' file.
+func (r *Rows) Close() {
+	if r != nil && r.path != "" {
+		removeFile(r.path, r.size)
+		r.path = ""
+	}
+}

@@ -1,0 +1,147 @@
+package spill
+
+import (
+	"context"
+	"errors"
+	"math/rand/v2"
+	"os"
+	"path/filepath"
+	"strings"
+	"sync"
+	"syscall"
+	"testing"
+
+	"github.com/icefill/icefill/internal/errkind"
+)
+
+func TestParseSize(t *testing.T) {
+	for in, want := range map[string]int64{"512MiB": 512 << 20, "2GiB": 2 << 30, "1.5G": 3 << 29, "300m": 300 << 20, "1048576": 1 << 20, "64 KiB": 64 << 10} {
+		got, err := ParseSize(in)
+		if err != nil || got != want {
+			t.Errorf("ParseSize(%q) = %d, %v; want %d", in, got, err, want)
+		}
+	}
+	for _, bad := range []string{"", "abc", "-1GiB", "0", "12XB"} {
+		if _, err := ParseSize(bad); err == nil {
+			t.Errorf("ParseSize(%q) accepted", bad)
+		}
+	}
+}
+
+func TestFullDiskIsAUsageErrorNamingTheFolder(t *testing.T) {
+	err := fullError("/mnt/spill", 3<<30, &os.PathError{Op: "write", Path: "/mnt/spill/x", Err: syscall.ENOSPC})
+	if k, _ := errkind.Of(err); k != errkind.Usage {
+		t.Fatalf("kind %v, want usage: %v", k, err)
+	}
+	if !strings.Contains(err.Error(), "/mnt/spill") || !strings.Contains(err.Error(), "3.0 GiB") {
+		t.Fatalf("message lacks the folder or the space: %v", err)
+	}
+	other := fullError("/mnt/spill", 1, &os.PathError{Op: "write", Path: "/mnt/spill/x", Err: syscall.EIO})
+	if k, _ := errkind.Of(other); k == errkind.Usage {
+		t.Fatalf("an I/O error is not the user's to fix: %v", other)
+	}
+}
+
+// TestStaleFoldersRemoved: a folder whose lock nobody holds (its process
+// died) goes; a live process's folder stays.
+func TestStaleFoldersRemoved(t *testing.T) {
+	base := t.TempDir()
+	live, err := OpenDir(base)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer live.Close()
+	root := filepath.Join(base, dirName)
+	dead := filepath.Join(root, "999999-1")
+	if err := os.MkdirAll(dead, 0o700); err != nil {
+		t.Fatal(err)
+	}
+	os.WriteFile(filepath.Join(dead, "lock"), []byte("999999\n"), 0o600)
+	os.WriteFile(filepath.Join(dead, "d2024-01-01-00000"), []byte("x"), 0o600)
+	unlocked := filepath.Join(root, "999998-2") // died before locking
+	os.MkdirAll(unlocked, 0o700)
+	second, err := OpenDir(base)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer second.Close()
+	for _, p := range []string{dead, unlocked} {
+		if _, err := os.Stat(p); !os.IsNotExist(err) {
+			t.Errorf("%s of a dead process survived", p)
+		}
+	}
+	if _, err := os.Stat(live.Path); err != nil {
+		t.Errorf("a live process's folder was removed: %v", err)
+	}
+	live.Close()
+	if _, err := os.Stat(live.Path); !os.IsNotExist(err) {
+		t.Errorf("Close left %s", live.Path)
+	}
+}
+
+func TestFilterHasNoFalseNegatives(t *testing.T) {
+	f := newFilter(100_000, 1<<20)
+	rng := rand.New(rand.NewPCG(1, 2))
+	var in [][2]uint64
+	for i := 0; i < 2_000; i++ {
+		k := [2]uint64{rng.Uint64(), rng.Uint64()}
+		in = append(in, k)
+		f.add(k[0], k[1])
+	}
+	path := filepath.Join(t.TempDir(), "b")
+	if err := f.save(path); err != nil {
+		t.Fatal(err)
+	}
+	g, err := loadFilter(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, k := range in {
+		if !g.has(k[0], k[1]) {
+			t.Fatalf("customer %x lost", k)
+		}
+	}
+	fp := 0
+	for i := 0; i < 10_000; i++ {
+		if g.has(rng.Uint64(), rng.Uint64()) {
+			fp++
+		}
+	}
+	if fp > 1_000 {
+		t.Errorf("%d false positives in 10,000: the filter filters nothing", fp)
+	}
+}
+
+// TestEachStopsAtFirstError: every index runs once until an error, which
+// is the one returned; the parallel phases rely on it.
+func TestEachStopsAtFirstError(t *testing.T) {
+	var mu sync.Mutex
+	seen := map[int]int{}
+	err := each(context.Background(), 1000, 4, func(w, i int) error {
+		mu.Lock()
+		seen[i]++
+		mu.Unlock()
+		return nil
+	})
+	if err != nil || len(seen) != 1000 {
+		t.Fatalf("err %v, %d indexes run", err, len(seen))
+	}
+	for i, n := range seen {
+		if n != 1 {
+			t.Fatalf("index %d ran %d times", i, n)
+		}
+	}
+	boom := errors.New("boom")
+	err = each(context.Background(), 1000, 4, func(w, i int) error {
+		if i == 10 {
+			return boom
+		}
+		if i > 10 {
+			return errStopped
+		}
+		return nil
+	})
+	if !errors.Is(err, boom) {
+		t.Fatalf("got %v, want the first real error", err)
+	}
+}
