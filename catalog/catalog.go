@@ -1,21 +1,3 @@
-// Package catalog opens the Iceberg catalog icefill works against (an
-// embedded SQLite SQL catalog with a local or S3 warehouse, or a REST
-// catalog) and manages the clv_daily table's creation and schema.
-//
-// The embedded catalog is iceberg-go's SQL catalog on a SQLite file. It is the
-// same table layout (iceberg_tables, iceberg_namespace_properties) that
-// PyIceberg's SqlCatalog and Spark's/Trino's JdbcCatalog use, so those engines
-// can open the same catalog.db, provided they use the same catalog name
-// (Config.Name, default "icefill"): the name is stored in the catalog_name
-// column of every row, and a catalog opened under another name sees no tables.
-// For example, in PyIceberg:
-//
-//	SqlCatalog("icefill", uri="sqlite:////abs/path/icefill-data/catalog.db",
-//	           warehouse="file:///abs/path/icefill-data/warehouse")
-//
-// and in Spark: spark.sql.catalog.icefill=org.apache.iceberg.spark.SparkCatalog,
-// spark.sql.catalog.icefill.catalog-impl=org.apache.iceberg.jdbc.JdbcCatalog,
-// spark.sql.catalog.icefill.uri=jdbc:sqlite:/abs/path/icefill-data/catalog.db.
 package catalog
 
 import (
@@ -36,6 +18,7 @@ import (
 	"github.com/apache/iceberg-go/table"
 	"github.com/uptrace/bun/driver/sqliteshim"
 
+	"github.com/icefill/icefill/internal/errkind"
 	"github.com/icefill/icefill/internal/objstore"
 )
 
@@ -47,6 +30,10 @@ const (
 	DefaultTable       = "analytics.clv_daily"
 	DefaultHTTPRetries = 5
 )
+
+// ErrNoCatalog is returned (wrapped) by Open with Config.ReadOnly when the
+// embedded catalog's SQLite file does not exist.
+var ErrNoCatalog = errors.New("no catalog there")
 
 // Kinds of catalog, as returned by Catalog.Kind.
 const (
@@ -103,6 +90,10 @@ type Config struct {
 	// HTTPRetries bounds the retries of one REST request (0 means the default
 	// 5; negative disables retries).
 	HTTPRetries int
+	// ReadOnly is for commands that only read: the embedded catalog's
+	// SQLite file must already exist (a wrong path is named, not created)
+	// and no warehouse folder is created.
+	ReadOnly bool
 }
 
 // DefaultConfig returns the configuration of the embedded catalog with all
@@ -243,16 +234,16 @@ func Open(ctx context.Context, cfg Config) (*Catalog, error) {
 	cfg = cfg.withDefaults()
 	ident, err := ParseIdent(cfg.Table)
 	if err != nil {
-		return nil, err
+		return nil, errkind.UsageError(err)
 	}
 	var c *Catalog
 	switch kind, path, err := classifyURI(cfg.URI, cfg.SQLitePath); {
 	case err != nil:
-		return nil, err
+		return nil, errkind.UsageError(err)
 	case kind == KindREST:
 		c, err = openREST(ctx, cfg)
 		if err != nil {
-			return nil, scrubErr(err, cfg.secrets())
+			return nil, scrubErr(markOpenErr(err), cfg.secrets())
 		}
 	default:
 		c, err = openSQLite(ctx, cfg, path)
@@ -260,6 +251,7 @@ func Open(ctx context.Context, cfg Config) (*Catalog, error) {
 			return nil, scrubErr(err, cfg.secrets())
 		}
 	}
+	c.cat = markingCatalog{c.cat}
 	c.ident = ident
 	c.cfg = cfg
 	c.desc += ", table " + strings.Join(ident, ".")
@@ -317,14 +309,18 @@ func classifyURI(uri, sqlitePath string) (kind, path string, err error) {
 func openSQLite(_ context.Context, cfg Config, path string) (*Catalog, error) {
 	abs, err := filepath.Abs(path)
 	if err != nil {
-		return nil, fmt.Errorf("catalog database %q: %w", path, err)
+		return nil, errkind.Usagef("catalog database %q: %w", path, err)
 	}
-	if err := os.MkdirAll(filepath.Dir(abs), 0o755); err != nil {
-		return nil, fmt.Errorf("create the catalog database's folder: %w", err)
+	if cfg.ReadOnly {
+		if _, err := os.Stat(abs); err != nil {
+			return nil, errkind.UsageError(fmt.Errorf("catalog database %s: %w (%w: pass the --catalog-db or --catalog-uri that `icefill run` used)", abs, err, ErrNoCatalog))
+		}
+	} else if err := os.MkdirAll(filepath.Dir(abs), 0o755); err != nil {
+		return nil, errkind.Usagef("create the catalog database's folder: %w", err)
 	}
-	warehouse, err := warehouseURL(cfg.Warehouse)
+	warehouse, err := warehouseURL(cfg.Warehouse, !cfg.ReadOnly)
 	if err != nil {
-		return nil, err
+		return nil, errkind.UsageError(err)
 	}
 	// WAL and a busy timeout let several icefill processes commit at once:
 	// without them concurrent committers get SQLITE_BUSY, which the catalog
@@ -332,14 +328,14 @@ func openSQLite(_ context.Context, cfg Config, path string) (*Catalog, error) {
 	dsn := "file:" + sqliteEscape(filepath.ToSlash(abs)) + "?_pragma=busy_timeout(10000)&_pragma=journal_mode(WAL)"
 	db, err := sql.Open(sqliteshim.ShimName, dsn)
 	if err != nil {
-		return nil, fmt.Errorf("open catalog database %s: %w", abs, err)
+		return nil, errkind.Usagef("open catalog database %s: %w", abs, err)
 	}
 	props := s3Props(cfg.S3)
 	props["warehouse"] = warehouse
 	cat, err := sqlcat.NewCatalog(cfg.Name, db, sqlcat.SQLite, props)
 	if err != nil {
 		db.Close()
-		return nil, fmt.Errorf("open SQLite catalog %s: %w", abs, err)
+		return nil, errkind.Usagef("open SQLite catalog %s: %w", abs, err)
 	}
 	desc := fmt.Sprintf("embedded SQLite catalog %q at %s, warehouse %s", cfg.Name, abs, warehouse)
 	if ep := cfg.S3.Endpoint; ep != "" && isS3URL(warehouse) {
@@ -360,15 +356,16 @@ func sqliteEscape(p string) string {
 }
 
 // warehouseURL turns a local path into an absolute file:// URL and leaves
-// URLs (s3://, file://, …) alone. Local folders are created.
-func warehouseURL(w string) (string, error) {
+// URLs (s3://, file://, …) alone. Local folders are created when create is
+// set.
+func warehouseURL(w string, create bool) (string, error) {
 	if strings.Contains(w, "://") {
 		if strings.HasPrefix(strings.ToLower(w), "file://") {
 			u, err := url.Parse(w)
 			if err != nil {
 				return "", fmt.Errorf("warehouse %q: %w", w, err)
 			}
-			if err := os.MkdirAll(u.Path, 0o755); err != nil {
+			if err := mkdirIf(create, u.Path); err != nil {
 				return "", fmt.Errorf("create warehouse folder: %w", err)
 			}
 		}
@@ -378,10 +375,17 @@ func warehouseURL(w string) (string, error) {
 	if err != nil {
 		return "", fmt.Errorf("warehouse %q: %w", w, err)
 	}
-	if err := os.MkdirAll(abs, 0o755); err != nil {
+	if err := mkdirIf(create, abs); err != nil {
 		return "", fmt.Errorf("create warehouse folder: %w", err)
 	}
 	return (&url.URL{Scheme: "file", Path: filepath.ToSlash(abs)}).String(), nil
+}
+
+func mkdirIf(create bool, dir string) error {
+	if !create {
+		return nil
+	}
+	return os.MkdirAll(dir, 0o755)
 }
 
 func isS3URL(s string) bool {

@@ -15,6 +15,7 @@ import (
 	"github.com/apache/iceberg-go/table"
 
 	"github.com/icefill/icefill/features"
+	"github.com/icefill/icefill/internal/errkind"
 )
 
 // PartitionFieldID is the id of the table's only partition field,
@@ -29,12 +30,23 @@ const PartitionFieldID = 1000
 //     metadata.json behind forever.
 //   - zstd Parquet compression (iceberg-go's default, made explicit so other
 //     writers use it too).
+//   - commit.retry.num-retries 4 and its waits: Java's defaults, written down
+//     because iceberg-go's default is 0 retries and the table's other writers
+//     (the nightly job, whatever engine) read the same properties. icefill's
+//     own commits do not use them: each is pinned to the refs it read and
+//     retried by icefill's loop after re-reading the table
+//     (snapshots.commitStaged), so a library replay can never give a
+//     checkpoint a wrong sequence number.
 func TableProperties() iceberg.Properties {
 	return iceberg.Properties{
 		table.PropertyFormatVersion:               "2",
 		table.MetadataDeleteAfterCommitEnabledKey: "true",
 		table.MetadataPreviousVersionsMaxKey:      "50",
 		table.ParquetCompressionKey:               "zstd",
+		table.CommitNumRetriesKey:                 "4",
+		table.CommitMinRetryWaitMsKey:             "100",
+		table.CommitMaxRetryWaitMsKey:             "60000",
+		table.CommitTotalRetryTimeoutMsKey:        "1800000",
 	}
 }
 
@@ -251,7 +263,7 @@ func checkSchema(s *iceberg.Schema, withFeatures bool) error {
 		got, ok := s.FindFieldByName(want.Name)
 		if !ok {
 			if i < features.LegacySchema.NumFields() || withFeatures {
-				return fmt.Errorf("column %s is missing from the table's schema", want.Name)
+				return errkind.Usagef("column %s is missing from the table's schema", want.Name)
 			}
 			continue
 		}
@@ -264,14 +276,14 @@ func checkSchema(s *iceberg.Schema, withFeatures bool) error {
 
 func compareField(want, got iceberg.NestedField) error {
 	if got.ID != want.ID {
-		return fmt.Errorf("column %s has field id %d, icefill writes it as %d; this table was not created by icefill, or its schema was changed",
+		return errkind.Usagef("column %s has field id %d, icefill writes it as %d; this table was not created by icefill, or its schema was changed",
 			want.Name, got.ID, want.ID)
 	}
 	if !got.Type.Equals(want.Type) {
-		return fmt.Errorf("column %s has type %s, icefill writes %s", want.Name, got.Type, want.Type)
+		return errkind.Usagef("column %s has type %s, icefill writes %s", want.Name, got.Type, want.Type)
 	}
 	if got.Required && !want.Required {
-		return fmt.Errorf("column %s is required in the table but optional in icefill's output", want.Name)
+		return errkind.Usagef("column %s is required in the table but optional in icefill's output", want.Name)
 	}
 	return nil
 }

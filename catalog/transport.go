@@ -241,7 +241,7 @@ func (p retryPolicy) backoff(minWait, maxWait time.Duration, attempt int, resp *
 	if d <= 0 {
 		return 0
 	}
-	// Full jitter on the upper half: d/2 .. d.
+	// Equal jitter: a random wait in the upper half, d/2 .. d.
 	return d/2 + rand.N(d/2+1)
 }
 

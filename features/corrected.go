@@ -5,7 +5,6 @@ import (
 	"cmp"
 	"fmt"
 	"math/bits"
-	"runtime"
 	"slices"
 	"sort"
 	"sync"
@@ -44,8 +43,6 @@ func ComputeCorrected(d *Day, lookback []*Day) (*Output, error) {
 	}
 	dead := dedup(days)
 	out := attribute(days, dead)
-	// The days' columns live off the Go heap: keep the days until done.
-	runtime.KeepAlive(days)
 	return out, nil
 }
 
@@ -101,8 +98,6 @@ func sharedHashes(x, y *Day) (px, py []int32) {
 	}
 	holder.pairMu.Unlock()
 	e.once.Do(func() { e.a, e.b = mergeShared(holder.index().keys, other.index().keys) })
-	runtime.KeepAlive(holder)
-	runtime.KeepAlive(other)
 	if holder == x {
 		return e.a, e.b
 	}

@@ -6,7 +6,6 @@ import (
 	"hash/maphash"
 	"math"
 	"math/bits"
-	"runtime"
 	"slices"
 	"sync"
 	"sync/atomic"
@@ -58,9 +57,8 @@ type Day struct {
 	bigAmounts map[int32]int64
 	seq        []int32 // event number (read order)
 	// h32 is the top 32 bits of each event_id's hash, until index takes
-	// them and unmaps h32mem.
-	h32    []uint32
-	h32mem *mapped
+	// them.
+	h32 []uint32
 
 	// The day's distinct customers in byte order (big-endian halves of the
 	// 16 bytes); the events of customer k are custOff[k]:custOff[k+1].
@@ -69,10 +67,6 @@ type Day struct {
 
 	idIndexOnce sync.Once
 	idIndex     *idIndex
-
-	// regions are the mapped buffers the columns live in, until finish
-	// hands them to the Day's cleanup.
-	regions [][]byte
 
 	pairMu sync.Mutex
 	pairs  map[uint64]*pairEntry
@@ -179,20 +173,12 @@ func keyPos(k uint64) int32   { return int32(uint32(k)) }
 func (d *Day) index() *idIndex {
 	d.idIndexOnce.Do(func() {
 		n := len(d.ts)
-		mem := mapBytes(8 * n)
-		x := &idIndex{keys: view[uint64](mem, n)}
-		if mem != nil {
-			runtime.AddCleanup(d, unmapBytes, mem)
-		}
+		x := &idIndex{keys: make([]uint64, n)}
 		for i, h := range d.h32 {
 			x.keys[i] = uint64(h)<<32 | uint64(i)
 		}
 		// The index holds them now.
 		d.h32 = nil
-		if d.h32mem != nil {
-			unmapBytes(d.h32mem.b)
-			d.h32mem.b = nil
-		}
 		sortKeys(x.keys)
 		var group []int32
 		keys := x.keys
@@ -355,17 +341,14 @@ func bucketOf(hi uint64) uint64 { return hi >> (64 - bucketBits) }
 // order, each customer's events by (event_ts, event_id, event number).
 func (d *Day) finish(bk *buildBuckets, n int) {
 	d.serial = daySerial.Add(1)
-	cols := mapBytes(n * (8 + 4 + 4 + 2 + 2 + 1))
-	d.regions = append(d.regions, cols)
+	cols := make([]byte, n*(8+4+4+2+2+1))
 	c := carver{buf: cols}
 	d.ts = carve[int64](&c, n)
 	d.amount = carve[int32](&c, n)
 	d.seq = carve[int32](&c, n)
-	// The hashes only feed the event-id index: a region of their own,
-	// unmapped once the index is built (or with the day).
-	d.h32mem = &mapped{b: mapBytes(4 * n)}
-	d.h32 = view[uint32](d.h32mem.b, n)
-	runtime.AddCleanup(d, unmapMapped, d.h32mem)
+	// The hashes only feed the event-id index: an allocation of their
+	// own, dropped once the index is built.
+	d.h32 = make([]uint32, n)
 	d.chn = carve[uint16](&c, n)
 	d.ctry = carve[uint16](&c, n)
 	d.typ = carve[EventType](&c, n)
@@ -451,18 +434,13 @@ func (d *Day) finish(bk *buildBuckets, n int) {
 		}
 	}
 	d.custOff = append(d.custOff, int32(n))
-	// Customers move off the heap too, now that their number is known.
+	// Customers move into one allocation too, now that their number is known.
 	if nc := len(d.custHi); nc > 0 {
-		mem := mapBytes(nc*16 + (nc+1)*4)
-		d.regions = append(d.regions, mem)
+		mem := make([]byte, nc*16+(nc+1)*4)
 		c := carver{buf: mem}
 		d.custHi = append(carve[uint64](&c, nc)[:0], d.custHi...)
 		d.custLo = append(carve[uint64](&c, nc)[:0], d.custLo...)
 		d.custOff = append(carve[int32](&c, nc+1)[:0], d.custOff...)
-	}
-	if len(d.regions) > 0 {
-		runtime.AddCleanup(d, unmapAll, d.regions)
-		d.regions = nil
 	}
 }
 
@@ -522,39 +500,13 @@ func (d *Day) idLess(a, b int32) bool {
 	return a < b
 }
 
-// Column memory. Every large allocation of a decoded day goes through
-// mapBytes and every early release through unmapBytes. They allocate on the
-// Go heap and leave freeing to the garbage collector. An off-heap variant
-// (mmap, unmapped by a cleanup once the Day is unreachable) measured about
-// 45 % lower peak RSS, but made every reader of a Day's columns responsible
-// for keeping the Day reachable: one missed runtime.KeepAlive and a later
-// mapping could reuse the address range, so a reader would see another
-// day's bytes without any error. Silent wrong rows are the one failure this
-// tool must not have, so the columns stay on the garbage-collected heap; the
-// KeepAlive calls remain as harmless documentation of where Days are read.
-// Column memory never holds Go pointers (it is reinterpreted as integers).
-
-// mapBytes allocates n zeroed bytes.
-func mapBytes(n int) []byte {
-	if n == 0 {
-		return nil
-	}
-	return make([]byte, n)
-}
-
-// unmapBytes releases b early; on the Go heap the collector does it.
-func unmapBytes([]byte) {}
-
-// mapped is a region one owner may unmap early (b = nil after).
-type mapped struct{ b []byte }
-
-func unmapMapped(m *mapped) { unmapBytes(m.b) }
-
-func unmapAll(regions [][]byte) {
-	for _, r := range regions {
-		unmapBytes(r)
-	}
-}
+// Column memory. A decoded day's columns are carved out of a few large
+// allocations on the garbage-collected heap. An off-heap variant (mmap,
+// unmapped once the Day was unreachable) measured about 45 % lower peak
+// RSS, but a reader that let a Day become unreachable too early would have
+// read another day's bytes without any error; silent wrong rows are the
+// one failure this tool must not have, so it was removed. Column memory
+// never holds Go pointers (it is reinterpreted as integers).
 
 // view returns b as n values of T (T holds no pointers; b is aligned).
 func view[T any](b []byte, n int) []T {
@@ -621,7 +573,7 @@ func getScratch(n int) []byte {
 		return b[:n]
 	}
 	scratch.mu.Unlock()
-	return mapBytes(n)
+	return make([]byte, n)
 }
 
 func putScratch(b []byte) {
@@ -632,7 +584,6 @@ func putScratch(b []byte) {
 	scratch.mu.Lock()
 	scratch.free = append(scratch.free, b)
 	scratch.bytes += cap(b)
-	var drop [][]byte
 	for scratch.bytes > maxScratchIdle {
 		// Drop the smallest first: large days need the large ones.
 		s := 0
@@ -642,12 +593,10 @@ func putScratch(b []byte) {
 			}
 		}
 		x := scratch.free[s]
-		drop = append(drop, x)
 		scratch.bytes -= cap(x)
 		scratch.free = append(scratch.free[:s], scratch.free[s+1:]...)
 	}
 	scratch.mu.Unlock()
-	unmapAll(drop)
 }
 
 // scratchSlice views a scratch buffer as n values of T (T holds no pointers).

@@ -11,6 +11,8 @@ import (
 	"time"
 	"unsafe"
 
+	"github.com/icefill/icefill/internal/errkind"
+
 	"github.com/apache/arrow-go/v18/arrow"
 	"github.com/apache/arrow-go/v18/arrow/array"
 )
@@ -186,16 +188,14 @@ func getV1Cache() *v1Cache {
 		v1Caches.idle = v1Caches.idle[:n-1]
 		return c
 	}
-	// Mapped outside the Go heap like the day's columns (no pointers).
-	return (*v1Cache)(unsafe.Pointer(unsafe.SliceData(mapBytes(int(unsafe.Sizeof(v1Cache{}))))))
+	return new(v1Cache)
 }
 
 func putV1Cache(c *v1Cache) {
 	v1Caches.mu.Lock()
 	defer v1Caches.mu.Unlock()
 	if len(v1Caches.idle) >= maxIdleV1 {
-		unmapBytes(unsafe.Slice((*byte)(unsafe.Pointer(c)), unsafe.Sizeof(*c)))
-		return
+		return // the collector frees it
 	}
 	v1Caches.idle = append(v1Caches.idle, c)
 }
@@ -213,26 +213,23 @@ func NewDayBuilder(d Date, sizeHint int) *DayBuilder {
 
 // Reserve makes room for rows more events holding about idBytes bytes of
 // event ids, so the columns grow once instead of doubling. The first
-// reservation maps the day's id columns and the decode buckets outside the
-// Go heap (see mapBytes); later growth, if any, is ordinary.
+// reservation sizes the day's id columns and takes the decode buckets from
+// the scratch pool; later growth, if any, is ordinary.
 func (b *DayBuilder) Reserve(rows, idBytes int) {
 	if rows <= 0 {
 		return
 	}
 	d := b.day
 	per := rows/len(b.bk) + rows/len(b.bk)/8 + 16
-	if (b.mem == nil || b.mem.scratch == nil && b.mem.regions == nil) && b.n == 0 && len(d.idData) == 0 {
+	if (b.mem == nil || b.mem.scratch == nil && !b.mem.reserved) && b.n == 0 && len(d.idData) == 0 {
 		if b.mem == nil {
 			b.mem = &buildMem{}
 			runtime.AddCleanup(b, releaseBuild, b.mem)
 		}
-		off := mapBytes(4 * (rows + 1))
-		b.mem.regions = append(b.mem.regions, off)
-		d.idOff = append(view[uint32](off, rows+1)[:0], d.idOff...)
+		b.mem.reserved = true
+		d.idOff = append(make([]uint32, 0, rows+1), d.idOff...)
 		if idBytes > 0 {
-			data := mapBytes(idBytes)
-			b.mem.regions = append(b.mem.regions, data)
-			d.idData = view[byte](data, idBytes)[:0]
+			d.idData = make([]byte, 0, idBytes)
 		}
 		size := int(unsafe.Sizeof(bent{}))
 		b.mem.scratch = getScratch(per * size * len(b.bk))
@@ -252,13 +249,13 @@ func (b *DayBuilder) Reserve(rows, idBytes int) {
 	}
 }
 
-// buildMem is the mapped memory of a builder: the decode buckets (scratch,
-// returned by Finish) and the regions the day's columns start in (handed
-// to the Day by Finish). A builder dropped without Finish releases both.
+// buildMem is what a builder borrows from the pools: the decode buckets
+// (scratch, returned by Finish) and a v1 cache. A builder dropped without
+// Finish returns both. reserved records the first Reserve.
 type buildMem struct {
 	scratch  []byte
-	regions  [][]byte
 	v1       *v1Cache
+	reserved bool
 	finished bool
 }
 
@@ -268,7 +265,6 @@ func releaseBuild(m *buildMem) {
 	}
 	if !m.finished {
 		putScratch(m.scratch)
-		unmapAll(m.regions)
 	}
 }
 
@@ -648,9 +644,6 @@ func (b *DayBuilder) Finish() *Day {
 		b.v1 = nil
 		b.mem.v1 = nil
 	}
-	if b.mem != nil {
-		b.day.regions = append(b.day.regions, b.mem.regions...)
-	}
 	n := b.n
 	if b.sink != nil {
 		n = 0 // the events went to the sink
@@ -906,3 +899,6 @@ func floorDiv(a, b int64) int64 {
 	}
 	return q
 }
+
+// ErrorKind marks a bad source column as bad input: fix the data.
+func (e *ColumnError) ErrorKind() errkind.Kind { return errkind.Usage }

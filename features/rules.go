@@ -1,6 +1,10 @@
 package features
 
-import "fmt"
+import (
+	"fmt"
+
+	"github.com/icefill/icefill/internal/errkind"
+)
 
 // LookbackOf lists the days partition d reads besides itself under logic:
 // none for legacy, D−7…D−1 for corrected.
@@ -34,3 +38,6 @@ func CheckRejects(day *Day, limit float64) error {
 
 // DefaultRejectLimit is the spec's default: 0.1 % of a partition's rows.
 const DefaultRejectLimit = 0.001
+
+// ErrorKind marks too many rejects as bad input: fix the data or the limit.
+func (e *RejectLimitError) ErrorKind() errkind.Kind { return errkind.Usage }

@@ -172,6 +172,7 @@ func Run(ctx context.Context, cat *catalog.Catalog, in *Inputs, opts RunOptions)
 	if err != nil {
 		return res, err
 	}
+	WarnOtherSource(log, state, opts.SourceName)
 	if state.SetAside != "" && state.SetAsideCheckpoints > 0 {
 		res.SetAside, res.SetAsideCheckpoints = state.SetAside, state.SetAsideCheckpoints
 		log.Warn("the branch's recorded checkpoints do not describe it any more; every partition is recomputed",
@@ -321,11 +322,12 @@ func recordPlan(ctx context.Context, c *snapshots.Committer, opts RunOptions, ba
 		from, to = min(from, d), max(to, d)
 	}
 	p := snapshots.Plan{From: from.String(), To: to.String(), Logic: opts.Logic.Version(), Source: opts.SourceName, Partitions: len(opts.Days), Base: base}
-	if state.Plan != nil && *state.Plan == p && sameSourceChanges(state, plan) {
+	if state.Plan != nil && *state.Plan == p && sameSourceChanges(state, plan) && slices.Equal(state.MissingAsEmpty, missingAsEmpty(state, plan)) {
 		return nil
 	}
 	return c.UpdateState(ctx, func(s *snapshots.State) error {
 		noteSourceChanges(s, plan)
+		s.MissingAsEmpty = missingAsEmpty(s, plan)
 		// Widen an existing plan rather than narrow it: several runs (or
 		// shards) may cover parts of one backfill.
 		if s.Plan != nil && s.Plan.Logic == p.Logic {
@@ -363,6 +365,36 @@ func noteSourceChanges(s *snapshots.State, plan *Plan) {
 			delete(s.SourceChanged, day)
 		}
 	}
+}
+
+// WarnOtherSource warns when source is not the source the branch's
+// recorded plan was computed from: a run against another copy of the
+// events (or a typo) would mix inputs on one branch.
+func WarnOtherSource(log *slog.Logger, state *snapshots.State, source string) {
+	if state.Plan != nil && state.Plan.Source != "" && source != "" && state.Plan.Source != source {
+		log.Warn("--source differs from the source of the branch's recorded plan; partitions whose input files differ will be recomputed from this one",
+			"source", source, "plan_source", state.Plan.Source, "branch", state.Branch)
+	}
+}
+
+// missingAsEmpty is the state's record of source days counted as empty,
+// updated by plan: its partition days are recorded as they are now, other
+// recorded days stay.
+func missingAsEmpty(s *snapshots.State, plan *Plan) []string {
+	set := map[string]bool{}
+	for _, d := range s.MissingAsEmpty {
+		set[d] = true
+	}
+	for _, pp := range plan.Partitions {
+		delete(set, pp.Day.String())
+	}
+	for _, d := range append(slices.Clone(plan.MissingPartitions), plan.MissingLookback...) {
+		set[d.String()] = true
+	}
+	if len(set) == 0 {
+		return nil
+	}
+	return slices.Sorted(maps.Keys(set))
 }
 
 // sameSourceChanges reports whether the state already records the plan's
@@ -458,6 +490,12 @@ func (w *worker) do(ctx context.Context, pp PlannedPartition) (*Partition, snaps
 	var res snapshots.CommitResult
 	for try := 1; ; try++ {
 		files, written, err := w.writeDataFiles(ctx, p)
+		if errors.Is(err, errFilesGone) && try < maxRewrites {
+			// A clean-up deleted them while this process was paused
+			// between writing and checking them.
+			w.log.Warn("data files vanished before they were checked; writing them again", "partition", day, "err", err)
+			continue
+		}
 		if err != nil {
 			return nil, snapshots.CommitResult{}, fmt.Errorf("write data files of partition %s: %w", day, err)
 		}
@@ -487,6 +525,10 @@ const maxRewrites = 3
 // ErrWrittenFiles is returned (wrapped) when the data files written do not
 // hold the rows computed, or are not on storage as written.
 var ErrWrittenFiles = errors.New("the written data files do not hold the computed rows")
+
+// errFilesGone marks written files missing from storage when checked (a
+// clean-up took them during a pause): written again, not a failure.
+var errFilesGone = errors.New("missing from storage")
 
 // writeDataFiles writes the partition's rows as Parquet data files of the
 // table, once; every commit attempt reuses them. Before anything is
@@ -528,6 +570,11 @@ func (w *worker) writeDataFiles(ctx context.Context, p *Partition) ([]iceberg.Da
 	problems, written, err := df.Check(ctx, files)
 	if err != nil {
 		return nil, time.Time{}, err
+	}
+	for _, pr := range problems {
+		if pr.Missing {
+			return nil, time.Time{}, fmt.Errorf("%w (%w): %s; nothing was committed", ErrWrittenFiles, errFilesGone, pr)
+		}
 	}
 	if len(problems) > 0 {
 		return nil, time.Time{}, fmt.Errorf("%w: %s; nothing was committed", ErrWrittenFiles, problems[0])

@@ -37,6 +37,9 @@ type Status struct {
 	// SetAside says why the stored checkpoints do not count (LoadState).
 	SetAside            string `json:"checkpoints_set_aside_because,omitempty"`
 	SetAsideCheckpoints int    `json:"checkpoints_set_aside,omitempty"`
+	// MissingAsEmpty are the source days runs counted as empty
+	// (--allow-missing).
+	MissingAsEmpty []string `json:"missing_as_empty,omitempty"`
 }
 
 // FailedPartition is a partition whose last attempt failed.
@@ -61,6 +64,7 @@ func BranchStatus(tbl *table.Table, branch string) (*Status, error) {
 		st.Exists = true
 	}
 	st.SetAside, st.SetAsideCheckpoints = state.SetAside, state.SetAsideCheckpoints
+	st.MissingAsEmpty = state.MissingAsEmpty
 	st.Plan = state.Plan
 	inPlan := func(day string) bool {
 		return st.Plan == nil || (day >= st.Plan.From && day <= st.Plan.To)

@@ -5,7 +5,7 @@
 set -euo pipefail
 days=${1:-10}
 events=${2:-1000000}
-commits=${3:-1000}
+commits=${3:-1825}
 spill_events=${4:-1000000}
 limit=${5:-512MiB}
 for logic in corrected legacy; do

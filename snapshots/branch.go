@@ -114,9 +114,9 @@ func (c *Committer) UpdateState(ctx context.Context, change func(*State) error) 
 			return done(err)
 		}
 		// Unchanged (same head, same content): nothing to commit.
-		if enc, err := state.Encode(); err != nil {
+		if ch, err := encodeState(tbl.Properties(), c.Branch, state); err != nil {
 			return done(err)
-		} else if state.SetAside == "" && tbl.Properties()[StateProperty(c.Branch)] == enc {
+		} else if state.SetAside == "" && ch.empty() {
 			return done(nil)
 		}
 		txn, err := pinnedTxn(tbl, c.Branch)
@@ -130,7 +130,7 @@ func (c *Committer) UpdateState(ctx context.Context, change func(*State) error) 
 		if err != nil {
 			return done(err)
 		}
-		committed, err := txn.Commit(ctx)
+		committed, err := c.commitTxn(ctx, tbl, txn)
 		if err != nil {
 			return false, err
 		}
@@ -174,7 +174,7 @@ func (c *Committer) CompactManifests(ctx context.Context, threshold int) (bool, 
 		if err != nil || res.IsNoOp() {
 			return true, err
 		}
-		_, err = txn.Commit(ctx)
+		_, err = c.commitTxn(ctx, tbl, txn)
 		compacted = err == nil
 		return compacted, nil // a conflict: try again, harmless if it never lands
 	})

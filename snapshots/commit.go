@@ -5,9 +5,12 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
+
+	"github.com/icefill/icefill/internal/errkind"
 
 	"github.com/apache/arrow-go/v18/arrow/array"
 	"github.com/apache/iceberg-go"
@@ -47,8 +50,12 @@ type Committer struct {
 	MaxAttempts int
 	// MaxBackoff caps the wait between attempts (default 5s).
 	MaxBackoff time.Duration
-	Fault      Fault
-	Log        *slog.Logger
+	// KeepHistory is how many snapshots before the branch head each commit
+	// keeps (0: DefaultKeepHistory; negative: all). The older ones are
+	// removed from the table metadata in the same commit.
+	KeepHistory int
+	Fault       Fault
+	Log         *slog.Logger
 
 	// mu serializes this process's commits: workers compute in parallel,
 	// but two of them racing for the same branch head would only make one
@@ -85,10 +92,29 @@ type CommitResult struct {
 	Recovered bool
 	// Latency is the duration of the successful catalog commit call.
 	Latency time.Duration
+	// Conflicts counts the attempts that lost a race for the branch head
+	// (another writer, or the nightly job, committed first); Attempts-1 are
+	// all retries, conflicts or catalog errors.
+	Conflicts int
+}
+
+// IsConflict reports whether a commit failed because the table changed
+// since it was read: a clean compare-and-swap failure, as catalogs report
+// it (REST: 409; iceberg-go's SQL catalog: a failed requirement or a stale
+// sequence number, as plain errors).
+func IsConflict(err error) bool {
+	if err == nil {
+		return false
+	}
+	if errors.Is(err, table.ErrCommitFailed) {
+		return true
+	}
+	msg := strings.ToLower(err.Error())
+	return strings.Contains(msg, "requirement failed") || strings.Contains(msg, "sequence number")
 }
 
 // ErrGaveUp wraps the last error when the attempt budget is spent.
-var ErrGaveUp = errors.New("commit did not succeed within its attempt budget")
+var ErrGaveUp = errkind.UnavailableError(errors.New("commit did not succeed within its attempt budget"))
 
 func (c *Committer) log() *slog.Logger {
 	if c.Log != nil {
@@ -173,6 +199,9 @@ func (c *Committer) Commit(ctx context.Context, pc PartitionCommit) (CommitResul
 		if ctx.Err() != nil {
 			return res, ctx.Err()
 		}
+		if IsConflict(err) {
+			res.Conflicts++
+		}
 		lastErr = err
 	}
 	return res, fmt.Errorf("partition %s on branch %s: %w after %d attempts; last error: %v; re-run the same command to continue",
@@ -228,7 +257,7 @@ func (c *Committer) attempt(ctx context.Context, tbl *table.Table, state *State,
 			return nil, err
 		}
 	}
-	committed, err := txn.Commit(ctx)
+	committed, err := c.commitTxn(ctx, tbl, txn)
 	if err != nil {
 		return nil, fmt.Errorf("commit partition %s: %w", pc.DayText, err)
 	}
@@ -251,6 +280,98 @@ func checkBound(log *slog.Logger, committed *table.Table, branch string, bound i
 	if head := committed.SnapshotByName(branch); head != nil && head.SnapshotID != bound {
 		log.Warn("the catalog committed another snapshot than the one the branch state was bound to; the next run recomputes the branch", "branch", branch, "head", head.SnapshotID, "bound", bound)
 	}
+}
+
+// DefaultKeepHistory is how many of a branch's newest snapshots icefill
+// keeps besides its head (Committer.KeepHistory).
+const DefaultKeepHistory = 8
+
+// commitTxn sends txn's staged changes and the removal of the branch's own
+// older snapshots to the catalog as one atomic commit.
+//
+// Trimming the branch's history keeps the table metadata, which every
+// commit reads and rewrites, the same size whether 1 or 1,825 partitions
+// are committed: the checkpoints are in the state properties, not in the
+// snapshots, and nothing reads a branch snapshot other than its head and
+// the manifest rewrites just before it (LoadState).
+func (c *Committer) commitTxn(ctx context.Context, tbl *table.Table, txn *table.Transaction) (*table.Table, error) {
+	var extra []table.Update
+	if ids := trimmableSnapshots(tbl.Metadata(), c.Branch, c.keepHistory()); len(ids) > 0 {
+		// Files stay: icefill's gc deletes the data files no snapshot
+		// references any more, after its grace period.
+		extra = append(extra, table.NewRemoveSnapshotsUpdate(ids, false))
+	}
+	return commitStaged(ctx, c.Catalog, tbl, txn, extra...)
+}
+
+// commitStaged sends txn's staged changes (plus extra updates) to the
+// catalog as one commit, once.
+//
+// It calls the catalog directly rather than txn.Commit, so that the table's
+// commit.retry.* properties (which other engines share) never make
+// iceberg-go replay an icefill commit on a newer table: a replay would give
+// a partition's snapshot another sequence number than its checkpoint
+// records and another id than the state is bound to, and re-apply a
+// promotion's or rollback's file swap to a main it did not read. Every
+// icefill commit is pinned to the refs it read, and icefill's own loops,
+// which re-read the table first, are its only retry.
+func commitStaged(ctx context.Context, cat catalog.Catalog, tbl *table.Table, txn *table.Transaction, extra ...table.Update) (*table.Table, error) {
+	tc, err := txn.TableCommit()
+	if err != nil {
+		return nil, err
+	}
+	meta, loc, err := cat.CommitTable(ctx, tbl.Identifier(), tc.Requirements, append(tc.Updates, extra...))
+	if err != nil {
+		return nil, err
+	}
+	txn.MarkCommitted()
+	return table.New(tbl.Identifier(), meta, loc, tbl.FS, cat), nil
+}
+
+func (c *Committer) keepHistory() int {
+	if c.KeepHistory == 0 {
+		return DefaultKeepHistory
+	}
+	return c.KeepHistory
+}
+
+// trimmableSnapshots lists the snapshots of branch's history, past its
+// keep newest (the head included: the commit about to land is the new head),
+// that no other ref (main, a tag, another branch) has in its history: the
+// branch's own intermediate snapshots. A negative keep keeps them all.
+func trimmableSnapshots(meta table.Metadata, branch string, keep int) []int64 {
+	if keep < 0 || branch == table.MainBranch {
+		return nil
+	}
+	head := meta.SnapshotByName(branch)
+	if head == nil {
+		return nil
+	}
+	lookup := meta.SnapshotByID
+	protected := map[int64]bool{}
+	for name, ref := range meta.Refs() {
+		if name == branch {
+			continue
+		}
+		for _, s := range table.AncestorsOf(ref.SnapshotID, lookup) {
+			if protected[s.SnapshotID] {
+				break
+			}
+			protected[s.SnapshotID] = true
+		}
+	}
+	var ids []int64
+	i := 0
+	for _, s := range table.AncestorsOf(head.SnapshotID, lookup) {
+		if protected[s.SnapshotID] {
+			break
+		}
+		if i >= keep {
+			ids = append(ids, s.SnapshotID)
+		}
+		i++
+	}
+	return ids
 }
 
 // pinnedTxn opens a transaction on branch whose commit requires the branch

@@ -69,7 +69,7 @@ func fenced(tbl *table.Table, written time.Time) bool {
 // on conflict. It returns the table as the fence left it.
 func RaiseFence(ctx context.Context, cat catalog.Catalog, ident table.Identifier, cut time.Time, by string) (*table.Table, error) {
 	var lastErr error
-	for attempt := 1; attempt <= 20; attempt++ {
+	for attempt := 1; attempt <= 8; attempt++ {
 		if attempt > 1 {
 			if err := sleepCtx(ctx, backoff(attempt, time.Second)); err != nil {
 				return nil, err

@@ -39,6 +39,8 @@ func NewDataFiles(ctx context.Context, location string, s3 objstore.S3Options) (
 type FileProblem struct {
 	Path    string
 	Problem string
+	// Missing: not on storage at all (deleted, never written).
+	Missing bool
 }
 
 func (p FileProblem) String() string { return p.Path + ": " + p.Problem }
@@ -52,7 +54,7 @@ func (d *DataFiles) Check(ctx context.Context, files []iceberg.DataFile) (proble
 		full := normalizePath(f.FilePath())
 		rel, ok := strings.CutPrefix(full, d.data)
 		if !ok {
-			problems = append(problems, FileProblem{f.FilePath(), "outside the table's data folder; not checked"})
+			problems = append(problems, FileProblem{Path: f.FilePath(), Problem: "outside the table's data folder; not checked"})
 			continue
 		}
 		dir := path.Dir(rel)
@@ -71,9 +73,9 @@ func (d *DataFiles) Check(ctx context.Context, files []iceberg.DataFile) (proble
 		o, ok := objs[rel]
 		switch {
 		case !ok:
-			problems = append(problems, FileProblem{f.FilePath(), "missing from storage"})
+			problems = append(problems, FileProblem{Path: f.FilePath(), Problem: "missing from storage", Missing: true})
 		case o.Size != f.FileSizeBytes():
-			problems = append(problems, FileProblem{f.FilePath(), fmt.Sprintf("%d bytes on storage, %d recorded", o.Size, f.FileSizeBytes())})
+			problems = append(problems, FileProblem{Path: f.FilePath(), Problem: fmt.Sprintf("%d bytes on storage, %d recorded", o.Size, f.FileSizeBytes())})
 		case oldest.IsZero() || o.ModTime.Before(oldest):
 			oldest = o.ModTime
 		}

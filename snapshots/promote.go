@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"maps"
 	"strconv"
 	"strings"
 	"time"
@@ -209,7 +210,7 @@ func promoteTarget(ctx context.Context, cat catalog.Catalog, p *promotion, opts 
 		return errkind.UnavailableError(err)
 	}
 	p.method, p.target = "fast-forward", p.head.SnapshotID
-	if p.main != nil && !table.IsAncestorOf(p.head.SnapshotID, mainID, p.tbl.Metadata().SnapshotByID) {
+	if p.main != nil && !builtOn(p.tbl, opts.Branch, p.head, p.main) {
 		p.method = "rebase"
 		if err := rebase(ctx, cat, p, opts, mainFiles, res); err != nil {
 			return err
@@ -268,11 +269,14 @@ func publishPromotion(ctx context.Context, cat catalog.Catalog, p *promotion, op
 		// checkpoints describe: bind the state to it (LoadState).
 		rebound := p.state.Clone()
 		rebound.Head = p.target
-		enc, err := rebound.Encode()
+		ch, err := encodeState(tbl.Properties(), opts.Branch, rebound)
 		if err != nil {
 			return err
 		}
-		newProps[StateProperty(opts.Branch)] = enc
+		maps.Copy(newProps, ch.Set)
+		if len(ch.Remove) > 0 {
+			updates = append(updates, table.NewRemovePropertiesUpdate(ch.Remove))
+		}
 	}
 	updates = append(updates,
 		table.NewSetSnapshotRefUpdate(table.MainBranch, p.target, table.BranchRef, 0, 0, 0),
@@ -354,7 +358,7 @@ func rebase(ctx context.Context, cat catalog.Catalog, p *promotion, opts Promote
 	}
 	summary := iceberg.Properties{SummaryOperation: "promote-rebase", SummaryBranch: opts.Branch,
 		"icefill.branch-snapshot": strconv.FormatInt(p.head.SnapshotID, 10), SummaryDone: strconv.Itoa(len(p.state.Checkpoints))}
-	t3, err := swapPartitions(ctx, t2, scratch, days, mainFiles, branchFiles, summary, nil)
+	t3, err := swapPartitions(ctx, cat, t2, scratch, days, mainFiles, branchFiles, summary, nil)
 	if err != nil {
 		return errkind.UnavailableError(fmt.Errorf("rebase of %s onto main: %w; run promote again", opts.Branch, err))
 	}
@@ -377,7 +381,7 @@ func dropScratch(ctx context.Context, cat catalog.Catalog, p *promotion, branch 
 // cur's (cur must be ref's files), with props set in the same commit.
 // Promote's rebase (on a scratch ref at main's head) and rollback's restore
 // (on main) are both this one commit.
-func swapPartitions(ctx context.Context, tbl *table.Table, ref string, days []features.Date, cur, src Files,
+func swapPartitions(ctx context.Context, cat catalog.Catalog, tbl *table.Table, ref string, days []features.Date, cur, src Files,
 	summary, props iceberg.Properties) (*table.Table, error) {
 	var del, add []iceberg.DataFile
 	for _, d := range days {
@@ -403,7 +407,7 @@ func swapPartitions(ctx context.Context, tbl *table.Table, ref string, days []fe
 			return nil, err
 		}
 	}
-	return txn.Commit(ctx)
+	return commitStaged(ctx, cat, tbl, txn)
 }
 
 // classify marks the guards' errors for the exit code: a refusal (4), a
@@ -433,17 +437,17 @@ func UncoveredDays(ctx context.Context, tbl *table.Table, branch string, state *
 	if head == nil || main == nil {
 		return nil, nil
 	}
-	lookup := tbl.Metadata().SnapshotByID
-	if table.IsAncestorOf(head.SnapshotID, main.SnapshotID, lookup) {
+	if builtOn(tbl, branch, head, main) {
 		return nil, nil
 	}
+	lookup := tbl.Metadata().SnapshotByID
 	fork := commonAncestor(head.SnapshotID, main.SnapshotID, lookup)
 	if fork == 0 {
 		// History cut by expiry: fall back to the snapshot the branch was
 		// made from (or last rebased onto), compared file by file.
 		fork = int64(tbl.Properties().GetInt(baseProperty(branch), 0))
 		if fork == 0 || tbl.SnapshotByID(fork) == nil {
-			return nil, fmt.Errorf("branch %s and main share no history that is still in the metadata; cannot tell what main changed", branch)
+			return nil, errkind.Refusedf("branch %s and main share no history that is still in the metadata; cannot tell what main changed", branch)
 		}
 	}
 	changes, err := ChangedPartitions(ctx, tbl, fork, main.SnapshotID, branch)
@@ -467,6 +471,18 @@ func recomputedAfter(cp Checkpoint, ch *Change) bool {
 		return cp.Seq > ch.Seq
 	}
 	return cp.CommittedAt > ch.At
+}
+
+// builtOn reports whether branch's head is built on main's head: main is in
+// its history, or main is still at the snapshot the branch was made from
+// (or last promoted to), which the branch's history, trimmed by its
+// commits, may no longer reach.
+func builtOn(tbl *table.Table, branch string, head, main *table.Snapshot) bool {
+	if table.IsAncestorOf(head.SnapshotID, main.SnapshotID, tbl.Metadata().SnapshotByID) {
+		return true
+	}
+	base := int64(tbl.Properties().GetInt(baseProperty(branch), 0))
+	return base != 0 && base == main.SnapshotID
 }
 
 // commonAncestor is the newest snapshot in both histories (0 if none).

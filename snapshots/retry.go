@@ -29,7 +29,8 @@ func retry(ctx context.Context, attempts int, maxWait time.Duration, attempt fun
 	return err
 }
 
-// backoff is exponential with full jitter: 50 ms × 2^n, capped.
+// backoff is exponential with equal jitter (a random wait between half and
+// all of 50 ms × 2^n, capped).
 func backoff(attempt int, maxWait time.Duration) time.Duration {
 	if maxWait <= 0 {
 		maxWait = 5 * time.Second

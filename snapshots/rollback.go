@@ -248,7 +248,7 @@ func publishRollback(ctx context.Context, cat catalog.Catalog, tbl *table.Table,
 	}
 	summary := iceberg.Properties{SummaryOperation: "rollback-restore", SummaryBranch: ev.Branch,
 		"icefill.restored-from": strconv.FormatInt(plan.target.SnapshotID, 10)}
-	t2, err := swapPartitions(ctx, tbl, table.MainBranch, days, files, then, summary, iceberg.Properties{HistoryProperty: enc})
+	t2, err := swapPartitions(ctx, cat, tbl, table.MainBranch, days, files, then, summary, iceberg.Properties{HistoryProperty: enc})
 	if err != nil {
 		return rolledBackAnyway(ctx, cat, ident, ev, main, err)
 	}

@@ -1,8 +1,3 @@
-// Package snapshots owns icefill's state in the catalog: the checkpoint of
-// every partition committed to a backfill branch, the branch itself, the
-// commit loop that survives concurrent writers and unknown outcomes, the
-// clean-up of files no snapshot references, and (later) promotion and
-// rollback of main.
 package snapshots
 
 import (
@@ -10,7 +5,6 @@ import (
 	"maps"
 	"slices"
 
-	"github.com/apache/iceberg-go"
 	"github.com/apache/iceberg-go/table"
 )
 
@@ -102,6 +96,10 @@ type State struct {
 	// input fingerprint: until a checkpoint with that fingerprint lands,
 	// the report shows the day as "source changed" from the catalog alone.
 	SourceChanged map[string]string `json:"src,omitempty"`
+	// MissingAsEmpty are source days (partition or lookback) a run with
+	// --allow-missing found missing and counted as empty, sorted; a later
+	// run's plan clears a partition day that is present again.
+	MissingAsEmpty []string `json:"missing,omitempty"`
 	// Head is the id of the snapshot made by the commit that wrote this
 	// state: the state describes that snapshot and nothing else (§2.1 of
 	// docs/commit-protocol.md). 0 in states written before binding.
@@ -125,6 +123,7 @@ func (s *State) Clone() *State {
 	c.Checkpoints = maps.Clone(s.Checkpoints)
 	c.Failures = maps.Clone(s.Failures)
 	c.SourceChanged = maps.Clone(s.SourceChanged)
+	c.MissingAsEmpty = slices.Clone(s.MissingAsEmpty)
 	if c.Checkpoints == nil {
 		c.Checkpoints = map[string]Checkpoint{}
 	}
@@ -160,10 +159,6 @@ func (s *State) Current(day, logic, fingerprint string) bool {
 
 const stateEncodingPrefix = "z1:"
 
-// Encode packs the state as zlib-compressed JSON in base64, prefixed with
-// its format: compact enough for a table property at 1,825 partitions.
-func (s *State) Encode() (string, error) { return encodeJSON(s) }
-
 // DecodeState reads a state property value ("" gives an empty state).
 func DecodeState(branch, v string) (*State, error) {
 	s := NewState(branch)
@@ -185,7 +180,7 @@ func DecodeState(branch, v string) (*State, error) {
 // Only the head and the snapshots between it and the state's snapshot are
 // read; intermediate snapshots of the branch may be expired.
 func LoadState(tbl *table.Table, branch string) (*State, error) {
-	raw, err := DecodeState(branch, tbl.Properties()[StateProperty(branch)])
+	raw, err := readStoredState(tbl.Properties(), branch)
 	if err != nil {
 		return nil, err
 	}
@@ -238,9 +233,9 @@ func stageState(txn *table.Transaction, branch string, s *State) (int64, error) 
 		return 0, fmt.Errorf("stage state of branch %s: the transaction made no snapshot on it", branch)
 	}
 	s.Head = snap.SnapshotID
-	enc, err := s.Encode()
+	ch, err := encodeState(staged.Properties(), branch, s)
 	if err != nil {
 		return 0, err
 	}
-	return s.Head, txn.SetProperties(iceberg.Properties{StateProperty(branch): enc})
+	return s.Head, ch.stage(txn)
 }

@@ -6,6 +6,8 @@ import (
 	"sort"
 	"strings"
 
+	"github.com/icefill/icefill/internal/errkind"
+
 	"github.com/icefill/icefill/internal/objstore"
 
 	"github.com/icefill/icefill/features"
@@ -120,3 +122,6 @@ func joinDates(ds []features.Date) string {
 	}
 	return strings.Join(parts, ", ")
 }
+
+// ErrorKind marks missing days as bad input: the source or the range is wrong.
+func (e *MissingDaysError) ErrorKind() errkind.Kind { return errkind.Usage }

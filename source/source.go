@@ -1,6 +1,3 @@
-// Package source reads the raw event source of the spec (§1): one folder
-// dt=YYYY-MM-DD of Parquet files per UTC day, on a local disk or S3,
-// decoded into features.Day values.
 package source
 
 import (
@@ -10,9 +7,12 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"os"
 	"sort"
 	"strings"
 	"sync"
+
+	"github.com/icefill/icefill/internal/errkind"
 
 	"github.com/apache/arrow-go/v18/arrow/memory"
 	"github.com/apache/arrow-go/v18/parquet"
@@ -37,6 +37,17 @@ func Open(ctx context.Context, location string, opts objstore.S3Options) (*Sourc
 	if err != nil {
 		return nil, fmt.Errorf("open source %s: %w", location, err)
 	}
+	if local, ok := st.(*objstore.Local); ok {
+		// A local root that does not exist is a wrong --source, not a
+		// source whose every day is missing.
+		root := local.URL("")
+		if info, err := os.Stat(root); err != nil || !info.IsDir() {
+			if err == nil {
+				err = errors.New("not a folder")
+			}
+			return nil, errkind.Usagef("source %s: %w", location, err)
+		}
+	}
 	return New(st, location), nil
 }
 
@@ -48,10 +59,10 @@ func DayDir(d features.Date) string { return "dt=" + d.String() }
 
 // ErrUnreadable is returned (wrapped) for a source file that is not
 // readable Parquet: it fails every partition that reads it.
-var ErrUnreadable = errors.New("unreadable source file")
+var ErrUnreadable = errkind.UsageError(errors.New("unreadable source file"))
 
 // ErrMissingDay is returned (wrapped) for a day with no folder or no files.
-var ErrMissingDay = errors.New("source day is missing")
+var ErrMissingDay = errkind.UsageError(errors.New("source day is missing"))
 
 // Files lists day d's Parquet files sorted by name (the spec's tie-break
 // order). A day without any file is missing.

@@ -12,6 +12,8 @@ import (
 	"sync"
 	"time"
 
+	"github.com/icefill/icefill/internal/errkind"
+
 	"github.com/apache/arrow-go/v18/arrow"
 	"github.com/apache/arrow-go/v18/arrow/array"
 	"github.com/apache/iceberg-go"
@@ -41,7 +43,7 @@ type Options struct {
 // ErrBadOptions is wrapped by the errors of Compare that come from its
 // options (an unknown ref, an inverted range), as opposed to failures to
 // read the table.
-var ErrBadOptions = errors.New("invalid comparison options")
+var ErrBadOptions = errkind.UsageError(errors.New("invalid comparison options"))
 
 type optionsError struct{ err error }
 
@@ -107,7 +109,7 @@ func Compare(ctx context.Context, tbl *table.Table, opts Options) (*Report, erro
 	}
 	for _, s := range sides {
 		if err := s.plan(ctx, tbl, opts.From, opts.To); err != nil {
-			return nil, err
+			return nil, readErr(err)
 		}
 	}
 	groups := groupByPartition(tbl, sides[0].tasks, sides[1].tasks)
@@ -148,7 +150,7 @@ feed:
 	wg.Wait()
 	for _, err := range errs {
 		if err != nil {
-			return nil, err
+			return nil, readErr(err)
 		}
 	}
 	if err := ctx.Err(); err != nil {
@@ -822,10 +824,10 @@ func bindColumns(rec arrow.RecordBatch) (*batchCols, error) {
 	bind(features.OutDistinctChannels7d, &c.distinct)
 	bind(features.OutAvgHoursToConvert, &c.avg)
 	if len(bad) > 0 {
-		return nil, fmt.Errorf("unexpected column types: %s", strings.Join(bad, ", "))
+		return nil, errkind.Usagef("unexpected column types: %s", strings.Join(bad, ", "))
 	}
 	if c.date == nil || c.cust == nil || c.channel == nil {
-		return nil, fmt.Errorf("batch lacks %s, %s or %s", features.OutEventDate, features.OutCustomerID, features.OutChannel)
+		return nil, errkind.Usagef("batch lacks %s, %s or %s", features.OutEventDate, features.OutCustomerID, features.OutChannel)
 	}
 	return &c, nil
 }

@@ -17,9 +17,9 @@ type Report struct {
 	Candidate         string `json:"candidate"`
 	BaseSnapshot      int64  `json:"base_snapshot"`
 	CandidateSnapshot int64  `json:"candidate_snapshot"`
-	From              string `json:"from,omitempty"`
-	To                string `json:"to,omitempty"`
-	ExpectedFile      string `json:"expected_file,omitempty"`
+	From              string `json:"from"`
+	To                string `json:"to"`
+	ExpectedFile      string `json:"expected_file"`
 	// Counts are the checks by status.
 	Counts map[string]int `json:"counts"`
 
@@ -38,7 +38,7 @@ type Report struct {
 	Sample []SampleRow `json:"sample"`
 	// Declarations of the expected file and how many groups each matched
 	// (as expected or violated); 0 means declared but not observed.
-	Declarations []DeclarationUse `json:"declarations,omitempty"`
+	Declarations []DeclarationUse `json:"declarations"`
 	// Checks are the verdicts, in report order.
 	Checks  []Check `json:"checks"`
 	Seconds float64 `json:"seconds"`
@@ -217,10 +217,10 @@ type LTVReport struct {
 // candidate's fail the validation), with example keys of the candidate.
 type InvariantResult struct {
 	Name      string   `json:"name"`
-	Column    string   `json:"column,omitempty"`
+	Column    string   `json:"column"`
 	Base      int64    `json:"base"`
 	Candidate int64    `json:"candidate"`
-	Examples  []string `json:"examples,omitempty"`
+	Examples  []string `json:"examples"`
 }
 
 // KeyDiff counts keys by how they compare.
@@ -232,7 +232,7 @@ type KeyDiff struct {
 	Differing int64 `json:"differing"`
 	// DifferingByColumn counts common keys differing in each column.
 	DifferingByColumn map[string]int64 `json:"differing_by_column"`
-	IgnoredColumns    []string         `json:"ignored_columns,omitempty"`
+	IgnoredColumns    []string         `json:"ignored_columns"`
 }
 
 // SampleRow is a differing key with both versions of its row (nil: absent).
@@ -307,6 +307,17 @@ const (
 // checks, then a section per kind of check and the sample.
 func (r *Report) WriteText(w io.Writer) error {
 	ew := &errWriter{w: w}
+	for _, section := range []func(*errWriter){
+		r.writeHeader, r.writeFailed, r.writePartitions, r.writeMetrics, r.writeColumns,
+		r.writeLTV, r.writeInvariants, r.writeKeys, r.writeUnobserved,
+	} {
+		section(ew)
+	}
+	return ew.err
+}
+
+// writeHeader writes what was compared and the verdict.
+func (r *Report) writeHeader(ew *errWriter) {
 	p := ew.printf
 	p("icefill validate: base %s (snapshot %d) vs candidate %s (snapshot %d)\n", r.Base, r.BaseSnapshot, r.Candidate, r.CandidateSnapshot)
 	rng := "all partitions"
@@ -324,47 +335,58 @@ func (r *Report) WriteText(w io.Writer) error {
 	}
 	p("RESULT: %s (%d checks failed, %d differ as declared, %d passed; %.1fs)\n",
 		verdict, r.Counts[StatusFail], r.Counts[StatusExpected], r.Counts[StatusPass], r.Seconds)
+}
 
-	if failed := r.Failed(); len(failed) > 0 {
-		p("\nFAILED CHECKS\n")
-		// Every failed check, except that a metric's failing groups are
-		// capped (its summary line says how many there are).
-		tw := tabwriter.NewWriter(ew, 0, 4, 2, ' ', 0)
-		isGroup := func(c Check) bool { return c.Section == SectionMetrics && c.Group != "" && c.Dimension != DimOverall }
-		perTable := map[string]int{}
-		lines, skipped := 0, 0
-		for _, groups := range []bool{false, true} {
-			for _, c := range failed {
-				if isGroup(c) != groups {
-					continue
-				}
-				if groups {
-					k := c.Name + "/" + c.Dimension
-					if perTable[k]++; perTable[k] > maxTextGroupFailures {
-						skipped++
-						continue
-					}
-				}
-				if lines == maxTextFailures {
+// writeFailed lists every failed check, except that a metric's failing
+// groups are capped (its summary line says how many there are).
+func (r *Report) writeFailed(ew *errWriter) {
+	failed := r.Failed()
+	if len(failed) == 0 {
+		return
+	}
+	ew.printf("\nFAILED CHECKS\n")
+	tw := tabwriter.NewWriter(ew, 0, 4, 2, ' ', 0)
+	fmt.Fprintf(tw, "  CHECK\tFIGURES\tWHY\n")
+	isGroup := func(c Check) bool { return c.Section == SectionMetrics && c.Group != "" && c.Dimension != DimOverall }
+	perTable := map[string]int{}
+	lines, skipped := 0, 0
+	for _, groups := range []bool{false, true} {
+		for _, c := range failed {
+			if isGroup(c) != groups {
+				continue
+			}
+			if groups {
+				k := c.Name + "/" + c.Dimension
+				if perTable[k]++; perTable[k] > maxTextGroupFailures {
 					skipped++
 					continue
 				}
-				lines++
-				fmt.Fprintf(tw, "  %s\t%s\t%s\n", c.Label(), checkFigures(c), c.Message)
 			}
+			if lines == maxTextFailures {
+				skipped++
+				continue
+			}
+			lines++
+			fmt.Fprintf(tw, "  %s\t%s\t%s\n", c.Label(), checkFigures(c), c.Message)
 		}
-		if skipped > 0 {
-			fmt.Fprintf(tw, "  … and %d more failed groups (see the tables below and --report)\n", skipped)
-		}
-		tw.Flush()
 	}
+	if skipped > 0 {
+		fmt.Fprintf(tw, "  … and %d more failed groups (see the tables below and --report)\n", skipped)
+	}
+	tw.Flush()
+}
 
-	// Partitions.
+// writePartitions writes the partitions on each side.
+func (r *Report) writePartitions(ew *errWriter) {
+	p := ew.printf
 	pd := r.Partitions
 	p("\nPARTITIONS  base %d, candidate %d, on both %d, only on base: %s, only on candidate: %s  [%s]\n",
 		pd.Base, pd.Candidate, pd.Both, listOrNone(pd.OnlyBase), listOrNone(pd.OnlyCandidate), r.sectionStatus(SectionPartitions))
+}
 
-	// Metrics: overall, then a matrix per dimension.
+// writeMetrics writes the metrics overall, then a matrix per dimension.
+func (r *Report) writeMetrics(ew *errWriter) {
+	p := ew.printf
 	share, tol := DefaultGroupShare, DefaultTolerance
 	if t := r.Table(MetricRows, DimEventDate); t != nil {
 		share, tol = t.GroupShare, t.Tolerance
@@ -387,10 +409,13 @@ func (r *Report) WriteText(w io.Writer) error {
 	for _, dim := range groupDimensions[1:] {
 		r.writeMatrix(ew, dim)
 	}
+}
 
-	// Columns.
+// writeColumns writes null rates and new and dropped columns.
+func (r *Report) writeColumns(ew *errWriter) {
+	p := ew.printf
 	p("\nNULL RATES AND COLUMNS  [%s / %s]\n", r.sectionStatus(SectionNullRates), r.sectionStatus(SectionColumns))
-	tw = tabwriter.NewWriter(ew, 0, 4, 2, ' ', 0)
+	tw := tabwriter.NewWriter(ew, 0, 4, 2, ' ', 0)
 	fmt.Fprintf(tw, "  COLUMN\tCLASS\tBASE NULLS\tCANDIDATE NULLS\tCHANGE\tSTATUS\tNOTE\n")
 	for _, col := range r.Columns {
 		c, _ := r.columnCheck(col.Column)
@@ -413,11 +438,14 @@ func (r *Report) WriteText(w io.Writer) error {
 		fmt.Fprintf(tw, "  %s\t%s\t%s\t%s\t%s\t%s\t%s\n", col.Column, col.Class, base, cand, change, c.Status, shorten(note, 100))
 	}
 	tw.Flush()
+}
 
-	// Lifetime value.
+// writeLTV writes the customer lifetime value distributions.
+func (r *Report) writeLTV(ew *errWriter) {
+	p := ew.printf
 	l := r.LTV
 	p("\nCUSTOMER LIFETIME VALUE  (sum of net_revenue_cents per customer over the range)  [%s]\n", r.sectionStatus(SectionLTV))
-	tw = tabwriter.NewWriter(ew, 0, 4, 2, ' ', tabwriter.AlignRight)
+	tw := tabwriter.NewWriter(ew, 0, 4, 2, ' ', tabwriter.AlignRight)
 	fmt.Fprintf(tw, "  \tCUSTOMERS\tMEAN\tMIN\tP50\tP90\tP99\tMAX\t\n")
 	for _, x := range []struct {
 		name string
@@ -437,8 +465,11 @@ func (r *Report) WriteText(w io.Writer) error {
 			p("  %-8s %-8s %s\n", c.Name, c.Status, msg)
 		}
 	}
+}
 
-	// Invariants.
+// writeInvariants writes the candidate's invariants.
+func (r *Report) writeInvariants(ew *errWriter) {
+	p := ew.printf
 	p("\nINVARIANTS OF THE CANDIDATE  [%s]\n", r.sectionStatus(SectionInvariants))
 	for _, inv := range r.Invariants {
 		status := "pass"
@@ -454,8 +485,11 @@ func (r *Report) WriteText(w io.Writer) error {
 			p("          e.g. %s\n", e)
 		}
 	}
+}
 
-	// Sample.
+// writeKeys writes the key counts and the sample of differing keys.
+func (r *Report) writeKeys(ew *errWriter) {
+	p := ew.printf
 	k := r.Keys
 	p("\nKEYS  common %d, only on base %d, only on candidate %d, differing %d", k.Common, k.OnlyBase, k.OnlyCandidate, k.Differing)
 	if len(k.IgnoredColumns) > 0 {
@@ -464,7 +498,7 @@ func (r *Report) WriteText(w io.Writer) error {
 	p("\n")
 	if len(r.Sample) > 0 {
 		p("SAMPLE of %d differing keys (smallest by key hash; keys on both sides first, then keys on one side only), base above candidate:\n", len(r.Sample))
-		tw = tabwriter.NewWriter(ew, 0, 4, 1, ' ', 0)
+		tw := tabwriter.NewWriter(ew, 0, 4, 1, ' ', 0)
 		fmt.Fprintf(tw, "  KEY\tSIDE\tORDERS\tGROSS\tREFUND\tNET\tCOUNTRY\tTOUCHES_7D\tDISTINCT_CH_7D\tAVG_H_TO_CONVERT\tDIFFERS\n")
 		for _, s := range r.Sample {
 			key := s.EventDate + " " + s.CustomerID + " " + s.Channel
@@ -473,8 +507,11 @@ func (r *Report) WriteText(w io.Writer) error {
 		}
 		tw.Flush()
 	}
+}
 
-	// Declarations not observed.
+// writeUnobserved lists declarations no group matched.
+func (r *Report) writeUnobserved(ew *errWriter) {
+	p := ew.printf
 	var unused []DeclarationUse
 	for _, d := range r.Declarations {
 		if d.Matched == 0 {
@@ -487,7 +524,6 @@ func (r *Report) WriteText(w io.Writer) error {
 			p("  line %d: %s\n", d.Line, d.Declaration)
 		}
 	}
-	return ew.err
 }
 
 // writeMatrix prints a dimension's groups against the metrics: relative

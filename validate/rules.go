@@ -438,44 +438,77 @@ func groupDigits(n int64) string {
 	return b.String()
 }
 
-// buildReport judges the accumulated figures and fills the report.
+// buildReport judges the accumulated figures and fills the report, one
+// section at a time, in the order the checks are listed.
 func buildReport(r *Report, acc *accumulator, sides [2]*sideScan, exp *Expected, sample int) {
-	j := &judger{exp: exp, uses: map[*Expectation]int{}}
-	b, c := acc.side[0], acc.side[1]
+	rb := &reportBuilder{r: r, acc: acc, sides: sides, exp: exp, j: &judger{exp: exp, uses: map[*Expectation]int{}},
+		b: acc.side[0], c: acc.side[1]}
+	rb.customers()
+	rb.partitions()
+	rb.sideStats()
+	rb.metrics()
+	rb.columns()
+	rb.lifetimeValue()
+	rb.invariants()
+	rb.keys()
+	rb.sample(sample)
+	rb.declarations()
+	rb.verdict()
+}
 
-	// Customers.
-	var ltv [2][]int64
-	var onlyCust [2]int
-	for _, l := range acc.ltv {
+// reportBuilder carries what the sections of buildReport share.
+type reportBuilder struct {
+	r     *Report
+	acc   *accumulator
+	sides [2]*sideScan
+	exp   *Expected
+	j     *judger
+	b, c  *sideAcc // base and candidate
+	// ltv holds each side's customer lifetime values, sorted; onlyCust
+	// counts the customers of one side only.
+	ltv      [2][]int64
+	onlyCust [2]int
+	// ignored marks the value columns that are new or dropped: their
+	// differences are the columns check's, not the keys'.
+	ignored uint16
+}
+
+// present reports whether side s has rows in partition d.
+func present(s *sideAcc, d int32) bool { x := s.byDate[d]; return x != nil && x[0] > 0 }
+
+// customers collects each side's lifetime values.
+func (rb *reportBuilder) customers() {
+	for _, l := range rb.acc.ltv {
 		for s := range 2 {
 			if l.in[s] {
-				ltv[s] = append(ltv[s], l.v[s])
+				rb.ltv[s] = append(rb.ltv[s], l.v[s])
 				if !l.in[1-s] {
-					onlyCust[s]++
+					rb.onlyCust[s]++
 				}
 			}
 		}
 	}
-	slices.Sort(ltv[0])
-	slices.Sort(ltv[1])
+	slices.Sort(rb.ltv[0])
+	slices.Sort(rb.ltv[1])
+}
 
-	// Partitions.
+// partitions checks the partitions present on one side only.
+func (rb *reportBuilder) partitions() {
 	var dates []int32
-	for d := range b.byDate {
+	for d := range rb.b.byDate {
 		dates = append(dates, d)
 	}
-	for d := range c.byDate {
-		if _, ok := b.byDate[d]; !ok {
+	for d := range rb.c.byDate {
+		if _, ok := rb.b.byDate[d]; !ok {
 			dates = append(dates, d)
 		}
 	}
 	slices.Sort(dates)
-	present := func(s *sideAcc, d int32) bool { x := s.byDate[d]; return x != nil && x[0] > 0 }
 	pd := PartitionDiff{OnlyBase: []string{}, OnlyCandidate: []string{}}
 	var partChecks []Check
 	nExp, nFail := 0, 0
 	for _, d := range dates {
-		inB, inC := present(b, d), present(c, d)
+		inB, inC := present(rb.b, d), present(rb.c, d)
 		day := features.Date(d).String()
 		switch {
 		case inB && inC:
@@ -488,15 +521,15 @@ func buildReport(r *Report, acc *accumulator, sides [2]*sideScan, exp *Expected,
 		dir := Down
 		if inB {
 			pd.OnlyBase = append(pd.OnlyBase, day)
-			ch.Base, ch.RelDiff = float64(b.byDate[d][0]), -1
-			ch.Message = fmt.Sprintf("partition only on base (%d rows): missing from the candidate", b.byDate[d][0])
+			ch.Base, ch.RelDiff = float64(rb.b.byDate[d][0]), -1
+			ch.Message = fmt.Sprintf("partition only on base (%d rows): missing from the candidate", rb.b.byDate[d][0])
 		} else {
 			dir = Up
 			pd.OnlyCandidate = append(pd.OnlyCandidate, day)
-			ch.Candidate, ch.RelDiff = float64(c.byDate[d][0]), math.Inf(1)
-			ch.Message = fmt.Sprintf("partition only on the candidate (%d rows): absent from base", c.byDate[d][0])
+			ch.Candidate, ch.RelDiff = float64(rb.c.byDate[d][0]), math.Inf(1)
+			ch.Message = fmt.Sprintf("partition only on the candidate (%d rows): absent from base", rb.c.byDate[d][0])
 		}
-		x := exp.find(MetricPartitions, DimEventDate, day)
+		x := rb.exp.find(MetricPartitions, DimEventDate, day)
 		switch {
 		case x == nil:
 			ch.Status = StatusFail
@@ -505,11 +538,11 @@ func buildReport(r *Report, acc *accumulator, sides [2]*sideScan, exp *Expected,
 			ch.Status, ch.Reason = StatusExpected, x.Reason
 			ch.Message += "; as declared: " + x.Reason
 			nExp++
-			j.use(x, true)
+			rb.j.use(x, true)
 		default:
 			ch.Status = StatusFail
 			ch.Message += fmt.Sprintf("; declared %s (%s) only", x.Direction, x.String())
-			j.use(x, true)
+			rb.j.use(x, true)
 		}
 		if ch.Status == StatusFail {
 			nFail++
@@ -517,7 +550,7 @@ func buildReport(r *Report, acc *accumulator, sides [2]*sideScan, exp *Expected,
 		partChecks = append(partChecks, ch)
 	}
 	pd.Base, pd.Candidate = pd.Both+len(pd.OnlyBase), pd.Both+len(pd.OnlyCandidate)
-	r.Partitions = pd
+	rb.r.Partitions = pd
 	psum := Check{Section: SectionPartitions, Name: MetricPartitions, Dimension: DimEventDate, Status: StatusPass,
 		Base: float64(pd.Base), Candidate: float64(pd.Candidate), RelDiff: relDiff(float64(pd.Base), float64(pd.Candidate), float64(pd.Base)),
 		Message: fmt.Sprintf("%d on both sides, %d only on base, %d only on the candidate", pd.Both, len(pd.OnlyBase), len(pd.OnlyCandidate))}
@@ -526,16 +559,23 @@ func buildReport(r *Report, acc *accumulator, sides [2]*sideScan, exp *Expected,
 	} else if nExp > 0 {
 		psum.Status = StatusExpected
 	}
-	r.Checks = append(append(r.Checks, psum), partChecks...)
+	rb.r.Checks = append(append(rb.r.Checks, psum), partChecks...)
+}
 
-	r.BaseStats = SideStats{Ref: sides[0].ref, SnapshotID: sides[0].snap, Files: len(sides[0].tasks), Rows: b.rows,
-		Partitions: pd.Base, Customers: len(ltv[0]), Columns: sides[0].columns}
-	r.CandidateStats = SideStats{Ref: sides[1].ref, SnapshotID: sides[1].snap, Files: len(sides[1].tasks), Rows: c.rows,
-		Partitions: pd.Candidate, Customers: len(ltv[1]), Columns: sides[1].columns}
+// sideStats describes what each side holds.
+func (rb *reportBuilder) sideStats() {
+	pd := rb.r.Partitions
+	rb.r.BaseStats = SideStats{Ref: rb.sides[0].ref, SnapshotID: rb.sides[0].snap, Files: len(rb.sides[0].tasks), Rows: rb.b.rows,
+		Partitions: pd.Base, Customers: len(rb.ltv[0]), Columns: rb.sides[0].columns}
+	rb.r.CandidateStats = SideStats{Ref: rb.sides[1].ref, SnapshotID: rb.sides[1].snap, Files: len(rb.sides[1].tasks), Rows: rb.c.rows,
+		Partitions: pd.Candidate, Customers: len(rb.ltv[1]), Columns: rb.sides[1].columns}
+}
 
-	// Metrics by dimension: the groups of both sides.
+// metrics judges the additive metrics by dimension, from the groups of
+// both sides.
+func (rb *reportBuilder) metrics() {
 	for _, dim := range groupDimensions {
-		grp := dimensionGroups(dim, b, c, present)
+		grp := dimensionGroups(dim, rb.b, rb.c, present)
 		names := sortedKeys(grp)
 		baseOf := func(metric, g string) int64 {
 			if s := grp[g]; s != nil {
@@ -548,22 +588,23 @@ func buildReport(r *Report, acc *accumulator, sides [2]*sideScan, exp *Expected,
 			for gi, g := range names {
 				t.Groups[gi] = GroupDiff{Group: g, Base: grp[g][0][mi], Candidate: grp[g][1][mi]}
 			}
-			r.Checks = append(r.Checks, j.judgeTable(&t, baseOf)...)
-			r.Metrics = append(r.Metrics, t)
+			rb.r.Checks = append(rb.r.Checks, rb.j.judgeTable(&t, baseOf)...)
+			rb.r.Metrics = append(rb.r.Metrics, t)
 		}
 	}
+}
 
-	// Null rates and columns.
-	cols := slices.Clone(sides[0].columns)
-	for _, col := range sides[1].columns {
+// columns judges null rates, and new and dropped columns.
+func (rb *reportBuilder) columns() {
+	cols := slices.Clone(rb.sides[0].columns)
+	for _, col := range rb.sides[1].columns {
 		if !slices.Contains(cols, col) {
 			cols = append(cols, col)
 		}
 	}
-	var ignored uint16
 	var colChecks []Check
 	for _, col := range cols {
-		cn := ColumnNulls{Column: col, InBase: slices.Contains(sides[0].columns, col), InCandidate: slices.Contains(sides[1].columns, col)}
+		cn := ColumnNulls{Column: col, InBase: slices.Contains(rb.sides[0].columns, col), InCandidate: slices.Contains(rb.sides[1].columns, col)}
 		rate := func(in bool, nulls, rows int64) float64 {
 			switch {
 			case !in:
@@ -574,18 +615,18 @@ func buildReport(r *Report, acc *accumulator, sides [2]*sideScan, exp *Expected,
 			return float64(nulls) / float64(rows)
 		}
 		if cn.InBase {
-			cn.BaseNulls = b.nulls[col]
+			cn.BaseNulls = rb.b.nulls[col]
 		} else {
-			cn.BaseNulls = b.rows
+			cn.BaseNulls = rb.b.rows
 		}
 		if cn.InCandidate {
-			cn.CandidateNulls = c.nulls[col]
+			cn.CandidateNulls = rb.c.nulls[col]
 		} else {
-			cn.CandidateNulls = c.rows
+			cn.CandidateNulls = rb.c.rows
 		}
-		cn.BaseRate, cn.CandidateRate = rate(cn.InBase, cn.BaseNulls, b.rows), rate(cn.InCandidate, cn.CandidateNulls, c.rows)
-		allNullB := !cn.InBase || (b.rows > 0 && cn.BaseNulls == b.rows)
-		allNullC := !cn.InCandidate || (c.rows > 0 && cn.CandidateNulls == c.rows)
+		cn.BaseRate, cn.CandidateRate = rate(cn.InBase, cn.BaseNulls, rb.b.rows), rate(cn.InCandidate, cn.CandidateNulls, rb.c.rows)
+		allNullB := !cn.InBase || (rb.b.rows > 0 && cn.BaseNulls == rb.b.rows)
+		allNullC := !cn.InCandidate || (rb.c.rows > 0 && cn.CandidateNulls == rb.c.rows)
 		change := cn.CandidateRate - cn.BaseRate
 		switch {
 		case allNullB && allNullC:
@@ -601,54 +642,58 @@ func buildReport(r *Report, acc *accumulator, sides [2]*sideScan, exp *Expected,
 				what = fmt.Sprintf("dropped column: %s null on base, %s on the candidate", fmtShare(cn.BaseRate), absentOrNull(cn.InCandidate))
 			}
 			if i := slices.Index(valueColumns, col); i >= 0 {
-				ignored |= 1 << i
+				rb.ignored |= 1 << i
 			}
 			ch := Check{Section: SectionColumns, Name: MetricColumns, Dimension: DimColumn, Group: col,
 				Base: cn.BaseRate, Candidate: cn.CandidateRate, RelDiff: change}
-			x := exp.find(MetricColumns, DimColumn, col)
+			x := rb.exp.find(MetricColumns, DimColumn, col)
 			switch {
 			case x == nil:
 				ch.Status, ch.Message = StatusFail, what+"; undeclared"
 			case x.Direction == Any || x.Direction == dir:
 				ch.Status, ch.Message, ch.Reason = StatusExpected, what+"; as declared", x.Reason
-				j.use(x, true)
+				rb.j.use(x, true)
 			default:
 				ch.Status, ch.Message = StatusFail, fmt.Sprintf("%s; declared %s only (%s)", what, x.Direction, x.String())
-				j.use(x, true)
+				rb.j.use(x, true)
 			}
 			colChecks = append(colChecks, ch)
 		default:
 			cn.Class = ColumnCommon
-			colChecks = append(colChecks, j.judgeScalar(SectionNullRates, MetricNullRate, DimColumn, col, cn.BaseRate, cn.CandidateRate, change))
+			colChecks = append(colChecks, rb.j.judgeScalar(SectionNullRates, MetricNullRate, DimColumn, col, cn.BaseRate, cn.CandidateRate, change))
 		}
-		r.Columns = append(r.Columns, cn)
+		rb.r.Columns = append(rb.r.Columns, cn)
 	}
 	// Null rates first, then the new and dropped columns.
 	for _, sec := range []string{SectionNullRates, SectionColumns} {
 		for _, ch := range colChecks {
 			if ch.Section == sec {
-				r.Checks = append(r.Checks, ch)
+				rb.r.Checks = append(rb.r.Checks, ch)
 			}
 		}
 	}
+}
 
-	// Lifetime value.
-	r.LTV = LTVReport{Base: describe(ltv[0]), Candidate: describe(ltv[1]), OnlyBase: onlyCust[0], OnlyCandidate: onlyCust[1]}
-	r.LTV.KSD, r.LTV.KSPValue = KS(ltv[0], ltv[1])
+// lifetimeValue compares the distributions of customer lifetime value.
+func (rb *reportBuilder) lifetimeValue() {
+	rb.r.LTV = LTVReport{Base: describe(rb.ltv[0]), Candidate: describe(rb.ltv[1]), OnlyBase: rb.onlyCust[0], OnlyCandidate: rb.onlyCust[1]}
+	rb.r.LTV.KSD, rb.r.LTV.KSPValue = KS(rb.ltv[0], rb.ltv[1])
 	for _, q := range []struct {
 		metric string
 		b, c   int64
-	}{{MetricLTVP50, r.LTV.Base.P50, r.LTV.Candidate.P50}, {MetricLTVP90, r.LTV.Base.P90, r.LTV.Candidate.P90}, {MetricLTVP99, r.LTV.Base.P99, r.LTV.Candidate.P99}} {
+	}{{MetricLTVP50, rb.r.LTV.Base.P50, rb.r.LTV.Candidate.P50}, {MetricLTVP90, rb.r.LTV.Base.P90, rb.r.LTV.Candidate.P90}, {MetricLTVP99, rb.r.LTV.Base.P99, rb.r.LTV.Candidate.P99}} {
 		bq, cq := float64(q.b), float64(q.c)
-		r.Checks = append(r.Checks, j.judgeScalar(SectionLTV, q.metric, DimCustomer, "", bq, cq, relDiff(bq, cq, bq)))
+		rb.r.Checks = append(rb.r.Checks, rb.j.judgeScalar(SectionLTV, q.metric, DimCustomer, "", bq, cq, relDiff(bq, cq, bq)))
 	}
-	ks := j.judgeScalar(SectionLTV, MetricLTVKS, DimCustomer, "", 0, r.LTV.KSD, r.LTV.KSD)
-	ks.Message = fmt.Sprintf("KS D = %.4f (p ≈ %.3g, %d vs %d customers); %s", r.LTV.KSD, r.LTV.KSPValue, len(ltv[0]), len(ltv[1]), ks.Message)
-	r.Checks = append(r.Checks, ks)
+	ks := rb.j.judgeScalar(SectionLTV, MetricLTVKS, DimCustomer, "", 0, rb.r.LTV.KSD, rb.r.LTV.KSD)
+	ks.Message = fmt.Sprintf("KS D = %.4f (p ≈ %.3g, %d vs %d customers); %s", rb.r.LTV.KSD, rb.r.LTV.KSPValue, len(rb.ltv[0]), len(rb.ltv[1]), ks.Message)
+	rb.r.Checks = append(rb.r.Checks, ks)
+}
 
-	// Invariants of the candidate.
-	for i := range b.violations {
-		inv := InvariantResult{Base: b.violations[i], Candidate: c.violations[i]}
+// invariants checks the candidate's invariants.
+func (rb *reportBuilder) invariants() {
+	for i := range rb.b.violations {
+		inv := InvariantResult{Base: rb.b.violations[i], Candidate: rb.c.violations[i], Examples: []string{}}
 		var what string
 		switch i {
 		case 0:
@@ -659,7 +704,7 @@ func buildReport(r *Report, acc *accumulator, sides [2]*sideScan, exp *Expected,
 			inv.Name, inv.Column = InvariantNonNegative, nonNegativeColumns[i-2]
 			what = "row(s) with negative " + inv.Column
 		}
-		for _, e := range c.examples[i].entries {
+		for _, e := range rb.c.examples[i].entries {
 			inv.Examples = append(inv.Examples, e.key.String()+": "+e.note)
 		}
 		ch := Check{Section: SectionInvariants, Name: inv.Name, Group: inv.Column, Status: StatusPass,
@@ -671,35 +716,41 @@ func buildReport(r *Report, acc *accumulator, sides [2]*sideScan, exp *Expected,
 				ch.Message += ", e.g. " + inv.Examples[0]
 			}
 		}
-		r.Invariants = append(r.Invariants, inv)
-		r.Checks = append(r.Checks, ch)
+		rb.r.Invariants = append(rb.r.Invariants, inv)
+		rb.r.Checks = append(rb.r.Checks, ch)
 	}
+}
 
-	// Keys and the sample.
-	r.Keys = KeyDiff{Common: acc.common, OnlyBase: acc.only[0], OnlyCandidate: acc.only[1], DifferingByColumn: map[string]int64{}}
+// keys counts the keys on both sides and those whose values differ.
+func (rb *reportBuilder) keys() {
+	rb.r.Keys = KeyDiff{Common: rb.acc.common, OnlyBase: rb.acc.only[0], OnlyCandidate: rb.acc.only[1], DifferingByColumn: map[string]int64{}, IgnoredColumns: []string{}}
 	for i, col := range valueColumns {
-		if ignored&(1<<i) != 0 {
-			r.Keys.IgnoredColumns = append(r.Keys.IgnoredColumns, col)
+		if rb.ignored&(1<<i) != 0 {
+			rb.r.Keys.IgnoredColumns = append(rb.r.Keys.IgnoredColumns, col)
 		}
 	}
-	for m, n := range acc.masks {
-		if m&^ignored != 0 {
-			r.Keys.Differing += n
+	for m, n := range rb.acc.masks {
+		if m&^rb.ignored != 0 {
+			rb.r.Keys.Differing += n
 		}
 		for i, col := range valueColumns {
 			if m&(1<<i) != 0 {
-				r.Keys.DifferingByColumn[col] += n
+				rb.r.Keys.DifferingByColumn[col] += n
 			}
 		}
 	}
+}
+
+// sample picks the differing keys shown old beside new.
+func (rb *reportBuilder) sample(sample int) {
 	// The sample prefers keys on both sides (old beside new), smallest key
 	// hash first, and fills up with keys present on one side only.
 	picked, onesided := newTopN(sample), newTopN(sample)
-	for m, t := range acc.samples {
+	for m, t := range rb.acc.samples {
 		switch {
 		case m&(maskOnlyBase|maskOnlyCand) != 0:
 			onesided.merge(t)
-		case m&^ignored != 0:
+		case m&^rb.ignored != 0:
 			picked.merge(t)
 		}
 	}
@@ -709,7 +760,7 @@ func buildReport(r *Report, acc *accumulator, sides [2]*sideScan, exp *Expected,
 			entries = append(entries, e)
 		}
 	}
-	r.Sample = []SampleRow{}
+	rb.r.Sample = []SampleRow{}
 	for _, e := range entries {
 		s := SampleRow{EventDate: features.Date(e.key.date).String(), CustomerID: e.key.customer, Channel: e.key.channel,
 			Base: e.base, Candidate: e.cand}
@@ -719,29 +770,35 @@ func buildReport(r *Report, acc *accumulator, sides [2]*sideScan, exp *Expected,
 		case e.cand == nil:
 			s.Differs = []string{"only on base"}
 		default:
-			m := e.mask &^ ignored
+			m := e.mask &^ rb.ignored
 			for i, col := range valueColumns {
 				if m&(1<<i) != 0 {
 					s.Differs = append(s.Differs, col)
 				}
 			}
 		}
-		r.Sample = append(r.Sample, s)
+		rb.r.Sample = append(rb.r.Sample, s)
 	}
+}
 
-	// Declarations.
-	if exp != nil {
-		for i := range exp.Differences {
-			x := &exp.Differences[i]
-			r.Declarations = append(r.Declarations, DeclarationUse{Declaration: x.String(), Reason: x.Reason, Line: x.line, Matched: j.uses[x]})
+// declarations reports how often each declared difference matched.
+func (rb *reportBuilder) declarations() {
+	rb.r.Declarations = []DeclarationUse{}
+	if rb.exp != nil {
+		for i := range rb.exp.Differences {
+			x := &rb.exp.Differences[i]
+			rb.r.Declarations = append(rb.r.Declarations, DeclarationUse{Declaration: x.String(), Reason: x.Reason, Line: x.line, Matched: rb.j.uses[x]})
 		}
 	}
+}
 
-	r.Counts = map[string]int{StatusPass: 0, StatusExpected: 0, StatusFail: 0}
-	for _, ch := range r.Checks {
-		r.Counts[ch.Status]++
+// verdict counts the checks by status.
+func (rb *reportBuilder) verdict() {
+	rb.r.Counts = map[string]int{StatusPass: 0, StatusExpected: 0, StatusFail: 0}
+	for _, ch := range rb.r.Checks {
+		rb.r.Counts[ch.Status]++
 	}
-	r.Pass = r.Counts[StatusFail] == 0
+	rb.r.Pass = rb.r.Counts[StatusFail] == 0
 }
 
 // dimensionGroups returns, per group of the dimension, the sums of each

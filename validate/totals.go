@@ -1,18 +1,19 @@
-// Package validate compares refs of the table (branches, tags, snapshots)
-// and gates publication on the result. This file holds the plain per-ref
-// totals used by the demo and by people checking a backfill by eye.
 package validate
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"strconv"
+	"strings"
 
+	"github.com/apache/arrow-go/v18/arrow"
 	"github.com/apache/arrow-go/v18/arrow/array"
 	"github.com/apache/iceberg-go"
 	"github.com/apache/iceberg-go/table"
 
 	"github.com/icefill/icefill/features"
+	"github.com/icefill/icefill/internal/errkind"
 )
 
 // Totals are the additive figures of a ref.
@@ -40,7 +41,7 @@ func ResolveRef(tbl *table.Table, ref string) (*table.Snapshot, error) {
 			return s, nil
 		}
 	}
-	return nil, fmt.Errorf("ref %q is neither a branch, a tag nor a snapshot id of the table", ref)
+	return nil, errkind.Usagef("ref %q is neither a branch, a tag nor a snapshot id of the table", ref)
 }
 
 // RefTotals scans ref (optionally only from…to) in one pass.
@@ -57,32 +58,21 @@ func RefTotals(ctx context.Context, tbl *table.Table, ref string, from, to *feat
 	}
 	_, it, err := tbl.Scan(opts...).ToArrowRecords(ctx)
 	if err != nil {
-		return nil, fmt.Errorf("scan %s: %w", ref, err)
+		return nil, scanErr(ref, err)
 	}
 	t := &Totals{Ref: ref, SnapshotID: snap.SnapshotID}
 	customers := map[string]struct{}{}
 	days := map[int32]struct{}{}
 	for rec, err := range it {
 		if err != nil {
-			return nil, fmt.Errorf("scan %s: %w", ref, err)
+			return nil, scanErr(ref, err)
 		}
-		sch := rec.Schema()
-		col := func(name string) int {
-			if idx := sch.FieldIndices(name); len(idx) > 0 {
-				return idx[0]
-			}
-			return -1
+		cols, err := totalsColumns(rec)
+		if err != nil {
+			rec.Release()
+			return nil, errkind.Usagef("ref %s: %w", ref, err)
 		}
-		dates := rec.Column(col(features.OutEventDate)).(*array.Date32)
-		cust := rec.Column(col(features.OutCustomerID)).(*array.String)
-		orders := rec.Column(col(features.OutOrders)).(*array.Int64)
-		gross := rec.Column(col(features.OutGrossRevenueCents)).(*array.Int64)
-		refund := rec.Column(col(features.OutRefundCents)).(*array.Int64)
-		net := rec.Column(col(features.OutNetRevenueCents)).(*array.Int64)
-		var touches *array.Int64
-		if i := col(features.OutTouches7d); i >= 0 {
-			touches, _ = rec.Column(i).(*array.Int64)
-		}
+		dates, cust, orders, gross, refund, net, touches := cols.dates, cols.cust, cols.orders, cols.gross, cols.refund, cols.net, cols.touches
 		for i := 0; i < int(rec.NumRows()); i++ {
 			t.Rows++
 			days[int32(dates.Value(i))] = struct{}{}
@@ -99,4 +89,61 @@ func RefTotals(ctx context.Context, tbl *table.Table, ref string, from, to *feat
 	}
 	t.Customers, t.Partitions = len(customers), len(days)
 	return t, nil
+}
+
+// scanErr marks a failed read of ref's files.
+func scanErr(ref string, err error) error { return readErr(fmt.Errorf("scan %s: %w", ref, err)) }
+
+// readErr marks a failed read of the table's files that no one marked
+// closer to the cause: the storage failed, and a retry may succeed.
+func readErr(err error) error {
+	if _, marked := errkind.Of(err); marked || errors.Is(err, context.Canceled) {
+		return err
+	}
+	return errkind.UnavailableError(err)
+}
+
+type totalsCols struct {
+	dates                      *array.Date32
+	cust                       *array.String
+	orders, gross, refund, net *array.Int64
+	touches                    *array.Int64 // nil when the ref predates the feature columns
+}
+
+// totalsColumns finds the columns RefTotals sums, by name and type. A
+// missing or retyped column is an error, not a panic: an old snapshot or a
+// table changed by hand may lack one.
+func totalsColumns(rec arrow.RecordBatch) (totalsCols, error) {
+	var c totalsCols
+	sch := rec.Schema()
+	col := func(name string) arrow.Array {
+		if idx := sch.FieldIndices(name); len(idx) > 0 {
+			return rec.Column(idx[0])
+		}
+		return nil
+	}
+	var bad []string
+	want := func(name string, ok bool) {
+		if !ok {
+			bad = append(bad, name)
+		}
+	}
+	var ok bool
+	c.dates, ok = col(features.OutEventDate).(*array.Date32)
+	want(features.OutEventDate, ok)
+	c.cust, ok = col(features.OutCustomerID).(*array.String)
+	want(features.OutCustomerID, ok)
+	c.orders, ok = col(features.OutOrders).(*array.Int64)
+	want(features.OutOrders, ok)
+	c.gross, ok = col(features.OutGrossRevenueCents).(*array.Int64)
+	want(features.OutGrossRevenueCents, ok)
+	c.refund, ok = col(features.OutRefundCents).(*array.Int64)
+	want(features.OutRefundCents, ok)
+	c.net, ok = col(features.OutNetRevenueCents).(*array.Int64)
+	want(features.OutNetRevenueCents, ok)
+	c.touches, _ = col(features.OutTouches7d).(*array.Int64)
+	if len(bad) > 0 {
+		return c, fmt.Errorf("column(s) %s missing or of another type", strings.Join(bad, ", "))
+	}
+	return c, nil
 }

@@ -16,6 +16,7 @@ import (
 	"github.com/urfave/cli/v2"
 
 	"github.com/icefill/icefill/features"
+	"github.com/icefill/icefill/internal/errkind"
 	"github.com/icefill/icefill/internal/objstore"
 	"github.com/icefill/icefill/internal/pqfile"
 	"github.com/icefill/icefill/internal/synth"
@@ -54,8 +55,10 @@ and as the median: events per second per core, events per CPU-second and the pro
 peak resident memory. Run one logic per process so peak memory is its own.
 
 Example:
-   icefill bench --days 10 --events-per-day 1000000 --logic corrected`,
-		Flags: []cli.Flag{
+   icefill bench --days 10 --events-per-day 1000000 --logic corrected
+
+` + exitCodesHelp,
+		Flags: append([]cli.Flag{
 			&cli.IntFlag{Name: "days", Value: 10, Usage: "number of partitions to compute"},
 			&cli.IntFlag{Name: "events-per-day", Value: 1_000_000, Usage: "average events per generated day"},
 			&cli.StringFlag{Name: "dir", Value: ".cache/bench", Usage: "where generated data and outputs live"},
@@ -64,12 +67,15 @@ Example:
 			&cli.IntFlag{Name: "repeat", Value: 3, Usage: "measured passes; the median is reported"},
 			&cli.StringFlag{Name: "cpuprofile", Usage: "write a pprof CPU profile of the measured passes"},
 			&cli.BoolFlag{Name: "json", Usage: "print results as JSON lines"},
-			&cli.StringFlag{Name: "mode", Value: "compute", Usage: "compute (read → logic → write Parquet), run (the whole backfill into a fresh embedded catalog, commits included) or commits (commit latency as a branch grows)"},
-			&cli.IntFlag{Name: "commits", Value: 1000, Usage: "commits mode: how many one-row partitions to commit"},
+			&cli.StringFlag{Name: "mode", Value: "compute", Usage: "compute (read → logic → write Parquet), run (the whole backfill into a fresh embedded catalog, commits included) commits (commit latency as a branch grows) or contention (worker processes committing to one branch while a nightly writer commits to main)"},
+			&cli.IntFlag{Name: "commits", Value: 1825, Usage: "commits mode: how many one-row partitions to commit"},
 			memoryFlags()[0], memoryFlags()[1],
 			&cli.BoolFlag{Name: "generate-only", Usage: "generate the data and stop (so a measured process's peak memory is its own)"},
-		},
+		}, append(benchCatalogFlags(), contentionFlags()...)...),
 		Action: func(c *cli.Context) error {
+			if _, err := workersFlag(c); err != nil {
+				return err
+			}
 			logic, err := parseLogic(c)
 			if err != nil {
 				return err
@@ -88,8 +94,10 @@ Example:
 				return runBench(c, logic)
 			case "commits":
 				return benchCommits(c, c.Int("commits"))
+			case "contention":
+				return benchContention(c)
 			}
-			return usageErr("--mode %q: want compute, run or commits", c.String("mode"))
+			return errkind.Usagef("--mode %q: want compute, run, commits or contention", c.String("mode"))
 		},
 	}
 }
@@ -98,7 +106,7 @@ func runBench(c *cli.Context, logic features.Logic) error {
 	ctx := c.Context
 	days, perDay := c.Int("days"), c.Int("events-per-day")
 	if days < 1 || perDay < 1 {
-		return usageErr("--days and --events-per-day must be positive")
+		return errkind.Usagef("--days and --events-per-day must be positive")
 	}
 	// Generate LookbackDays extra days before the measured ones so every
 	// measured partition has a full lookback, as in a real backfill.

@@ -12,6 +12,7 @@ import (
 	"gopkg.in/yaml.v3"
 
 	"github.com/icefill/icefill/catalog"
+	"github.com/icefill/icefill/internal/errkind"
 	"github.com/icefill/icefill/internal/objstore"
 )
 
@@ -61,8 +62,8 @@ func configFlag() cli.Flag {
 		Value:     defaultConfigFile,
 		TakesFile: true,
 		EnvVars:   env(flagConfig),
-		Usage: "YAML `FILE` of flag defaults, keyed by flag name (e.g. \"catalog-uri: https://…\"); " +
-			"precedence: flag, then ICEFILL_* variable, then this file. The default file is skipped when absent",
+		Usage: "YAML `FILE` of flag values, keyed by flag name (e.g. \"catalog-uri: https://…\"); " +
+			"precedence: flag, then ICEFILL_* variable, then this file; icefill.yaml is skipped when absent",
 	}
 }
 
@@ -203,11 +204,11 @@ func configFileBefore(flags []cli.Flag) cli.BeforeFunc {
 			if errors.Is(err, fs.ErrNotExist) && !c.IsSet(flagConfig) {
 				return nil // the default file is optional
 			}
-			return usageErr("--config: %v", err)
+			return errkind.Usagef("--config: %v", err)
 		}
 		values, err := parseConfigYAML(data)
 		if err != nil {
-			return usageErr("--config %s: %v", path, err)
+			return errkind.Usagef("--config %s: %v", path, err)
 		}
 		return applyConfigValues(c, flags, values, path)
 	}
@@ -282,12 +283,20 @@ func applyConfigValues(c *cli.Context, flags []cli.Flag, values map[string][]str
 				break
 			}
 		}
+		if found {
+			if rf, ok := f.(cli.RequiredFlag); ok && rf.IsRequired() {
+				// urfave/cli checks required flags before the file is read.
+				slog.Warn("config file key names a required flag, which only the command line or its ICEFILL_* variable can set; ignored",
+					"file", path, "key", names[0])
+				continue
+			}
+		}
 		if !found || c.IsSet(names[0]) || envSet(f) {
 			continue
 		}
 		for _, v := range vals {
 			if err := c.Set(names[0], v); err != nil {
-				return usageErr("--config %s: %s: %v", path, names[0], err)
+				return errkind.Usagef("--config %s: %s: %v", path, names[0], err)
 			}
 		}
 	}

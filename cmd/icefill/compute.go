@@ -3,6 +3,7 @@ package main
 import (
 	"encoding/json"
 	"fmt"
+	"io"
 	"path/filepath"
 	"time"
 
@@ -22,12 +23,12 @@ type computeSummary struct {
 	Fingerprint   string               `json:"source_fingerprint"`
 	InputRows     int64                `json:"input_rows"`
 	Rejected      int64                `json:"rejected_rows"`
-	RejectReasons []source.ReasonCount `json:"reject_reasons,omitempty"`
+	RejectReasons []source.ReasonCount `json:"reject_reasons"`
 	OutputRows    int64                `json:"output_rows"`
 	Totals        features.Totals      `json:"totals"`
 	Seconds       float64              `json:"seconds"`
-	Output        string               `json:"output,omitempty"`
-	Rejects       string               `json:"rejects,omitempty"`
+	Output        string               `json:"output"`
+	Rejects       string               `json:"rejects"`
 }
 
 func computeCommand() *cli.Command {
@@ -41,12 +42,15 @@ to a Parquet file; rejected rows go beside it as <out>.rejects.parquet. Nothing 
 committed anywhere: this is for looking at one partition.
 
 Example:
-   icefill compute --source ./events --date 2024-03-01 --out /tmp/2024-03-01.parquet`,
+   icefill compute --source ./events --date 2024-03-01 --out /tmp/2024-03-01.parquet
+   icefill compute --source ./events --date 2024-03-01 --logic legacy --json
+
+` + exitCodesHelp,
 		Flags: append(sourceFlags(),
 			&cli.StringFlag{Name: "date", Required: true, Usage: "the partition day, YYYY-MM-DD"},
 			logicFlag(),
 			&cli.StringFlag{Name: "out", Usage: "write the rows to this Parquet file (local path or s3:// URL)"},
-			&cli.BoolFlag{Name: "json", Usage: "print the summary as JSON"},
+			jsonFlag(),
 			memoryFlags()[0], memoryFlags()[1],
 		),
 		Action: func(c *cli.Context) error {
@@ -68,7 +72,7 @@ func runCompute(c *cli.Context, d features.Date, logic features.Logic) error {
 	start := time.Now()
 	src, err := source.Open(ctx, c.String("source"), objstore.S3OptionsFromEnv())
 	if err != nil {
-		return withCode(exitUsage, err)
+		return err
 	}
 	opts := rewrite.InputOptions{AllowMissing: c.Bool("allow-missing")}
 	if err := memoryOptions(c, &opts); err != nil {
@@ -77,7 +81,7 @@ func runCompute(c *cli.Context, d features.Date, logic features.Logic) error {
 	in, err := rewrite.NewInputs(ctx, src, opts)
 	if err != nil {
 		opts.SpillDir.Close()
-		return withCode(exitUnavailable, err)
+		return err
 	}
 	defer in.Close()
 	if _, _, err := in.CheckMissing([]features.Date{d}, logic); err != nil {
@@ -85,10 +89,6 @@ func runCompute(c *cli.Context, d features.Date, logic features.Logic) error {
 	}
 	p, err := in.Compute(ctx, d, logic, c.Float64("max-reject-rate"))
 	if err != nil {
-		if exitCode(err) == exitFailed {
-			// Neither bad input nor a bad file: the storage failed.
-			return withCode(exitUnavailable, err)
-		}
 		return err
 	}
 	sum := computeSummary{
@@ -103,30 +103,36 @@ func runCompute(c *cli.Context, d features.Date, logic features.Logic) error {
 		dir, base := filepath.Split(out)
 		st, err := objstore.Open(ctx, dirOrDot(dir), objstore.S3OptionsFromEnv())
 		if err != nil {
-			return withCode(exitUsage, err)
+			return err
 		}
 		schema := features.FullSchema
 		if logic == features.Legacy {
 			schema = features.LegacySchema
 		}
 		if err := pqfile.WriteSeq(ctx, st, base, schema, p.Records(ctx, schema)); err != nil {
-			return withCode(exitUnavailable, err)
+			return err
 		}
 		sum.Output = st.URL(base)
 		if p.Day != nil && len(p.Day.Rejects) > 0 {
 			if err := source.WriteRejects(ctx, st, base+".rejects.parquet", p.Day.Rejects); err != nil {
-				return withCode(exitUnavailable, err)
+				return err
 			}
 			sum.Rejects = st.URL(base + ".rejects.parquet")
 		}
 	}
 	sum.Seconds = time.Since(start).Seconds()
-	w := c.App.Writer
-	if c.Bool("json") {
-		enc := json.NewEncoder(w)
-		enc.SetIndent("", "  ")
-		return enc.Encode(sum)
-	}
+	return printReport(c, &sum)
+}
+
+// MarshalJSON keeps reject_reasons an array when nothing was rejected.
+func (sum *computeSummary) MarshalJSON() ([]byte, error) {
+	type plain computeSummary
+	p := plain(*sum)
+	p.RejectReasons = orEmpty(p.RejectReasons)
+	return json.Marshal(p)
+}
+
+func (sum *computeSummary) writeText(w io.Writer) error {
 	fmt.Fprintf(w, "partition %s  logic %s (%s)\n", sum.Date, sum.Logic, sum.LogicVersion)
 	fmt.Fprintf(w, "  input rows      %d (rejected %d)\n", sum.InputRows, sum.Rejected)
 	for _, r := range sum.RejectReasons {
@@ -144,8 +150,8 @@ func runCompute(c *cli.Context, d features.Date, logic features.Logic) error {
 	if sum.Rejects != "" {
 		fmt.Fprintf(w, "  rejected rows   %s\n", sum.Rejects)
 	}
-	fmt.Fprintf(w, "  took            %.2fs\n", sum.Seconds)
-	return nil
+	_, err := fmt.Fprintf(w, "  took            %.2fs\n", sum.Seconds)
+	return err
 }
 
 func dirOrDot(dir string) string {

@@ -4,6 +4,7 @@ import (
 	"github.com/urfave/cli/v2"
 
 	"github.com/icefill/icefill/features"
+	"github.com/icefill/icefill/internal/errkind"
 	"github.com/icefill/icefill/rewrite"
 )
 
@@ -22,7 +23,7 @@ func logicFlag() cli.Flag {
 func parseLogic(c *cli.Context) (features.Logic, error) {
 	l, ok := features.ParseLogic(c.String("logic"))
 	if !ok {
-		return "", usageErr("--logic %q: want corrected or legacy", c.String("logic"))
+		return "", errkind.Usagef("--logic %q: want corrected or legacy", c.String("logic"))
 	}
 	return l, nil
 }
@@ -30,7 +31,7 @@ func parseLogic(c *cli.Context) (features.Logic, error) {
 func parseDateFlag(c *cli.Context, name string) (features.Date, error) {
 	d, err := features.ParseDate(c.String(name))
 	if err != nil {
-		return 0, usageErr("--%s: %v", name, err)
+		return 0, errkind.Usagef("--%s: %v", name, err)
 	}
 	return d, nil
 }
@@ -47,8 +48,9 @@ func rangeFlags() []cli.Flag {
 	}
 }
 
-func branchFlag(required bool) cli.Flag {
-	return &cli.StringFlag{Name: "branch", Required: required, Usage: "the Iceberg branch (main only with --write-main)", EnvVars: []string{"ICEFILL_BRANCH"}, Action: checkBranchFlag}
+// branchFlagUsage is a required --branch with a command's own wording.
+func branchFlagUsage(usage string) cli.Flag {
+	return &cli.StringFlag{Name: "branch", Required: true, Usage: usage, EnvVars: []string{"ICEFILL_BRANCH"}, Action: checkBranchFlag}
 }
 
 type rangeArgs struct {
@@ -61,7 +63,7 @@ type rangeArgs struct {
 func parseRange(c *cli.Context) (rangeArgs, error) {
 	var r rangeArgs
 	if c.String("from") == "" || c.String("to") == "" {
-		return r, usageErr("--from and --to are required")
+		return r, errkind.Usagef("--from and --to are required")
 	}
 	from, err := parseDateFlag(c, "from")
 	if err != nil {
@@ -72,17 +74,26 @@ func parseRange(c *cli.Context) (rangeArgs, error) {
 		return r, err
 	}
 	if to < from {
-		return r, usageErr("--to %s is before --from %s", to, from)
+		return r, errkind.Usagef("--to %s is before --from %s", to, from)
 	}
 	r.days = features.DaysBetween(from, to)
 	if r.logic, err = parseLogic(c); err != nil {
 		return r, err
 	}
 	if r.order, err = rewrite.ParseOrder(c.String("order")); err != nil {
-		return r, withCode(exitUsage, err)
+		return r, errkind.Usagef("--order: %w", err)
 	}
 	if r.shard, r.shards, err = shardFromEnv(c.String("shard")); err != nil {
 		return r, err
 	}
 	return r, nil
+}
+
+// workersFlag reads --workers: a count of at least 1.
+func workersFlag(c *cli.Context) (int, error) {
+	n := c.Int("workers")
+	if n < 1 {
+		return 0, errkind.Usagef("--workers %d: want a count of at least 1", n)
+	}
+	return n, nil
 }

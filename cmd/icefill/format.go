@@ -3,6 +3,9 @@ package main
 import (
 	"fmt"
 	"strings"
+	"time"
+
+	"github.com/icefill/icefill/rewrite"
 )
 
 func humanBytes(n int64) string {
@@ -37,4 +40,35 @@ func money(cents int64) string {
 		s = "-" + s
 	}
 	return s
+}
+
+// formatETA rounds a remaining time for people: seconds under a minute,
+// minutes under a day, hours beyond.
+func formatETA(d time.Duration) string {
+	switch {
+	case d < time.Minute:
+		return d.Round(time.Second).String()
+	case d < 24*time.Hour:
+		return d.Round(time.Minute).String()
+	}
+	return d.Round(time.Hour).String()
+}
+
+// shortList joins at most max items, saying how many more there are.
+func shortList(items []string, max int) string {
+	if len(items) <= max {
+		return strings.Join(items, ", ")
+	}
+	return fmt.Sprintf("%s and %d more", strings.Join(items[:max], ", "), len(items)-max)
+}
+
+// warnMissing names, one warning per day, the source days a plan counts
+// as empty (--allow-missing).
+func warnMissing(plan *rewrite.Plan) {
+	for _, d := range plan.MissingPartitions {
+		logger().Warn("source day missing; its partition counts it as empty (--allow-missing)", "day", d.String())
+	}
+	for _, d := range plan.MissingLookback {
+		logger().Warn("lookback source day missing; counted as empty (--allow-missing)", "day", d.String())
+	}
 }

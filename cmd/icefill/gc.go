@@ -2,6 +2,7 @@ package main
 
 import (
 	"fmt"
+	"io"
 	"time"
 
 	"github.com/urfave/cli/v2"
@@ -12,7 +13,8 @@ import (
 func gcCommand() *cli.Command {
 	flags := append(catalogFlags(),
 		&cli.DurationFlag{Name: "min-age", Value: time.Hour, Usage: "only delete unreferenced files older than this; younger ones may belong to a run still writing"},
-		&cli.BoolFlag{Name: "dry-run", Usage: "list what would be deleted, delete nothing"})
+		&cli.BoolFlag{Name: "dry-run", Usage: "list what would be deleted, delete nothing"},
+		jsonFlag())
 	return &cli.Command{
 		Name:  "gc",
 		Usage: "delete data files that no snapshot references (left by interrupted runs)",
@@ -21,7 +23,13 @@ references and that are older than --min-age, by the storage's clock. Files any 
 references are never touched. Before deleting anything it commits a fence (tag
 icefill-gc-fence): a run that wrote files and has not committed them yet (even one paused
 for hours) cannot commit them any more; it writes them again. So --min-age is safe with
-runs active; a small value only makes slow runs rewrite files.`,
+runs active; a small value only makes slow runs rewrite files.
+
+Examples:
+   icefill gc --dry-run
+   icefill gc --min-age 24h --json
+
+` + exitCodesHelp,
 		Flags:  flags,
 		Before: configFileBefore(flags),
 		Action: func(c *cli.Context) error {
@@ -33,19 +41,49 @@ runs active; a small value only makes slow runs rewrite files.`,
 			res, err := snapshots.CollectGarbage(c.Context, cat.Iceberg(), cat.Ident(), snapshots.GCOptions{
 				S3: s3Options(c), MinAge: c.Duration("min-age"), DryRun: c.Bool("dry-run"), By: "gc " + snapshots.Who()})
 			if err != nil {
-				return withCode(exitUnavailable, err)
+				return err
 			}
-			w := c.App.Writer
-			for _, o := range res.Orphans {
-				verb := "deleted"
-				if c.Bool("dry-run") {
-					verb = "would delete"
-				}
-				fmt.Fprintf(w, "%s %s (%s, %s old)\n", verb, o.URL, humanBytes(o.Size), res.StorageNow.Sub(o.ModTime).Round(time.Second))
-			}
-			fmt.Fprintf(w, "%d data files, %d referenced, %d unreferenced (%d deleted, %d younger than %s kept)\n",
-				res.Scanned, res.Referenced, len(res.Orphans)+res.Young, res.Deleted, res.Young, c.Duration("min-age"))
-			return nil
+			return printReport(c, newGCReport(res, c.Bool("dry-run"), c.Duration("min-age"), res.StorageNow))
 		},
 	}
+}
+
+// gcReport is what gc prints.
+type gcReport struct {
+	DryRun       bool     `json:"dry_run"`
+	MinAge       string   `json:"min_age"`
+	Scanned      int      `json:"data_files"`
+	Referenced   int      `json:"referenced"`
+	Unreferenced int      `json:"unreferenced"`
+	Deleted      int      `json:"deleted"`
+	Young        int      `json:"young_kept"`
+	Files        []gcFile `json:"files"` // deleted, or with --dry-run those that would be
+}
+
+type gcFile struct {
+	URL        string  `json:"url"`
+	Bytes      int64   `json:"bytes"`
+	AgeSeconds float64 `json:"age_seconds"`
+}
+
+func newGCReport(res *snapshots.GCResult, dryRun bool, minAge time.Duration, now time.Time) *gcReport {
+	r := &gcReport{DryRun: dryRun, MinAge: minAge.String(), Scanned: res.Scanned, Referenced: res.Referenced,
+		Unreferenced: len(res.Orphans) + res.Young, Deleted: res.Deleted, Young: res.Young, Files: []gcFile{}}
+	for _, o := range res.Orphans {
+		r.Files = append(r.Files, gcFile{URL: o.URL, Bytes: o.Size, AgeSeconds: now.Sub(o.ModTime).Round(time.Second).Seconds()})
+	}
+	return r
+}
+
+func (r *gcReport) writeText(w io.Writer) error {
+	verb := "deleted"
+	if r.DryRun {
+		verb = "would delete"
+	}
+	for _, f := range r.Files {
+		fmt.Fprintf(w, "%s %s (%s, %s old)\n", verb, f.URL, humanBytes(f.Bytes), time.Duration(f.AgeSeconds)*time.Second)
+	}
+	_, err := fmt.Fprintf(w, "%d data files, %d referenced, %d unreferenced (%d deleted, %d younger than %s kept)\n",
+		r.Scanned, r.Referenced, r.Unreferenced, r.Deleted, r.Young, r.MinAge)
+	return err
 }

@@ -7,6 +7,7 @@ import (
 	"github.com/urfave/cli/v2"
 
 	"github.com/icefill/icefill/features"
+	"github.com/icefill/icefill/internal/errkind"
 	"github.com/icefill/icefill/internal/objstore"
 	"github.com/icefill/icefill/internal/synth"
 )
@@ -25,7 +26,9 @@ both), a few heavy days, and a very small share of rows that must be rejected.
 The same flags always give the same rows.
 
 Example:
-   icefill gen-events --out ./events --from 2024-01-01 --to 2024-03-31 --v2-from 2024-02-15`,
+   icefill gen-events --out ./events --from 2024-01-01 --to 2024-03-31 --v2-from 2024-02-15
+
+` + exitCodesHelp,
 		Flags: []cli.Flag{
 			&cli.StringFlag{Name: "out", Required: true, Usage: "destination: a path, file:// or s3://bucket/prefix URL"},
 			&cli.StringFlag{Name: "from", Required: true, Usage: "first day, YYYY-MM-DD"},
@@ -45,7 +48,7 @@ Example:
 				return err
 			}
 			if to < from {
-				return usageErr("--to %s is before --from %s", to, from)
+				return errkind.Usagef("--to %s is before --from %s", to, from)
 			}
 			v2 := from + (to-from+1)/2
 			if c.String("v2-from") != "" {
@@ -54,11 +57,11 @@ Example:
 				}
 			}
 			if c.Int("events-per-day") < 1 {
-				return usageErr("--events-per-day must be positive")
+				return errkind.Usagef("--events-per-day must be positive")
 			}
 			st, err := objstore.Open(c.Context, c.String("out"), objstore.S3OptionsFromEnv())
 			if err != nil {
-				return withCode(exitUsage, err)
+				return err
 			}
 			start := time.Now()
 			total := int64(0)
@@ -78,7 +81,7 @@ Example:
 				fmt.Fprintln(c.App.ErrWriter)
 			}
 			if err != nil {
-				return withCode(exitUnavailable, fmt.Errorf("generate events into %s: %w", c.String("out"), err))
+				return fmt.Errorf("generate events into %s: %w", c.String("out"), err)
 			}
 			var events, files int64
 			for _, s := range stats {

@@ -1,6 +1,3 @@
-// Command icefill recomputes years of daily partitions of an Iceberg table
-// onto a branch, resumes after any crash, validates the result, publishes
-// it atomically and can undo the publication.
 package main
 
 import (
@@ -13,6 +10,8 @@ import (
 	"syscall"
 
 	"github.com/urfave/cli/v2"
+
+	"github.com/icefill/icefill/internal/errkind"
 )
 
 func main() {
@@ -26,6 +25,7 @@ func main() {
 }
 
 func newApp(stdout, stderr io.Writer) *cli.App {
+	global := map[string]string{} // the global flags' values, for acceptLogFlags
 	app := &cli.App{
 		Name:  "icefill",
 		Usage: "safe, resumable historical backfills of Apache Iceberg tables",
@@ -38,14 +38,14 @@ Start here:
    icefill compute --source ./events --date 2024-03-01
 
 ` + exitCodesHelp,
-		Writer:    stdout,
-		ErrWriter: stderr,
-		Flags: []cli.Flag{
-			&cli.StringFlag{Name: "log-format", Value: "text", Usage: "log format: text or json", EnvVars: []string{"ICEFILL_LOG_FORMAT"}},
-			&cli.StringFlag{Name: "log-level", Value: "info", Usage: "debug, info, warn or error", EnvVars: []string{"ICEFILL_LOG_LEVEL"}},
-		},
+		Writer:               stdout,
+		ErrWriter:            stderr,
+		Version:              versionString(),
+		EnableBashCompletion: true,
+		Flags:                logFlags(),
 		Before: func(c *cli.Context) error {
-			return setupLogging(c.String("log-format"), c.String("log-level"), stderr)
+			global["log-format"], global["log-level"] = c.String("log-format"), c.String("log-level")
+			return setupLogging(global["log-format"], global["log-level"], stderr)
 		},
 		Commands: []*cli.Command{
 			genEventsCommand(),
@@ -61,6 +61,16 @@ Start here:
 			rollbackCommand(),
 			historyCommand(),
 			reportCommand(),
+			versionCommand(),
+			completionCommand(),
+		},
+		// Without a command, print the help; an unknown one is a usage
+		// error (urfave/cli's own answer is "No help topic", exit 3).
+		Action: func(c *cli.Context) error {
+			if c.Args().Present() {
+				return errkind.Usagef("unknown command %q; 'icefill help' lists the commands", c.Args().First())
+			}
+			return cli.ShowAppHelp(c)
 		},
 		ExitErrHandler: func(*cli.Context, error) {}, // main decides the exit code
 		OnUsageError:   usageError,
@@ -69,14 +79,61 @@ Start here:
 		if cmd.OnUsageError == nil {
 			cmd.OnUsageError = usageError
 		}
+		acceptLogFlags(cmd, global, stderr)
 	}
 	return app
 }
 
+// logFlags are the global flags. Every command accepts them too, so that
+// `icefill run --log-level debug …` works as well as `icefill --log-level
+// debug run …`.
+func logFlags() []cli.Flag {
+	return []cli.Flag{
+		&cli.StringFlag{Name: "log-format", Value: "text", Usage: "log format: text or json", EnvVars: []string{"ICEFILL_LOG_FORMAT"}, Category: catGlobal},
+		&cli.StringFlag{Name: "log-level", Value: "info", Usage: "debug, info, warn or error", EnvVars: []string{"ICEFILL_LOG_LEVEL"}, Category: catGlobal},
+	}
+}
+
+const catGlobal = "Global"
+
+// acceptLogFlags adds the global flags to cmd; given after the command (or
+// by the --config file), they set up logging again before it runs.
+func acceptLogFlags(cmd *cli.Command, global map[string]string, stderr io.Writer) {
+	cmd.Flags = append(cmd.Flags, logFlags()...)
+	before := cmd.Before
+	cmd.Before = func(c *cli.Context) error {
+		if before != nil {
+			if err := before(c); err != nil {
+				return err
+			}
+		}
+		local := map[string]bool{}
+		for _, n := range c.LocalFlagNames() {
+			local[n] = true
+		}
+		if !local["log-format"] && !local["log-level"] {
+			return nil // the app's Before set it up
+		}
+		value := func(name string) string {
+			if local[name] {
+				return c.String(name)
+			}
+			return global[name]
+		}
+		return setupLogging(value("log-format"), value("log-level"), stderr)
+	}
+}
+
+// The logging set up last, for logTo.
+var logFormat, logLevel = "text", "info"
+
+// logTo sends the process's logs to w with the current format and level.
+func logTo(w io.Writer) { setupLogging(logFormat, logLevel, w) }
+
 func setupLogging(format, level string, w io.Writer) error {
 	var lvl slog.Level
 	if err := lvl.UnmarshalText([]byte(level)); err != nil {
-		return usageErr("--log-level %q: want debug, info, warn or error", level)
+		return errkind.Usagef("--log-level %q: want debug, info, warn or error", level)
 	}
 	opts := &slog.HandlerOptions{Level: lvl}
 	var h slog.Handler
@@ -86,9 +143,10 @@ func setupLogging(format, level string, w io.Writer) error {
 	case "json":
 		h = slog.NewJSONHandler(w, opts)
 	default:
-		return usageErr("--log-format %q: want text or json", format)
+		return errkind.Usagef("--log-format %q: want text or json", format)
 	}
 	slog.SetDefault(slog.New(h))
+	logFormat, logLevel = format, level
 	return nil
 }
 

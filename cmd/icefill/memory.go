@@ -9,6 +9,7 @@ import (
 	"github.com/urfave/cli/v2"
 
 	"github.com/icefill/icefill/features"
+	"github.com/icefill/icefill/internal/errkind"
 	"github.com/icefill/icefill/rewrite"
 	"github.com/icefill/icefill/spill"
 )
@@ -31,10 +32,10 @@ func memoryOptions(c *cli.Context, opts *rewrite.InputOptions) error {
 	if s := c.String("memory-limit"); s != "" {
 		v, err := spill.ParseSize(s)
 		if err != nil {
-			return usageErr("--memory-limit: %v", err)
+			return errkind.Usagef("--memory-limit: %v", err)
 		}
 		if v < spill.MinLimit {
-			return usageErr("--memory-limit %s: below the minimum of %s", s, spill.FormatSize(spill.MinLimit))
+			return errkind.Usagef("--memory-limit %s: below the minimum of %s", s, spill.FormatSize(spill.MinLimit))
 		}
 		limit, from = v, "--memory-limit"
 	}
@@ -43,7 +44,7 @@ func memoryOptions(c *cli.Context, opts *rewrite.InputOptions) error {
 		// Tests: every partition on the external path, in v buckets.
 		n, err := strconv.Atoi(v)
 		if err != nil || n < 1 {
-			return usageErr("ICEFILL_SPILL_BUCKETS=%q: want a positive number", v)
+			return errkind.Usagef("ICEFILL_SPILL_BUCKETS=%q: want a positive number", v)
 		}
 		opts.SpillBuckets = n
 	}

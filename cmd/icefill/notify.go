@@ -51,6 +51,9 @@ func notify(c *cli.Context, kind, tableName string, ev snapshots.Event) {
 		cmd.Env = append(os.Environ(), "ICEFILL_EVENT="+string(payload), "ICEFILL_KIND="+kind, "ICEFILL_TABLE="+tableName,
 			fmt.Sprintf("ICEFILL_FROM_SNAPSHOT=%d", ev.From), fmt.Sprintf("ICEFILL_TO_SNAPSHOT=%d", ev.To))
 		cmd.Stdout, cmd.Stderr = c.App.Writer, c.App.ErrWriter
+		if c.Bool("json") {
+			cmd.Stdout = c.App.ErrWriter // standard output holds the one JSON document
+		}
 		if err := cmd.Run(); err != nil {
 			logger().Warn("notify command failed; the change itself is published", "err", err)
 		}

@@ -7,15 +7,21 @@ import (
 	"github.com/urfave/cli/v2"
 
 	icecat "github.com/icefill/icefill/catalog"
+	"github.com/icefill/icefill/internal/errkind"
 	"github.com/icefill/icefill/internal/objstore"
 	"github.com/icefill/icefill/rewrite"
 	"github.com/icefill/icefill/source"
 )
 
-func openCatalog(c *cli.Context) (*icecat.Catalog, error) {
-	cat, err := icecat.Open(c.Context, catalogConfig(c))
+// openCatalog opens the catalog the flags name. Only run creates: every
+// other command opens it read-only, so a wrong --catalog-db is an error
+// naming the path instead of a new empty catalog.
+func openCatalog(c *cli.Context, create bool) (*icecat.Catalog, error) {
+	cfg := catalogConfig(c)
+	cfg.ReadOnly = !create
+	cat, err := icecat.Open(c.Context, cfg)
 	if err != nil {
-		return nil, withCode(exitUnavailable, fmt.Errorf("open catalog: %w", err))
+		return nil, fmt.Errorf("open catalog: %w", err)
 	}
 	return cat, nil
 }
@@ -24,14 +30,14 @@ func openCatalog(c *cli.Context) (*icecat.Catalog, error) {
 // catalog. A missing table is the user's to fix (exit 2), an unreachable
 // catalog is not (exit 3).
 func openTable(c *cli.Context) (*icecat.Catalog, *table.Table, error) {
-	cat, err := openCatalog(c)
+	cat, err := openCatalog(c, false)
 	if err != nil {
 		return nil, nil, err
 	}
 	tbl, err := cat.LoadTable(c.Context)
 	if err != nil {
 		cat.Close()
-		return nil, nil, tableErr(err)
+		return nil, nil, err
 	}
 	return cat, tbl, nil
 }
@@ -39,7 +45,7 @@ func openTable(c *cli.Context) (*icecat.Catalog, *table.Table, error) {
 func openInputs(c *cli.Context, workers int) (*rewrite.Inputs, error) {
 	src, err := source.Open(c.Context, c.String("source"), s3Options(c))
 	if err != nil {
-		return nil, withCode(exitUsage, err)
+		return nil, err
 	}
 	opts := rewrite.InputOptions{AllowMissing: c.Bool("allow-missing"), Workers: workers}
 	if err := memoryOptions(c, &opts); err != nil {
@@ -49,7 +55,7 @@ func openInputs(c *cli.Context, workers int) (*rewrite.Inputs, error) {
 		rate, err := rewrite.ParseByteRate(c.String("max-read-rate"))
 		if err != nil {
 			opts.SpillDir.Close()
-			return nil, withCode(exitUsage, err)
+			return nil, errkind.Usagef("--max-read-rate: %w", err)
 		}
 		if rate > 0 {
 			lim := rewrite.NewRateLimiter(rate)
@@ -59,7 +65,7 @@ func openInputs(c *cli.Context, workers int) (*rewrite.Inputs, error) {
 	in, err := rewrite.NewInputs(c.Context, src, opts)
 	if err != nil {
 		opts.SpillDir.Close()
-		return nil, withCode(exitUnavailable, err)
+		return nil, err
 	}
 	return in, nil
 }

@@ -2,31 +2,21 @@ package main
 
 import (
 	"fmt"
+	"io"
 	"strings"
+	"time"
 
 	"github.com/urfave/cli/v2"
 
-	"github.com/icefill/icefill/internal/errkind"
 	"github.com/icefill/icefill/snapshots"
 )
 
-// refusal keeps the kind snapshots marked its errors with (a refusal is
-// 4, a missing ref 2); an unmarked one is the catalog's.
-func refusal(err error) error {
-	if err == nil {
-		return nil
-	}
-	if _, marked := errkind.Of(err); marked {
-		return err
-	}
-	return tableErr(err)
-}
-
 func promoteCommand() *cli.Command {
-	flags := append(append(catalogFlags(), branchFlag(true),
+	flags := append(append(catalogFlags(), branchFlagUsage("the validated branch to publish onto main"),
 		&cli.BoolFlag{Name: "skip-validation", Usage: "publish without a passing validation of the branch head (logged loudly and recorded)"},
 		&cli.BoolFlag{Name: "accept-risk", Usage: "publish even when the retention settings could make a rollback impossible"},
 		&cli.DurationFlag{Name: "tag-retention", Value: snapshots.TagRetention, Usage: "how long the pre-promotion tag is kept (shorter than a year needs --accept-risk)"},
+		jsonFlag(),
 	), notifyFlags()...)
 	return &cli.Command{
 		Name:      "promote",
@@ -48,6 +38,10 @@ so it can always be rolled back to, then:
 Never loses a commit that landed on main: if main moves during the promotion, nothing is
 published and the command says so (exit 4). The promotion is recorded in the catalog.
 
+Examples:
+   icefill promote --branch clv-fix
+   icefill promote --branch clv-fix --webhook https://hooks.example.com/icefill --json
+
 ` + exitCodesHelp,
 		Flags:  flags,
 		Before: configFileBefore(flags),
@@ -55,7 +49,7 @@ published and the command says so (exit 4). The promotion is recorded in the cat
 			if err := checkNotify(c); err != nil {
 				return err
 			}
-			cat, err := openCatalog(c)
+			cat, err := openCatalog(c, false)
 			if err != nil {
 				return err
 			}
@@ -70,18 +64,56 @@ published and the command says so (exit 4). The promotion is recorded in the cat
 				}
 			}
 			if err != nil {
-				return refusal(err)
+				return err
 			}
-			ev := res.Event
-			fmt.Fprintf(c.App.Writer, "promoted %s onto main by %s: main %d -> %d (%d partitions)\n", ev.Branch, ev.Method, ev.From, ev.To, len(ev.Partitions))
-			if ev.Tag != "" {
-				fmt.Fprintf(c.App.Writer, "  previous main kept as tag %s; undo with: icefill rollback\n", ev.Tag)
+			if err := printReport(c, newPublishReport(res.Event, res.Risks)); err != nil {
+				return err
 			}
-			if ev.Skipped {
-				fmt.Fprintln(c.App.Writer, "  WARNING: published without validation (--skip-validation)")
-			}
-			notify(c, "promote", strings.Join(cat.Ident(), "."), ev)
+			notify(c, "promote", strings.Join(cat.Ident(), "."), res.Event)
 			return nil
 		},
 	}
+}
+
+// publishReport is what promote and rollback print: the event they
+// recorded in the catalog, every field present.
+type publishReport struct {
+	Kind       string                `json:"kind"`   // promote | rollback
+	Method     string                `json:"method"` // fast-forward | rebase | reset | restore
+	Branch     string                `json:"branch"`
+	From       int64                 `json:"from"` // main's snapshot before
+	To         int64                 `json:"to"`   // and after
+	Tag        string                `json:"tag"`
+	Partitions []string              `json:"partitions"`
+	Validation *snapshots.Validation `json:"validation"` // null when published without one
+	Skipped    bool                  `json:"validation_skipped"`
+	Forced     bool                  `json:"forced"`
+	RolledBack bool                  `json:"rolled_back"` // a promotion a later rollback undid
+	At         time.Time             `json:"at"`
+	By         string                `json:"by"`
+	Risks      []string              `json:"retention_risks"` // accepted with --accept-risk
+}
+
+func newPublishReport(ev snapshots.Event, risks []string) *publishReport {
+	return &publishReport{Kind: ev.Kind, Method: ev.Method, Branch: ev.Branch, From: ev.From, To: ev.To, Tag: ev.Tag,
+		Partitions: orEmpty(ev.Partitions), Validation: ev.Validation, Skipped: ev.Skipped, Forced: ev.Forced, RolledBack: ev.RolledBack,
+		At: time.UnixMilli(ev.At).UTC(), By: ev.By, Risks: orEmpty(risks)}
+}
+
+func (r *publishReport) writeText(w io.Writer) error {
+	if r.Kind == "rollback" {
+		fmt.Fprintf(w, "rolled back main by %s to %s: main %d -> %d (%d partitions restored)\n", r.Method, r.Tag, r.From, r.To, len(r.Partitions))
+		if r.Forced {
+			fmt.Fprintln(w, "  FORCED (--force): recorded in the history")
+		}
+		return nil
+	}
+	fmt.Fprintf(w, "promoted %s onto main by %s: main %d -> %d (%d partitions)\n", r.Branch, r.Method, r.From, r.To, len(r.Partitions))
+	if r.Tag != "" {
+		fmt.Fprintf(w, "  previous main kept as tag %s; undo with: icefill rollback\n", r.Tag)
+	}
+	if r.Skipped {
+		fmt.Fprintln(w, "  WARNING: published without validation (--skip-validation)")
+	}
+	return nil
 }

@@ -11,13 +11,14 @@ import (
 	"github.com/urfave/cli/v2"
 
 	icecat "github.com/icefill/icefill/catalog"
+	"github.com/icefill/icefill/internal/errkind"
 	"github.com/icefill/icefill/report"
 	"github.com/icefill/icefill/snapshots"
 	"github.com/icefill/icefill/validate"
 )
 
 func reportCommand() *cli.Command {
-	flags := append(catalogFlags(), branchFlag(true),
+	flags := append(catalogFlags(), branchFlagUsage("the backfill branch to report on"),
 		&cli.StringFlag{Name: "html", Required: true, TakesFile: true, Usage: "write the page to `FILE`"},
 		&cli.StringFlag{Name: "base", Value: "main", Usage: "the branch the backfill is published onto"},
 	)
@@ -38,6 +39,9 @@ with inline CSS and SVG that loads nothing from anywhere:
 The page names the table, catalog, branch, snapshot ids and when it was made, so a saved
 copy is evidence of what was known then.
 
+Example:
+   icefill report --branch clv-fix --html clv-fix.html
+
 ` + exitCodesHelp,
 		Flags:  flags,
 		Before: configFileBefore(flags),
@@ -49,11 +53,11 @@ copy is evidence of what was known then.
 			defer cat.Close()
 			page, err := report.Collect(tbl, cat.Describe(), c.String("branch"), c.String("base"), time.Now())
 			if err != nil {
-				return withCode(exitUnavailable, fmt.Errorf("report: %w", err))
+				return fmt.Errorf("report: %w", err)
 			}
 			path := c.String("html")
 			if err := writeFileAtomic(path, func(w io.Writer) error { return report.Render(w, page) }); err != nil {
-				return withCode(exitUsage, fmt.Errorf("--html: %w", err))
+				return errkind.Usagef("--html: %w", err)
 			}
 			abs, _ := filepath.Abs(path)
 			fmt.Fprintln(c.App.Writer, abs)
@@ -78,7 +82,7 @@ func publishValidation(c *cli.Context, cat *icecat.Catalog, rep *validate.Report
 			return report.RenderValidation(w, sum, report.ValidationMeta{Table: strings.Join(cat.Ident(), "."), Catalog: cat.Describe(), Generated: time.Now()})
 		})
 		if err != nil {
-			return withCode(exitUsage, fmt.Errorf("--html: %w", err))
+			return errkind.Usagef("--html: %w", err)
 		}
 	}
 	if !c.Bool("no-record") {

@@ -1,7 +1,6 @@
 package main
 
 import (
-	"fmt"
 	"strings"
 
 	"github.com/urfave/cli/v2"
@@ -13,6 +12,7 @@ func rollbackCommand() *cli.Command {
 	flags := append(append(catalogFlags(),
 		&cli.StringFlag{Name: "to", Usage: "tag or snapshot id to return to (default: the tag of the last promotion); only snapshots main has been, unless --force"},
 		&cli.BoolFlag{Name: "force", Usage: "restore promoted partitions even though later commits changed them again (those changes are discarded), or reset to a --to main has never been; recorded"},
+		jsonFlag(),
 	), notifyFlags()...)
 	return &cli.Command{
 		Name:      "rollback",
@@ -27,6 +27,10 @@ promotion recorded as changed. --to resets main to a snapshot main has been (its
 history, an icefill tag); anything else is refused unless --force (recorded). Guarded
 against concurrent change; recorded in the catalog; undone by promoting again.
 
+Examples:
+   icefill rollback
+   icefill rollback --to pre-promote-clv-fix-20240601T123000Z-6767293944999826733
+
 ` + exitCodesHelp,
 		Flags:  flags,
 		Before: configFileBefore(flags),
@@ -34,18 +38,17 @@ against concurrent change; recorded in the catalog; undone by promoting again.
 			if err := checkNotify(c); err != nil {
 				return err
 			}
-			cat, err := openCatalog(c)
+			cat, err := openCatalog(c, false)
 			if err != nil {
 				return err
 			}
 			defer cat.Close()
 			ev, err := snapshots.Rollback(c.Context, cat.Iceberg(), cat.Ident(), snapshots.RollbackOptions{To: c.String("to"), Force: c.Bool("force")})
 			if err != nil {
-				return refusal(err)
+				return err
 			}
-			fmt.Fprintf(c.App.Writer, "rolled back main by %s to %s: main %d -> %d (%d partitions restored)\n", ev.Method, ev.Tag, ev.From, ev.To, len(ev.Partitions))
-			if ev.Forced {
-				fmt.Fprintln(c.App.Writer, "  FORCED (--force): recorded in the history")
+			if err := printReport(c, newPublishReport(*ev, nil)); err != nil {
+				return err
 			}
 			notify(c, "rollback", strings.Join(cat.Ident(), "."), *ev)
 			return nil

@@ -4,6 +4,8 @@ import (
 	"os"
 	"strconv"
 	"strings"
+
+	"github.com/icefill/icefill/internal/errkind"
 )
 
 // Environment of a Kubernetes Indexed Job pod. The Job controller sets
@@ -36,27 +38,27 @@ func resolveShard(flag string, getenv func(string) string) (index, count int, er
 		i, err1 := strconv.Atoi(a)
 		n, err2 := strconv.Atoi(b)
 		if !ok || err1 != nil || err2 != nil || n < 1 || i < 0 || i >= n {
-			return 0, 0, usageErr("--shard %q: want INDEX/COUNT with 0 <= INDEX < COUNT (e.g. 3/16), or auto", flag)
+			return 0, 0, errkind.Usagef("--shard %q: want INDEX/COUNT with 0 <= INDEX < COUNT (e.g. 3/16), or auto", flag)
 		}
 		return i, n, nil
 	}
 	is, ns := strings.TrimSpace(getenv(envJobCompletionIndex)), strings.TrimSpace(getenv(envShardCount))
 	if is == "" {
-		return 0, 0, usageErr("--shard auto: %s is not set; auto takes the shard from a Kubernetes Indexed Job (completionMode: Indexed), elsewhere pass --shard INDEX/COUNT", envJobCompletionIndex)
+		return 0, 0, errkind.Usagef("--shard auto: %s is not set; auto takes the shard from a Kubernetes Indexed Job (completionMode: Indexed), elsewhere pass --shard INDEX/COUNT", envJobCompletionIndex)
 	}
 	i, err := strconv.Atoi(is)
 	if err != nil || i < 0 {
-		return 0, 0, usageErr("--shard auto: %s=%q is not a shard index", envJobCompletionIndex, is)
+		return 0, 0, errkind.Usagef("--shard auto: %s=%q is not a shard index", envJobCompletionIndex, is)
 	}
 	if ns == "" {
-		return 0, 0, usageErr("--shard auto: %s=%s but %s is not set; set it to the Job's completions (Kubernetes does not tell the pod), or pass --shard INDEX/COUNT", envJobCompletionIndex, is, envShardCount)
+		return 0, 0, errkind.Usagef("--shard auto: %s=%s but %s is not set; set it to the Job's completions (Kubernetes does not tell the pod), or pass --shard INDEX/COUNT", envJobCompletionIndex, is, envShardCount)
 	}
 	n, err := strconv.Atoi(ns)
 	if err != nil || n < 1 {
-		return 0, 0, usageErr("--shard auto: %s=%q: want the Job's completions, a number >= 1", envShardCount, ns)
+		return 0, 0, errkind.Usagef("--shard auto: %s=%q: want the Job's completions, a number >= 1", envShardCount, ns)
 	}
 	if i >= n {
-		return 0, 0, usageErr("--shard auto: %s=%d is not below %s=%d; make %s equal to the Job's completions", envJobCompletionIndex, i, envShardCount, n, envShardCount)
+		return 0, 0, errkind.Usagef("--shard auto: %s=%d is not below %s=%d; make %s equal to the Job's completions", envJobCompletionIndex, i, envShardCount, n, envShardCount)
 	}
 	return i, n, nil
 }

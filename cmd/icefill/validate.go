@@ -1,8 +1,9 @@
 package main
 
 import (
-	"errors"
+	"encoding/json"
 	"fmt"
+	"io"
 	"strings"
 	"time"
 
@@ -23,8 +24,8 @@ func validateCommand() *cli.Command {
 		&cli.StringFlag{Name: "expected", TakesFile: true, Usage: "YAML `FILE` declaring the intended differences and rule overrides (see docs/expected-clv-fix.yaml)"},
 		&cli.StringFlag{Name: "report", TakesFile: true, Usage: "also write the full report as JSON to `FILE`"},
 		&cli.IntFlag{Name: "sample", Value: validate.DefaultSample, Usage: "differing keys shown old beside new (0 for none)"},
-		&cli.IntFlag{Name: "workers", Usage: "partitions compared at once (default: min(CPUs, 4))", EnvVars: []string{"ICEFILL_WORKERS"}},
-		&cli.BoolFlag{Name: "json", Usage: "print the JSON report instead of the text one"},
+		&cli.IntFlag{Name: "workers", Usage: "partitions compared at once", DefaultText: "min(CPUs, 4)", EnvVars: []string{"ICEFILL_WORKERS"}},
+		jsonFlag(),
 		&cli.BoolFlag{Name: "no-record", Usage: "do not record a pass in the catalog (a recorded pass is what promote requires), nor the summary the report page shows"},
 		validationHTMLFlag(),
 	)
@@ -88,32 +89,21 @@ Examples:
 			logger().Info("validating", "table", cat.Describe(), "base", opts.Base, "candidate", opts.Candidate)
 			rep, err := validate.Compare(c.Context, tbl, opts)
 			if err != nil {
-				switch {
-				case errors.Is(err, validate.ErrBadOptions):
-					return withCode(exitUsage, err)
-				case c.Context.Err() != nil:
-					return err
-				}
-				return withCode(exitUnavailable, fmt.Errorf("validate: %w", err))
+				return fmt.Errorf("validate: %w", err)
 			}
 			if path := c.String("report"); path != "" {
 				if err := writeReportFile(path, rep); err != nil {
-					return withCode(exitUsage, fmt.Errorf("--report: %w", err))
+					return errkind.Usagef("--report: %w", err)
 				}
 			}
-			if c.Bool("json") {
-				err = rep.WriteJSON(c.App.Writer)
-			} else {
-				err = rep.WriteText(c.App.Writer)
-			}
-			if err != nil {
+			if err := printReport(c, validateReport{rep}); err != nil {
 				return err
 			}
 			if err := publishValidation(c, cat, rep); err != nil {
 				return err
 			}
 			if !rep.Pass {
-				return withCode(exitFailed, fmt.Errorf("validation of %s against %s failed: %d checks failed", opts.Candidate, opts.Base, rep.Counts[validate.StatusFail]))
+				return (fmt.Errorf("validation of %s against %s failed: %d checks failed", opts.Candidate, opts.Base, rep.Counts[validate.StatusFail]))
 			}
 			if c.Bool("no-record") {
 				return nil
@@ -183,18 +173,20 @@ func validateOptions(c *cli.Context) (validate.Options, error) {
 		Workers:   c.Int("workers"),
 	}
 	if opts.Candidate == "" {
-		return opts, usageErr("--candidate is required: the branch, tag or snapshot id to validate")
+		return opts, errkind.Usagef("--candidate is required: the branch, tag or snapshot id to validate")
 	}
 	if opts.Base == "" {
-		return opts, usageErr("--base must name a branch, tag or snapshot id")
+		return opts, errkind.Usagef("--base must name a branch, tag or snapshot id")
 	}
 	if opts.Sample == 0 {
 		opts.Sample = -1 // Options reads 0 as the default
 	} else if opts.Sample < 0 {
-		return opts, usageErr("--sample %d: want a count >= 0", opts.Sample)
+		return opts, errkind.Usagef("--sample %d: want a count >= 0", opts.Sample)
 	}
-	if opts.Workers < 0 {
-		return opts, usageErr("--workers %d: want a count >= 1", opts.Workers)
+	if c.IsSet("workers") || opts.Workers != 0 {
+		if _, err := workersFlag(c); err != nil {
+			return opts, err
+		}
 	}
 	for _, name := range []string{"from", "to"} {
 		if strings.TrimSpace(c.String(name)) == "" {
@@ -211,12 +203,12 @@ func validateOptions(c *cli.Context) (validate.Options, error) {
 		}
 	}
 	if opts.From != nil && opts.To != nil && *opts.To < *opts.From {
-		return opts, usageErr("--to %s is before --from %s", *opts.To, *opts.From)
+		return opts, errkind.Usagef("--to %s is before --from %s", *opts.To, *opts.From)
 	}
 	if path := c.String("expected"); path != "" {
 		exp, err := validate.LoadExpected(path)
 		if err != nil {
-			return opts, usageErr("--expected: %v", err)
+			return opts, errkind.Usagef("--expected: %v", err)
 		}
 		opts.Expected = exp
 	}
@@ -228,3 +220,10 @@ func validateOptions(c *cli.Context) (validate.Options, error) {
 func writeReportFile(path string, rep *validate.Report) error {
 	return writeFileAtomic(path, rep.WriteJSON)
 }
+
+// validateReport prints the validation report: the package's text, and its
+// JSON document (the same one --report writes).
+type validateReport struct{ rep *validate.Report }
+
+func (r validateReport) writeText(w io.Writer) error  { return r.rep.WriteText(w) }
+func (r validateReport) MarshalJSON() ([]byte, error) { return json.Marshal(r.rep) }

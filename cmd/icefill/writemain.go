@@ -41,7 +41,7 @@ func beginWriteMain(c *cli.Context, cat *icecat.Catalog, runID string) (func(), 
 		return func() {}, nil
 	}
 	if _, _, err := cat.EnsureTable(c.Context); err != nil {
-		return nil, tableErr(err)
+		return nil, err
 	}
 	ev, err := snapshots.BeginMainWrite(c.Context, cat.Iceberg(), cat.Ident(), runID, time.Now())
 	if err != nil {

@@ -1,9 +1,3 @@
-// Package errkind marks errors with what the user can do about them, so that
-// packages say what went wrong and one function in cmd/icefill turns that into
-// an exit code. A package wraps an error once, where it knows the cause: a
-// guard that refuses returns Refused, bad input or flags return Usage, a
-// catalog or storage failure that a retry can fix returns Unavailable.
-// Anything unmarked is a plain failure.
 package errkind
 
 import (
@@ -42,8 +36,16 @@ type kindError struct {
 	err  error
 }
 
-func (e *kindError) Error() string { return e.err.Error() }
-func (e *kindError) Unwrap() error { return e.err }
+func (e *kindError) Error() string   { return e.err.Error() }
+func (e *kindError) Unwrap() error   { return e.err }
+func (e *kindError) ErrorKind() Kind { return e.kind }
+
+// Kinded is implemented by typed errors that know their own kind (a
+// package's MissingDaysError is always Usage), so they need no wrapping.
+type Kinded interface {
+	error
+	ErrorKind() Kind
+}
 
 // Mark wraps err with kind; nil stays nil.
 func Mark(kind Kind, err error) error {
@@ -66,12 +68,13 @@ func Refusedf(format string, args ...any) error {
 	return Mark(Refused, fmt.Errorf(format, args...))
 }
 
-// Of reports the kind of the outermost mark in err's chain: the code that
-// wrapped last knew the most about the cause. Unmarked errors are Failed.
+// Of reports the kind of the outermost mark (or Kinded error) in err's
+// chain: the code that wrapped last knew the most about the cause. Unmarked
+// errors are Failed.
 func Of(err error) (Kind, bool) {
-	var ke *kindError
+	var ke Kinded
 	if errors.As(err, &ke) {
-		return ke.kind, true
+		return ke.ErrorKind(), true
 	}
 	return Failed, false
 }

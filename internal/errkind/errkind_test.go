@@ -19,6 +19,8 @@ func TestOf(t *testing.T) {
 		{"refused wrapped by fmt", fmt.Errorf("promote: %w", RefusedError(base)), Refused, true},
 		{"outermost wins", UnavailableError(fmt.Errorf("x: %w", UsageError(base))), Unavailable, true},
 		{"usagef", Usagef("bad %s", "flag"), Usage, true},
+		{"typed kind", fmt.Errorf("run: %w", typed{}), Refused, true},
+		{"mark outside typed wins", UnavailableError(typed{}), Unavailable, true},
 		{"refusedf", Refusedf("no"), Refused, true},
 	}
 	for _, c := range cases {
@@ -34,3 +36,8 @@ func TestOf(t *testing.T) {
 		t.Error("marks must keep the chain for errors.Is")
 	}
 }
+
+type typed struct{}
+
+func (typed) Error() string   { return "typed" }
+func (typed) ErrorKind() Kind { return Refused }

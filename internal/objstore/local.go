@@ -47,10 +47,17 @@ func (l *Local) List(_ context.Context, prefix string) ([]Object, error) {
 	if err != nil {
 		return nil, err
 	}
+	// WalkDir does not follow a symlinked start folder: walk its target,
+	// naming objects by their path under the link.
+	walk := dir
+	if target, err := filepath.EvalSymlinks(dir); err == nil {
+		walk = target
+	}
+	dirRel, _ := filepath.Rel(l.root, dir)
 	var out []Object
-	err = filepath.WalkDir(dir, func(path string, d fs.DirEntry, err error) error {
+	err = filepath.WalkDir(walk, func(path string, d fs.DirEntry, err error) error {
 		if err != nil {
-			if errors.Is(err, fs.ErrNotExist) && path == dir {
+			if errors.Is(err, fs.ErrNotExist) && path == walk {
 				return fmt.Errorf("%s: %w", dir, ErrNotExist)
 			}
 			return err
@@ -62,7 +69,8 @@ func (l *Local) List(_ context.Context, prefix string) ([]Object, error) {
 		if err != nil {
 			return err
 		}
-		rel, _ := filepath.Rel(l.root, path)
+		rel, _ := filepath.Rel(walk, path)
+		rel = filepath.Join(dirRel, rel)
 		out = append(out, Object{Path: filepath.ToSlash(rel), Size: info.Size(), ModTime: info.ModTime().UTC()})
 		return nil
 	})

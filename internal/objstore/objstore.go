@@ -1,6 +1,3 @@
-// Package objstore reads and writes immutable objects under one root, on a
-// local disk or on any S3-compatible server, so the source reader, the event
-// generator and the reject writer never care where the bytes live.
 package objstore
 
 import (
@@ -13,6 +10,8 @@ import (
 	"path/filepath"
 	"strings"
 	"time"
+
+	"github.com/icefill/icefill/internal/errkind"
 )
 
 // Object describes one stored object. Path is relative to the store's root
@@ -85,7 +84,13 @@ func S3OptionsFromEnv() S3Options {
 
 // Open returns the store rooted at location: a local path, a file:// URL or
 // an s3://bucket/prefix URL.
+// Every error it returns is the caller's to fix (errkind.Usage).
 func Open(ctx context.Context, location string, opts S3Options) (Store, error) {
+	st, err := open(ctx, location, opts)
+	return st, errkind.UsageError(err)
+}
+
+func open(ctx context.Context, location string, opts S3Options) (Store, error) {
 	switch {
 	case strings.HasPrefix(location, "s3://"), strings.HasPrefix(location, "s3a://"):
 		u, err := url.Parse(location)

@@ -9,6 +9,8 @@ import (
 	"sort"
 	"strings"
 
+	"github.com/icefill/icefill/internal/errkind"
+
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/config"
 	"github.com/aws/aws-sdk-go-v2/credentials"
@@ -275,5 +277,9 @@ func wrapS3(err error) error {
 	if errors.As(err, &api) && (api.ErrorCode() == "NotFound" || api.ErrorCode() == "NoSuchKey") {
 		return fmt.Errorf("%w: %v", ErrNotExist, err)
 	}
-	return err
+	if err == nil || errors.Is(err, context.Canceled) || errors.Is(err, context.DeadlineExceeded) {
+		return err
+	}
+	// Anything else is the storage failing (after the SDK's own retries).
+	return errkind.UnavailableError(err)
 }

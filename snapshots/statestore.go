@@ -1,0 +1,192 @@
+package snapshots
+
+import (
+	"fmt"
+	"maps"
+	"strings"
+	"sync"
+
+	"github.com/apache/iceberg-go"
+	"github.com/apache/iceberg-go/table"
+)
+
+// State format 2 stores a branch's state in several table properties, all
+// written in the same atomic commit as the change they describe:
+//
+//   - icefill.state.<branch>: the header (format, plan, failures, changed
+//     sources, the snapshot the state is bound to, number of checkpoints),
+//     small whatever the number of partitions;
+//   - icefill.state-days.<YYYY-MM>.<branch>: the checkpoints of one month's
+//     partitions (at most 31).
+//
+// A partition commit rewrites the header and one month, so its cost does not
+// grow with the number of partitions already committed (format 1 rewrote the
+// whole state, ~115 KB at 1,825 partitions, and compressing it was a twentieth
+// of a commit). A state still in format 1 is read as before and rewritten in
+// format 2 by the next commit.
+const (
+	stateVersion = 2
+	// StateDaysPrefix prefixes the properties holding one month's checkpoints.
+	StateDaysPrefix = "icefill.state-days."
+	monthLen        = len("2006-01")
+)
+
+// stateHeader is the value of icefill.state.<branch> in format 2.
+type stateHeader struct {
+	Version       int                `json:"v"`
+	Branch        string             `json:"branch"`
+	Plan          *Plan              `json:"plan,omitempty"`
+	Failures      map[string]Failure `json:"failed,omitempty"`
+	SourceChanged map[string]string  `json:"src,omitempty"`
+	Head          int64              `json:"h,omitempty"`
+	// Count is the number of checkpoints in all months.
+	Count int `json:"n"`
+}
+
+// StateDaysProperty is the property holding branch's checkpoints of month
+// (YYYY-MM).
+func StateDaysProperty(branch, month string) string {
+	return StateDaysPrefix + month + "." + branch
+}
+
+// monthOf is the month a partition's checkpoint is stored under.
+func monthOf(day string) string {
+	if len(day) >= monthLen && day[4] == '-' {
+		return day[:monthLen]
+	}
+	return "0000-00"
+}
+
+// daysPropertyMonth returns the month of key when it holds checkpoints of
+// branch. The month has a fixed length, so a branch whose name contains dots
+// cannot be mistaken for another.
+func daysPropertyMonth(key, branch string) (string, bool) {
+	rest, ok := strings.CutPrefix(key, StateDaysPrefix)
+	if !ok || len(rest) != monthLen+1+len(branch) || rest[monthLen] != '.' || rest[monthLen+1:] != branch {
+		return "", false
+	}
+	return rest[:monthLen], true
+}
+
+// monthCache keeps decoded months by their stored value (which names its
+// content exactly), so a commit decodes only the months that changed since
+// this process last read them. Never modify a cached map.
+var monthCache = struct {
+	sync.Mutex
+	m map[string]map[string]Checkpoint
+}{m: map[string]map[string]Checkpoint{}}
+
+func decodeMonth(branch, month, v string) (map[string]Checkpoint, error) {
+	monthCache.Lock()
+	days, ok := monthCache.m[v]
+	monthCache.Unlock()
+	if ok {
+		return days, nil
+	}
+	days = map[string]Checkpoint{}
+	if err := decodeJSON(fmt.Sprintf("checkpoints of branch %q for %s", branch, month), v, &days); err != nil {
+		return nil, err
+	}
+	monthCache.Lock()
+	if len(monthCache.m) > 10_000 {
+		clear(monthCache.m)
+	}
+	monthCache.m[v] = days
+	monthCache.Unlock()
+	return days, nil
+}
+
+// readStoredState decodes the state stored in props, either format, without
+// checking what it is bound to (LoadState does).
+func readStoredState(props iceberg.Properties, branch string) (*State, error) {
+	raw := props[StateProperty(branch)]
+	var h stateHeader
+	if err := decodeJSON(fmt.Sprintf("state of branch %q", branch), raw, &h); err != nil {
+		return nil, err
+	}
+	switch {
+	case h.Version > stateVersion:
+		return nil, fmt.Errorf("state of branch %q has format %d, newer than this icefill understands (%d): upgrade icefill", branch, h.Version, stateVersion)
+	case h.Version < stateVersion:
+		return DecodeState(branch, raw) // format 1: all in the header
+	}
+	s := &State{Version: stateVersion, Branch: branch, Plan: h.Plan, Failures: h.Failures, SourceChanged: h.SourceChanged, Head: h.Head}
+	s = s.Clone()
+	for k, v := range props {
+		month, ok := daysPropertyMonth(k, branch)
+		if !ok {
+			continue
+		}
+		days, err := decodeMonth(branch, month, v)
+		if err != nil {
+			return nil, err
+		}
+		maps.Copy(s.Checkpoints, days)
+	}
+	return s, nil
+}
+
+// stateChanges are the property changes that store a state.
+type stateChanges struct {
+	Set    iceberg.Properties
+	Remove []string
+}
+
+func (c stateChanges) empty() bool { return len(c.Set) == 0 && len(c.Remove) == 0 }
+
+// encodeState returns the property changes that turn what props holds into
+// s: the header, the months whose checkpoints differ, and the removal of
+// months s no longer has (and of any month when props hold format 1). Only
+// changed months are compressed.
+func encodeState(props iceberg.Properties, branch string, s *State) (stateChanges, error) {
+	ch := stateChanges{Set: iceberg.Properties{}}
+	months := map[string]map[string]Checkpoint{}
+	for day, cp := range s.Checkpoints {
+		m := monthOf(day)
+		if months[m] == nil {
+			months[m] = map[string]Checkpoint{}
+		}
+		months[m][day] = cp
+	}
+	for m, days := range months {
+		key := StateDaysProperty(branch, m)
+		if stored, ok := props[key]; ok {
+			if old, err := decodeMonth(branch, m, stored); err == nil && maps.Equal(old, days) {
+				continue
+			}
+		}
+		enc, err := encodeJSON(days)
+		if err != nil {
+			return ch, err
+		}
+		ch.Set[key] = enc
+	}
+	for k := range props {
+		if m, ok := daysPropertyMonth(k, branch); ok && months[m] == nil {
+			ch.Remove = append(ch.Remove, k)
+		}
+	}
+	h := stateHeader{Version: stateVersion, Branch: branch, Plan: s.Plan, Failures: s.Failures, SourceChanged: s.SourceChanged,
+		Head: s.Head, Count: len(s.Checkpoints)}
+	enc, err := encodeJSON(h)
+	if err != nil {
+		return ch, err
+	}
+	if props[StateProperty(branch)] != enc {
+		ch.Set[StateProperty(branch)] = enc
+	}
+	return ch, nil
+}
+
+// stage stages the changes on txn.
+func (c stateChanges) stage(txn *table.Transaction) error {
+	if len(c.Set) > 0 {
+		if err := txn.SetProperties(c.Set); err != nil {
+			return err
+		}
+	}
+	if len(c.Remove) > 0 {
+		return txn.RemoveProperties(c.Remove)
+	}
+	return nil
+}

@@ -1,0 +1,231 @@
+package snapshots
+
+import (
+	"context"
+	"fmt"
+	"iter"
+	"path/filepath"
+	"testing"
+	"time"
+
+	"github.com/apache/arrow-go/v18/arrow"
+	"github.com/apache/arrow-go/v18/arrow/memory"
+	"github.com/apache/iceberg-go"
+	"github.com/apache/iceberg-go/table"
+
+	"github.com/icefill/icefill/catalog"
+	"github.com/icefill/icefill/features"
+)
+
+// tinyCommitter is a committer on branch of a fresh embedded catalog.
+func tinyCommitter(t *testing.T, branch string, keep int) (*catalog.Catalog, *Committer) {
+	t.Helper()
+	dir := t.TempDir()
+	cfg := catalog.DefaultConfig()
+	cfg.SQLitePath, cfg.Warehouse = filepath.Join(dir, "catalog.db"), filepath.Join(dir, "warehouse")
+	cat, err := catalog.Open(context.Background(), cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { cat.Close() })
+	if _, _, err := cat.EnsureTable(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	return cat, &Committer{Catalog: cat.Iceberg(), Ident: cat.Ident(), Branch: branch, KeepHistory: keep}
+}
+
+// commitTiny commits a one-row partition of day 2020-01-01 + i.
+func commitTiny(t *testing.T, c *Committer, i int) {
+	t.Helper()
+	ctx := context.Background()
+	tbl, err := c.Catalog.LoadTable(ctx, c.Ident)
+	if err != nil {
+		t.Fatal(err)
+	}
+	day := features.MustParseDate("2020-01-01") + features.Date(i)
+	out := &features.Output{Date: day, Logic: features.Legacy, CustomerID: []features.CustomerID{features.CustomerFromV1(int64(i))},
+		Channel: []string{"email"}, Orders: []int64{1}, Gross: []int64{100}, Refund: []int64{0}, Net: []int64{100},
+		Country: []string{""}, CountryOK: []bool{false}}
+	rec := out.Record(memory.DefaultAllocator, features.LegacySchema)
+	defer rec.Release()
+	var files []iceberg.DataFile
+	for df, err := range table.WriteRecords(ctx, tbl, features.LegacySchema, iter.Seq2[arrow.RecordBatch, error](func(y func(arrow.RecordBatch, error) bool) { y(rec, nil) })) {
+		if err != nil {
+			t.Fatal(err)
+		}
+		files = append(files, df)
+	}
+	if _, err := c.Commit(ctx, PartitionCommit{Day: iceberg.Date(day), DayText: day.String(), Files: files,
+		Checkpoint: Checkpoint{Logic: "test", Fingerprint: fmt.Sprint("f", i), Attempt: fmt.Sprint("a", i), CommittedAt: time.Now().UnixMilli()}}); err != nil {
+		t.Fatal(err)
+	}
+}
+
+func branchRows(t *testing.T, tbl *table.Table, ref string) int64 {
+	t.Helper()
+	tasks, err := tbl.Scan(table.WithSnapshotID(tbl.SnapshotByName(ref).SnapshotID)).PlanFiles(context.Background())
+	if err != nil {
+		t.Fatal(err)
+	}
+	var n int64
+	for _, task := range tasks {
+		n += task.File.Count()
+	}
+	return n
+}
+
+// The table metadata must not grow with the number of partitions: the
+// branch's own older snapshots go in the same commit, while snapshots any
+// other ref needs stay, and every checkpoint stays in the state.
+func TestCommitsTrimBranchHistoryButKeepState(t *testing.T) {
+	ctx := context.Background()
+	cat, c := tinyCommitter(t, "b", 3)
+	for i := 0; i < 6; i++ {
+		commitTiny(t, c, i)
+	}
+	// Tag the 6th partition's snapshot, as a user or a promotion would.
+	tbl, _ := cat.Iceberg().LoadTable(ctx, cat.Ident())
+	tagged := tbl.SnapshotByName("b").SnapshotID
+	if _, _, err := cat.Iceberg().CommitTable(ctx, cat.Ident(), nil,
+		[]table.Update{table.NewSetSnapshotRefUpdate("keep-me", tagged, table.TagRef, 0, 0, 0)}); err != nil {
+		t.Fatal(err)
+	}
+	c.forgetTable()
+	for i := 6; i < 45; i++ {
+		commitTiny(t, c, i)
+	}
+	tbl, err := cat.Iceberg().LoadTable(ctx, cat.Ident())
+	if err != nil {
+		t.Fatal(err)
+	}
+	// The head, the 3 kept before it, and the tagged snapshot with the 3
+	// before it that the branch had kept when it was tagged.
+	if n := len(tbl.Metadata().Snapshots()); n != 4+4 {
+		t.Errorf("metadata holds %d snapshots after 45 commits, want 8 (4 of the branch, 4 the tag keeps)", n)
+	}
+	if tbl.SnapshotByID(tagged) == nil {
+		t.Errorf("the tagged snapshot was removed")
+	}
+	if got := branchRows(t, tbl, "b"); got != 45 {
+		t.Errorf("branch has %d rows, want 45", got)
+	}
+	state, err := LoadState(tbl, "b")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(state.Checkpoints) != 45 {
+		t.Fatalf("state has %d checkpoints, want 45", len(state.Checkpoints))
+	}
+	for i := 0; i < 45; i++ {
+		day := (features.MustParseDate("2020-01-01") + features.Date(i)).String()
+		if cp := state.Checkpoints[day]; cp.Attempt != fmt.Sprint("a", i) || cp.Seq == 0 {
+			t.Errorf("checkpoint of %s = %+v", day, cp)
+		}
+	}
+	// 45 days from 2020-01-01 span two months: two month properties.
+	months := 0
+	for k := range tbl.Properties() {
+		if _, ok := daysPropertyMonth(k, "b"); ok {
+			months++
+		}
+	}
+	if months != 2 {
+		t.Errorf("%d month properties, want 2", months)
+	}
+	h := header(t, tbl, "b")
+	if h.Count != 45 || h.Head != tbl.SnapshotByName("b").SnapshotID {
+		t.Errorf("header count %d, bound to %d; want 45 and the head", h.Count, h.Head)
+	}
+	if s := tbl.SnapshotByName("b").Summary.Properties[SummaryDone]; s != "45" {
+		t.Errorf("head summary says %s partitions done, want 45", s)
+	}
+}
+
+// A state written whole in one property (format 1) is read, and the next
+// commit rewrites it in months without losing a checkpoint or failure.
+func TestFormat1StateIsRewrittenByTheNextCommit(t *testing.T) {
+	ctx := context.Background()
+	cat, c := tinyCommitter(t, "b", 0)
+	commitTiny(t, c, 40) // creates the branch
+	tbl, _ := cat.Iceberg().LoadTable(ctx, cat.Ident())
+	old := map[string]any{"v": 1, "branch": "b", "h": tbl.SnapshotByName("b").SnapshotID,
+		"plan":   map[string]any{"from": "2020-01-01", "to": "2020-03-01", "logic": "test", "partitions": 61},
+		"done":   map[string]Checkpoint{"2019-12-31": {Logic: "test", Attempt: "old"}, "2020-01-02": {Logic: "test", Attempt: "old2"}},
+		"failed": map[string]Failure{"2020-01-03": {Error: "boom"}, "2020-01-04": {Error: "bang"}}}
+	enc, err := encodeJSON(old)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, _, err := cat.Iceberg().CommitTable(ctx, cat.Ident(), nil, []table.Update{
+		table.NewSetPropertiesUpdate(iceberg.Properties{StateProperty("b"): enc}),
+		table.NewRemovePropertiesUpdate([]string{StateDaysProperty("b", "2020-02")})}); err != nil {
+		t.Fatal(err)
+	}
+	c.forgetTable()
+	tbl, _ = cat.Iceberg().LoadTable(ctx, cat.Ident())
+	if s, err := LoadState(tbl, "b"); err != nil || len(s.Checkpoints) != 2 || s.Plan == nil || s.Plan.Partitions != 61 {
+		t.Fatalf("format 1 state read as %+v, %v", s, err)
+	}
+	commitTiny(t, c, 2) // 2020-01-03: clears its failure
+	tbl, _ = cat.Iceberg().LoadTable(ctx, cat.Ident())
+	s, err := LoadState(tbl, "b")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(s.Checkpoints) != 3 || s.Checkpoints["2019-12-31"].Attempt != "old" || s.Checkpoints["2020-01-03"].Attempt != "a2" {
+		t.Errorf("checkpoints after the rewrite: %+v", s.Checkpoints)
+	}
+	if _, ok := s.Failures["2020-01-03"]; ok || len(s.Failures) != 1 {
+		t.Errorf("failures after the rewrite: %+v", s.Failures)
+	}
+	if s.Plan == nil || s.Plan.Partitions != 61 {
+		t.Errorf("plan lost: %+v", s.Plan)
+	}
+	h := header(t, tbl, "b")
+	if h.Version != stateVersion || h.Count != 3 {
+		t.Errorf("header after the rewrite: %+v", h)
+	}
+}
+
+// A month property of one branch is never read as another's, whatever
+// dots the names hold.
+func TestMonthPropertyNames(t *testing.T) {
+	k := StateDaysProperty("a.b", "2024-02")
+	if m, ok := daysPropertyMonth(k, "a.b"); !ok || m != "2024-02" {
+		t.Errorf("%s: %q %v", k, m, ok)
+	}
+	for _, other := range []string{"b", "a", "2024-02.a.b", "a.b.c"} {
+		if _, ok := daysPropertyMonth(k, other); ok {
+			t.Errorf("%s read as a month of branch %q", k, other)
+		}
+	}
+}
+
+// A commit that starts from a table another writer has since changed loses
+// the race once, counts it as a conflict and lands on the next attempt.
+func TestCommitCountsConflicts(t *testing.T) {
+	cat, c1 := tinyCommitter(t, "b", 0)
+	c2 := &Committer{Catalog: cat.Iceberg(), Ident: cat.Ident(), Branch: "b"}
+	commitTiny(t, c2, 0)
+	commitTiny(t, c2, 3) // c2 now starts its next commit from this table
+	commitTiny(t, c1, 1) // which is now stale
+	ctx := context.Background()
+	day := features.MustParseDate("2020-01-01") + 2
+	res, err := c2.Commit(ctx, PartitionCommit{Day: iceberg.Date(day), DayText: day.String(),
+		Checkpoint: Checkpoint{Logic: "test", Attempt: "x"}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if res.Attempts != 2 || res.Conflicts != 1 {
+		t.Errorf("attempts %d, conflicts %d; want 2 and 1", res.Attempts, res.Conflicts)
+	}
+}
+
+func header(t *testing.T, tbl *table.Table, branch string) stateHeader {
+	t.Helper()
+	var h stateHeader
+	if err := decodeJSON("header", tbl.Properties()[StateProperty(branch)], &h); err != nil {
+		t.Fatal(err)
+	}
+	return h
+}
