@@ -87,7 +87,7 @@ make_data() {
 	"$ICE" gen-events --out "$SOURCE" --from "$EVENTS_FROM" --to "$TO" --events-per-day "$EVENTS_PER_DAY" --seed 11 >"$LOGS/gen.log" 2>&1 ||
 		{ cat "$LOGS/gen.log"; fail "gen-events"; }
 	# main as production has it (the legacy logic), so the branches overwrite real data.
-	"$ICE" run --source "$SOURCE" --from "$FROM" --to "$TO" --logic legacy --branch main --order oldest-first >"$LOGS/main.log" 2>&1 ||
+	"$ICE" run --source "$SOURCE" --from "$FROM" --to "$TO" --logic legacy --branch main --write-main --order oldest-first >"$LOGS/main.log" 2>&1 ||
 		{ tail -n 20 "$LOGS/main.log"; fail "building main"; }
 }
 timed "events and main (legacy)" make_data
@@ -113,14 +113,15 @@ ICEFILL_S3_REGION=$AWS_REGION
 K8S_CONFIG=$K8S_CONFIG K8S_IMAGE=$IMAGE K8S_COMPLETIONS=$COMPLETIONS K8S_PARALLELISM=$PARALLELISM K8S_MARKER=$MARKER \
 	"$PY" "$HERE/overlay.py" "$IT_ROOT/deploy/k8s" >"$LOGS/manifests.yaml"
 
-# victim_pid: the icefill process of the victim index's pod (found by the marker
-# variable the overlay puts in the pods' environment).
+# victim_pid: the icefill process of the victim index's pod: among the processes
+# of the cluster's pod cgroups (cluster.sh), the one with the marker variable the
+# overlay puts in the pods' environment and the victim's JOB_COMPLETION_INDEX.
 victim_pid() {
 	local p
-	for p in /proc/[0-9]*; do
-		if grep -qzxF "ICEFILL_K8S_TEST=$MARKER" "$p/environ" 2>/dev/null &&
-			grep -qzxF "JOB_COMPLETION_INDEX=$VICTIM" "$p/environ" 2>/dev/null; then
-			echo "${p#/proc/}"
+	for p in $(cat /sys/fs/cgroup/pids/icefill-it-k8s/kubepods*/*/pod*/*/cgroup.procs /sys/fs/cgroup/pids/icefill-it-k8s/kubepods*/pod*/*/cgroup.procs 2>/dev/null); do
+		if grep -qzxF "ICEFILL_K8S_TEST=$MARKER" "/proc/$p/environ" 2>/dev/null &&
+			grep -qzxF "JOB_COMPLETION_INDEX=$VICTIM" "/proc/$p/environ" 2>/dev/null; then
+			echo "$p"
 			return 0
 		fi
 	done
