@@ -40,19 +40,6 @@ func fmtFloat(x float64) string {
 	return strconv.FormatFloat(x, 'f', 2, 64)
 }
 
-func fmtBytes(n int64) string {
-	const unit = 1024
-	if n < unit {
-		return fmt.Sprintf("%d B", n)
-	}
-	div, exp := int64(unit), 0
-	for m := n / unit; m >= unit; m /= unit {
-		div *= unit
-		exp++
-	}
-	return fmt.Sprintf("%.1f %ciB", float64(n)/float64(div), "KMGTPE"[exp])
-}
-
 // fmtRel writes a relative difference as a signed percentage.
 func fmtRel(x float64) string {
 	switch {

@@ -6,6 +6,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/icefill/icefill/internal/human"
 	"github.com/icefill/icefill/snapshots"
 )
 
@@ -85,7 +86,7 @@ func progress(p *Page, parts []Partition) progressView {
 		}
 	}
 	st := p.Status
-	pv.Events, pv.Output, pv.Bytes = fmtInt(st.Events), fmtInt(st.OutputRows), fmtBytes(st.Bytes)
+	pv.Events, pv.Output, pv.Bytes = fmtInt(st.Events), fmtInt(st.OutputRows), human.Bytes(st.Bytes)
 	pv.Rate, pv.ETA, pv.LastCommit = fmtRate(st.PartitionsPerHour), fmtDuration(st.ETA), fmtTime(st.LastCommit)
 	pv.EventRate = "—"
 	if st.EventsPerSecond > 0 {

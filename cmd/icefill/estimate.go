@@ -12,6 +12,7 @@ import (
 
 	"github.com/icefill/icefill/features"
 	"github.com/icefill/icefill/internal/errkind"
+	"github.com/icefill/icefill/internal/human"
 	"github.com/icefill/icefill/rewrite"
 	"github.com/icefill/icefill/snapshots"
 )
@@ -245,24 +246,24 @@ func printEstimate(c *cli.Context, in *rewrite.Inputs, plan *rewrite.Plan, state
 func (e *jobEstimate) writeText(w io.Writer) error {
 	b := e.Basis
 	fmt.Fprintf(w, "cost basis (%s): %s; %d events, %s of source; %.3f core-s (%.3f s wall)\n",
-		b.Source, dayList(b.Days), b.Events, humanBytes(b.Bytes), b.CoreSeconds, b.WallSeconds)
+		b.Source, dayList(b.Days), b.Events, human.Bytes(b.Bytes), b.CoreSeconds, b.WallSeconds)
 	if b.Note != "" {
 		fmt.Fprintf(w, "  %s\n", b.Note)
 	}
-	fmt.Fprintf(w, "job: %d partitions to compute, %s of source\n", e.Partitions, humanBytes(e.SourceBytes))
+	fmt.Fprintf(w, "job: %d partitions to compute, %s of source\n", e.Partitions, human.Bytes(e.SourceBytes))
 	fmt.Fprintf(w, "  core-hours:  %.3g\n", e.CoreHours)
 	fmt.Fprintf(w, "  wall time:   %s with %d workers x %d cores, reading %s/s (%s/s per worker)\n",
-		hours(e.WallHours), e.Workers, e.CoresPerWorker, humanBytes(int64(e.ReadBytesPerSecond)), humanBytes(int64(e.ReadBytesPerSecond/float64(e.Workers))))
+		hours(e.WallHours), e.Workers, e.CoresPerWorker, human.Bytes(int64(e.ReadBytesPerSecond)), human.Bytes(int64(e.ReadBytesPerSecond/float64(e.Workers))))
 	if e.DeadlineHours > 0 {
 		if e.WorkersForDeadline > 0 {
-			fmt.Fprintf(w, "  deadline:    %s needs %d workers x %d cores, reading %s/s\n", hours(e.DeadlineHours), e.WorkersForDeadline, e.CoresPerWorker, humanBytes(int64(e.DeadlineReadRate)))
+			fmt.Fprintf(w, "  deadline:    %s needs %d workers x %d cores, reading %s/s\n", hours(e.DeadlineHours), e.WorkersForDeadline, e.CoresPerWorker, human.Bytes(int64(e.DeadlineReadRate)))
 		} else {
 			fmt.Fprintf(w, "  deadline:    %s cannot be met: one partition alone takes longer\n", hours(e.DeadlineHours))
 		}
 	}
 	if budget := e.ReadBudget; budget > 0 {
 		fmt.Fprintf(w, "  read budget: %s/s; %d workers read %.0f%% of it; the budget allows %d workers x %d cores\n",
-			humanBytes(int64(budget)), e.Workers, 100*e.ReadBytesPerSecond/budget, e.MaxWorkersInBudget, e.CoresPerWorker)
+			human.Bytes(int64(budget)), e.Workers, 100*e.ReadBytesPerSecond/budget, e.MaxWorkersInBudget, e.CoresPerWorker)
 	}
 	return nil
 }

@@ -7,6 +7,7 @@ import (
 
 	"github.com/urfave/cli/v2"
 
+	"github.com/icefill/icefill/internal/human"
 	"github.com/icefill/icefill/snapshots"
 )
 
@@ -81,7 +82,7 @@ func (r *gcReport) writeText(w io.Writer) error {
 		verb = "would delete"
 	}
 	for _, f := range r.Files {
-		fmt.Fprintf(w, "%s %s (%s, %s old)\n", verb, f.URL, humanBytes(f.Bytes), time.Duration(f.AgeSeconds)*time.Second)
+		fmt.Fprintf(w, "%s %s (%s, %s old)\n", verb, f.URL, human.Bytes(f.Bytes), time.Duration(f.AgeSeconds)*time.Second)
 	}
 	_, err := fmt.Fprintf(w, "%d data files, %d referenced, %d unreferenced (%d deleted, %d younger than %s kept)\n",
 		r.Scanned, r.Referenced, r.Unreferenced, r.Deleted, r.Young, r.MinAge)

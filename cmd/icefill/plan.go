@@ -12,6 +12,7 @@ import (
 
 	icecat "github.com/icefill/icefill/catalog"
 	"github.com/icefill/icefill/features"
+	"github.com/icefill/icefill/internal/human"
 	"github.com/icefill/icefill/rewrite"
 	"github.com/icefill/icefill/snapshots"
 )
@@ -122,7 +123,7 @@ func (r *planReport) writeText(w io.Writer) error {
 	if len(r.MissingPartitionDays)+len(r.MissingLookbackDays) > 0 {
 		fmt.Fprintf(w, "missing source days: %d partition days, %d lookback days\n", len(r.MissingPartitionDays), len(r.MissingLookbackDays))
 	}
-	fmt.Fprintf(w, "%d partitions: %d done, %d to compute (%s of source files)\n", len(r.Partitions), r.Done, r.ToCompute, humanBytes(r.ToComputeBytes))
+	fmt.Fprintf(w, "%d partitions: %d done, %d to compute (%s of source files)\n", len(r.Partitions), r.Done, r.ToCompute, human.Bytes(r.ToComputeBytes))
 	tw := tabwriter.NewWriter(w, 0, 4, 2, ' ', 0)
 	fmt.Fprintln(tw, "DAY\tSTATUS\tFILES\tBYTES\tWINDOW ROWS\tMODE")
 	for _, pp := range r.Partitions {
@@ -134,7 +135,7 @@ func (r *planReport) writeText(w io.Writer) error {
 		if pp.MissingInput {
 			note = "  (input missing, counted as empty)"
 		}
-		fmt.Fprintf(tw, "%s\t%s\t%d\t%s\t%s\t%s%s\n", pp.Day, pp.Status, pp.Files, humanBytes(pp.Bytes), rows, mode, note)
+		fmt.Fprintf(tw, "%s\t%s\t%d\t%s\t%s\t%s%s\n", pp.Day, pp.Status, pp.Files, human.Bytes(pp.Bytes), rows, mode, note)
 	}
 	return tw.Flush()
 }
