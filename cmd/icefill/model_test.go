@@ -668,7 +668,7 @@ func TestModel(t *testing.T) {
 			t.Error(msg)
 		}
 	}
-	t.Logf("%d sequences of %d steps in %s, %d failed", len(seeds), steps, time.Since(start).Round(time.Second), failed)
+	t.Logf("%d sequences of %d steps in %s, %d failed (seeds %d + i*7919)", len(seeds), steps, time.Since(start).Round(time.Second), failed, seeds[0])
 }
 
 // runSequence runs one sequence; with ICEFILL_MODEL_KEEP_GOING set it
