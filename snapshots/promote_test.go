@@ -322,3 +322,39 @@ func TestRollbackRefusesWhenPromotedPartitionsChangedAgain(t *testing.T) {
 		t.Fatalf("forced: %v", err)
 	}
 }
+
+// TestRebaseAfterResetRollbackOfTrimmedBranch: a fast-forward promotion,
+// its rollback by reset, then enough commits on the branch that its own
+// history is trimmed past the promoted snapshot. The branch's recorded base
+// must then be main's snapshot before the promotion (still main's), or
+// promote can no longer tell what main changed since and refuses forever.
+func TestRebaseAfterResetRollbackOfTrimmedBranch(t *testing.T) {
+	e := newEnv(t)
+	e.validated()
+	if _, err := e.promote(snapshots.PromoteOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	promoted := e.head("clv-fix")
+	if ev, err := e.rollback(snapshots.RollbackOptions{}); err != nil || ev.Method != "reset" {
+		t.Fatalf("rollback: %v %+v", err, ev)
+	}
+	e.run("main", features.Legacy, []features.Date{nightly}, false)
+	// Recompute every day twice: the branch's own history grows well past
+	// what a commit keeps, so the promoted snapshot is trimmed away.
+	for range 2 {
+		e.run("clv-fix", features.Corrected, features.DaysBetween(first, last), true)
+	}
+	if e.table().SnapshotByID(promoted) != nil {
+		t.Fatal("the promoted snapshot is still in the metadata: the test does not reach a trimmed history")
+	}
+	e.run("clv-fix", features.Corrected, []features.Date{nightly}, true)
+	e.validated()
+	res, err := e.promote(snapshots.PromoteOptions{})
+	if err != nil {
+		t.Fatalf("promote after reset rollback and trimming: %v", err)
+	}
+	if res.Event.Method != "rebase" {
+		t.Fatalf("method %s, want rebase", res.Event.Method)
+	}
+	same(t, "main after rebase promotion", e.rows("main"), e.rows("clv-fix"))
+}

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"maps"
 	"slices"
 	"strconv"
 	"strings"
@@ -64,6 +65,12 @@ type rollbackPlan struct {
 	method  string
 	changes []PartitionChange
 	forced  bool
+	// bases moves a promoted branch's recorded base (icefill.base.<b>, the
+	// fork promote and catch-up fall back on once the branch's own history
+	// is trimmed) back to main's snapshot before the promotion a reset
+	// undoes: main no longer holds the promotion's target, and the branch
+	// is built on the snapshot main returns to.
+	bases iceberg.Properties
 }
 
 func rollback(ctx context.Context, cat catalog.Catalog, ident table.Identifier, opts RollbackOptions) (*Event, error) {
@@ -98,15 +105,27 @@ func rollback(ctx context.Context, cat catalog.Catalog, ident table.Identifier, 
 	}
 	ev := Event{Kind: "rollback", Method: plan.method, From: main.SnapshotID, Tag: plan.name, At: opts.Now.UnixMilli(), By: opts.By,
 		Forced: plan.forced, Changes: plan.changes, Partitions: changedDayList(plan.changes)}
+	var undone []int
 	if plan.promo >= 0 {
 		ev.Branch = history[plan.promo].Branch
 		history[plan.promo].RolledBack = true
+		undone = append(undone, plan.promo)
 	} else {
 		// A reset to an older snapshot undoes every promotion main no
 		// longer descends from.
 		for i := range history {
 			if history[i].Kind == "promote" && !history[i].RolledBack && !table.IsAncestorOf(plan.target.SnapshotID, history[i].To, tbl.Metadata().SnapshotByID) {
 				history[i].RolledBack = true
+				undone = append(undone, i)
+			}
+		}
+	}
+	if plan.method == "reset" {
+		plan.bases = iceberg.Properties{}
+		for _, i := range undone {
+			e := history[i]
+			if e.From != 0 && int64(tbl.Properties().GetInt(baseProperty(e.Branch), 0)) == e.To {
+				plan.bases[baseProperty(e.Branch)] = strconv.FormatInt(e.From, 10)
 			}
 		}
 	}
@@ -220,11 +239,13 @@ func publishRollback(ctx context.Context, cat catalog.Catalog, tbl *table.Table,
 		if err != nil {
 			return nil, err
 		}
+		props := iceberg.Properties{HistoryProperty: enc}
+		maps.Copy(props, plan.bases)
 		_, _, err = cat.CommitTable(ctx, ident,
 			[]table.Requirement{table.AssertTableUUID(tbl.Metadata().TableUUID()), table.AssertRefSnapshotID(table.MainBranch, &mainID)},
 			[]table.Update{
 				table.NewSetSnapshotRefUpdate(table.MainBranch, plan.target.SnapshotID, table.BranchRef, 0, 0, 0),
-				table.NewSetPropertiesUpdate(iceberg.Properties{HistoryProperty: enc}),
+				table.NewSetPropertiesUpdate(props),
 			})
 		if err != nil {
 			return rolledBackAnyway(ctx, cat, ident, ev, main, err)
