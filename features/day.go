@@ -39,6 +39,8 @@ type Day struct {
 	RowsRead int64
 	// Rejects holds the rows that do not fit the contract, with the reason.
 	Rejects []Reject
+	// rejectsSunk counts the rejects handed to a reject sink instead.
+	rejectsSunk int64
 
 	// serial identifies this Day value in caches shared between days.
 	serial uint64
@@ -78,14 +80,14 @@ var daySerial atomic.Uint64
 func (d *Day) Len() int { return len(d.ts) }
 
 // RejectedCount is the number of rejected rows.
-func (d *Day) RejectedCount() int64 { return int64(len(d.Rejects)) }
+func (d *Day) RejectedCount() int64 { return int64(len(d.Rejects)) + d.rejectsSunk }
 
 // RejectedShare is rejected rows / rows read (0 for an empty day).
 func (d *Day) RejectedShare() float64 {
 	if d.RowsRead == 0 {
 		return 0
 	}
-	return float64(len(d.Rejects)) / float64(d.RowsRead)
+	return float64(d.RejectedCount()) / float64(d.RowsRead)
 }
 
 // id returns the event_id of the event at position i (ids stay in read

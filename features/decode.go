@@ -156,6 +156,8 @@ type DayBuilder struct {
 	// (see SetSink).
 	sink func(*Event)
 	ev   Event
+	// rejectSink, when set, receives the rejects (see SetRejectSink).
+	rejectSink func(Reject)
 }
 
 // v1Cache maps v1 user ids to customers (SHA-1 is the costly part of
@@ -198,6 +200,16 @@ func putV1Cache(c *v1Cache) {
 		return // the collector frees it
 	}
 	v1Caches.idle = append(v1Caches.idle, c)
+}
+
+// DropIdleV1Caches lets the collector take the idle v1 caches (24 MiB
+// each): the external path calls it once a day is streamed, so they do not
+// sit in a small memory budget while buckets are computed.
+func DropIdleV1Caches() {
+	v1Caches.mu.Lock()
+	defer v1Caches.mu.Unlock()
+	clear(v1Caches.idle)
+	v1Caches.idle = v1Caches.idle[:0]
 }
 
 // maxIDBytes bounds a day's event-id bytes (offsets are 32-bit).
@@ -404,7 +416,13 @@ func (b *DayBuilder) Add(rec arrow.RecordBatch) error {
 	for i, r := range reason {
 		if r != rsOK {
 			rej = append(rej, i)
-			d.Rejects = append(d.Rejects, b.reject(file, b.fileRows+int64(i), reasonOf[r], ids, tsCol, userInts, userInt32, userStrs, col(ColEventType), i))
+			rj := b.reject(file, b.fileRows+int64(i), reasonOf[r], ids, tsCol, userInts, userInt32, userStrs, col(ColEventType), i)
+			if b.rejectSink != nil {
+				b.rejectSink(rj)
+				d.rejectsSunk++
+			} else {
+				d.Rejects = append(d.Rejects, rj)
+			}
 		}
 	}
 	b.rej = rej

@@ -28,6 +28,11 @@ type Event struct {
 // valid during the call. Used to stream a day of any size.
 func (b *DayBuilder) SetSink(f func(*Event)) { b.sink = f }
 
+// SetRejectSink makes the builder hand every rejected row to f instead of
+// keeping it in Day.Rejects (the Day only counts them): the rejects of a
+// day of any size need not fit in memory either.
+func (b *DayBuilder) SetRejectSink(f func(Reject)) { b.rejectSink = f }
+
 // sinkRows hands the batch rows [s, e), all accepted, to the sink.
 func (b *DayBuilder) sinkRows(s, e int, ids stringCol) error {
 	ev := &b.ev

@@ -68,12 +68,16 @@ func addMutants(t *testing.T, dir string, from, to features.Date, seed uint64) {
 			rows = append(rows, refInput{EventID: fmt.Sprintf("heavy-%s-%d", d, i), TS: base + rng.Int64N(86_400_000_000),
 				User: heavy, EventType: types[rng.IntN(3)], Channel: &c, Amount: &amt})
 		}
+		// Rows the contract rejects, kept on disk by the external path.
+		for i := 0; i < 7; i++ {
+			rows = append(rows, refInput{EventID: fmt.Sprintf("bad-%s-%d", d, i), TS: base + int64(i), User: heavy, EventType: "bogus"})
+		}
 		writeRefParquet(t, filepath.Join(dir, "dt="+d.String(), "zz-mutants.parquet"), rows)
 	}
 }
 
 func spillStream(src *source.Source) spill.Stream {
-	return func(ctx context.Context, d features.Date, sink func(*features.Event)) (*features.Day, error) {
+	return func(ctx context.Context, d features.Date, sink func(*features.Event), reject func(features.Reject)) (*features.Day, error) {
 		files, err := src.Files(ctx, d)
 		if errors.Is(err, source.ErrMissingDay) {
 			return nil, nil
@@ -81,7 +85,7 @@ func spillStream(src *source.Source) spill.Stream {
 		if err != nil {
 			return nil, err
 		}
-		return src.StreamFiles(ctx, d, files, source.ReadOptions{}, sink)
+		return src.StreamFiles(ctx, d, files, source.ReadOptions{}, sink, reject)
 	}
 }
 
@@ -100,38 +104,42 @@ func TestSpillMatchesInMemoryAndReference(t *testing.T) {
 	}
 	defer spillDir.Close()
 	ctx := context.Background()
-	for _, limit := range []int64{1 << 20, 8 << 20} {
+	// Many buckets (a few customers each, some empty) and a few; a budget
+	// cut that fine would be far below the smallest one accepted, so the
+	// bucket counts are forced.
+	for _, nb := range []int{97, 6} {
 		for _, logic := range []features.Logic{features.Corrected, features.Legacy} {
-			// Two buckets at once under the tiniest budget, one under the other.
+			// Two buckets at once with many buckets, one with few.
 			workers := 1
-			if limit == 1<<20 {
+			if nb == 97 {
 				workers = 2
 			}
-			eng := spill.NewEngine(spillDir, spill.Budget{Limit: limit, Workers: workers}, spillStream(src))
+			eng := spill.NewEngine(spillDir, spill.Budget{Limit: 1 << 30, ForceBuckets: nb, Workers: workers}, spillStream(src))
 			// Newest first, as run walks: lookback days' buckets are reused.
 			for d := to; d >= from; d-- {
-				out, meta, err := eng.Compute(ctx, d, features.LookbackOf(d, logic), logic, 12*3000*8)
+				res, err := eng.Compute(ctx, d, features.LookbackOf(d, logic), logic, 12*3000*8)
 				if err != nil {
 					t.Fatal(err)
 				}
-				if meta == nil || meta.RowsRead == 0 {
+				if res.Day == nil || res.Day.RowsRead == 0 {
 					t.Fatalf("%s: no rows read", d)
 				}
-				got := spilledRows(t, out, d, logic)
-				out.Close()
+				got := spilledRows(t, res.Rows, d, logic)
+				sameRejects(t, src, d, res)
+				res.Close()
 				mem := toRefRows(computeFast(t, src, d, logic, source.ReadOptions{}, nil))
 				if len(mem) == 0 {
 					t.Fatalf("%s %s: no rows", logic, d)
 				}
 				if len(got) != len(mem) {
-					t.Fatalf("limit %d %s %s: spill %d rows, in memory %d", limit, logic, d, len(got), len(mem))
+					t.Fatalf("%d buckets %s %s: spill %d rows, in memory %d", nb, logic, d, len(got), len(mem))
 				}
 				for i := range got {
 					if !sameRow(got[i], mem[i]) {
-						t.Fatalf("limit %d %s %s row %d:\n spill  %s\n memory %s", limit, logic, d, i, fmtRow(got[i]), fmtRow(mem[i]))
+						t.Fatalf("%d buckets %s %s row %d:\n spill  %s\n memory %s", nb, logic, d, i, fmtRow(got[i]), fmtRow(mem[i]))
 					}
 				}
-				if limit == 1<<20 {
+				if nb == 97 {
 					want, _ := referenceCompute(t, dir, d.String(), string(logic))
 					if len(want) != len(got) {
 						t.Fatalf("%s %s: spill %d rows, reference %d", logic, d, len(got), len(want))
@@ -152,6 +160,44 @@ func TestSpillMatchesInMemoryAndReference(t *testing.T) {
 	ents, _ := os.ReadDir(spillDir.Path)
 	if len(ents) != 1 { // the lock file
 		t.Errorf("spill folder holds %d entries after Close, want only the lock", len(ents))
+	}
+}
+
+// sameRejects compares the rejects the external path kept on disk with
+// the in-memory path's, row for row.
+func sameRejects(t *testing.T, src *source.Source, d features.Date, res *spill.Result) {
+	t.Helper()
+	ctx := context.Background()
+	files, err := src.Files(ctx, d)
+	if err != nil {
+		t.Fatal(err)
+	}
+	day, err := src.ReadFiles(ctx, d, files, source.ReadOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	var want, got []string
+	for _, r := range day.Rejects {
+		want = append(want, fmt.Sprintf("%s|%d|%s", r.File, r.Row, r.Reason))
+	}
+	if len(want) == 0 {
+		t.Fatalf("%s: no rejects to compare", d)
+	}
+	for rec, err := range res.Rejects.Records(ctx) {
+		if err != nil {
+			t.Fatal(err)
+		}
+		file, row, reason := rec.Column(1).(*array.String), rec.Column(2).(*array.Int64), rec.Column(3).(*array.String)
+		for i := 0; i < int(rec.NumRows()); i++ {
+			got = append(got, fmt.Sprintf("%s|%d|%s", file.Value(i), row.Value(i), reason.Value(i)))
+		}
+		rec.Release()
+	}
+	if fmt.Sprint(got) != fmt.Sprint(want) || res.Day.RejectedCount() != int64(len(want)) || res.Rejects.N != int64(len(want)) {
+		t.Fatalf("%s: spilled rejects %v (counted %d), in memory %v", d, got, res.Day.RejectedCount(), want)
+	}
+	if len(res.Day.Rejects) != 0 {
+		t.Fatalf("%s: the external path kept %d rejects in memory", d, len(res.Day.Rejects))
 	}
 }
 

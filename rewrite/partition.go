@@ -95,12 +95,12 @@ func (in *Inputs) Close() {
 }
 
 // streamDay streams day d to sink for the external path.
-func (in *Inputs) streamDay(ctx context.Context, d features.Date, sink func(*features.Event)) (*features.Day, error) {
+func (in *Inputs) streamDay(ctx context.Context, d features.Date, sink func(*features.Event), reject func(features.Reject)) (*features.Day, error) {
 	files := in.avail.Files(d)
 	if files == nil {
 		return nil, nil
 	}
-	return in.src.StreamFiles(ctx, d, files, in.readOpts, sink)
+	return in.src.StreamFiles(ctx, d, files, in.readOpts, sink, reject)
 }
 
 // dayRows is day d's row count from its Parquet footers (0: empty).
@@ -199,8 +199,33 @@ type Partition struct {
 	InputRows int64
 	Rejected  int64
 	// Spilled holds the rows instead of Output when the external path
-	// computed the partition (see Records).
-	Spilled *spill.Rows
+	// computed the partition (see Records), and SpilledRejects the
+	// partition day's rejected rows instead of Day.Rejects.
+	Spilled        *spill.Rows
+	SpilledRejects *spill.Rejects
+}
+
+// RejectReasons counts the partition day's rejected rows per reason.
+func (p *Partition) RejectReasons() []source.ReasonCount {
+	if p.SpilledRejects != nil {
+		return source.SortedCounts(p.SpilledRejects.Counts)
+	}
+	if p.Day == nil {
+		return nil
+	}
+	return source.RejectCounts(p.Day.Rejects)
+}
+
+// WriteRejects stores the partition day's rejected rows as Parquet at
+// path in st (nothing is written for none).
+func (p *Partition) WriteRejects(ctx context.Context, st objstore.Store, path string) error {
+	switch {
+	case p.SpilledRejects != nil && p.SpilledRejects.N > 0:
+		return source.WriteRejects(ctx, st, path, p.SpilledRejects.Records(ctx))
+	case p.Day != nil && len(p.Day.Rejects) > 0:
+		return source.WriteRejects(ctx, st, path, source.RejectRecords(p.Day.Rejects))
+	}
+	return nil
 }
 
 // Rows is the number of output rows.
@@ -235,10 +260,11 @@ func (p *Partition) Records(ctx context.Context, schema *arrow.Schema) iter.Seq2
 	}
 }
 
-// Release removes the partition's spilled rows, once written.
+// Release removes the partition's spilled rows and rejects, once written.
 func (p *Partition) Release() {
-	if p != nil && p.Spilled != nil {
+	if p != nil {
 		p.Spilled.Close()
+		p.SpilledRejects.Close()
 	}
 }
 
@@ -335,18 +361,19 @@ func (in *Inputs) computeSpilled(ctx context.Context, d features.Date, logic fea
 	// Decoded days kept for in-memory partitions would count against the
 	// budget the external path sizes its buckets by.
 	in.cache.purge()
-	rows, main, err := in.spill.Compute(ctx, d, features.LookbackOf(d, logic), logic, est.WindowRows)
+	res, err := in.spill.Compute(ctx, d, features.LookbackOf(d, logic), logic, est.WindowRows)
 	if err != nil {
 		return nil, err
 	}
-	p := &Partition{Date: d, Logic: logic, Day: main, Fingerprint: fp, Files: own}
+	p := &Partition{Date: d, Logic: logic, Day: res.Day, Fingerprint: fp, Files: own, SpilledRejects: res.Rejects}
+	main := res.Day
 	if main == nil {
 		main = features.NewDayBuilder(d, 0).Finish()
 	}
 	if err := p.checkRejects(main, rejectLimit); err != nil {
-		rows.Close()
+		res.Rows.Close()
 		return p, err
 	}
-	p.Spilled = rows
+	p.Spilled = res.Rows
 	return p, nil
 }

@@ -456,7 +456,7 @@ func (w *worker) do(ctx context.Context, pp PlannedPartition) (*Partition, snaps
 	p, err := w.in.Compute(ctx, day, w.opts.Logic, w.opts.RejectLimit)
 	// Keep the rejected rows whatever happens next: over the limit, they
 	// are what the user must inspect.
-	if p != nil && p.Day != nil && len(p.Day.Rejects) > 0 {
+	if p != nil && p.Rejected > 0 {
 		if werr := w.writeRejects(ctx, p); werr != nil {
 			return nil, snapshots.CommitResult{}, werr
 		}
@@ -546,7 +546,13 @@ func (w *worker) writeDataFiles(ctx context.Context, p *Partition) ([]iceberg.Da
 	// WriteRecords releases the records; spilled rows are read again from
 	// their local file on every call.
 	var files []iceberg.DataFile
-	for df, err := range table.WriteRecords(ctx, w.tbl, schema, p.Records(ctx, schema)) {
+	var opts []table.WriteRecordOption
+	if p.Spilled != nil {
+		// Within the budget: a row group is buffered whole before it is
+		// flushed, and every batch queued for the writer is held.
+		opts = append(opts, table.WithParquetRowGroupLimit(p.Spilled.RowGroupRows), table.WithRecordBatchBufferSize(2))
+	}
+	for df, err := range table.WriteRecords(ctx, w.tbl, schema, p.Records(ctx, schema), opts...) {
 		if err != nil {
 			return nil, time.Time{}, err
 		}
@@ -589,7 +595,7 @@ func (w *worker) writeRejects(ctx context.Context, p *Partition) error {
 	if err != nil {
 		return err
 	}
-	return source.WriteRejects(ctx, st, source.DayDir(p.Date)+"/"+w.opts.RunID+".parquet", p.Day.Rejects)
+	return p.WriteRejects(ctx, st, source.DayDir(p.Date)+"/"+w.opts.RunID+".parquet")
 }
 
 func (w *worker) recordFailure(ctx context.Context, day features.Date, cause error) {

@@ -3,6 +3,7 @@ package source
 import (
 	"context"
 	"fmt"
+	"iter"
 	"sort"
 
 	"github.com/apache/arrow-go/v18/arrow"
@@ -27,13 +28,41 @@ var RejectSchema = arrow.NewSchema([]arrow.Field{
 	{Name: "event_type", Type: arrow.BinaryTypes.String, Nullable: true},
 }, nil)
 
-// WriteRejects stores rejects as Parquet at path (nothing is written for none).
-func WriteRejects(ctx context.Context, st objstore.Store, path string, rejects []features.Reject) error {
-	if len(rejects) == 0 {
-		return nil
+// WriteRejects stores the rejected rows recs yields (records of
+// RejectSchema, see RejectRecords) as Parquet at path, one record at a
+// time.
+func WriteRejects(ctx context.Context, st objstore.Store, path string, recs iter.Seq2[arrow.RecordBatch, error]) error {
+	if err := pqfile.WriteSeq(ctx, st, path, RejectSchema, recs); err != nil {
+		return fmt.Errorf("keep rejected rows: %w", err)
 	}
-	b := array.NewRecordBuilder(memory.DefaultAllocator, RejectSchema)
-	defer b.Release()
+	return nil
+}
+
+// rejectBatch is the rows of one record of rejects.
+const rejectBatch = 64 << 10
+
+// RejectRecords yields rejects as records of RejectSchema, rejectBatch
+// rows at a time.
+func RejectRecords(rejects []features.Reject) iter.Seq2[arrow.RecordBatch, error] {
+	return func(yield func(arrow.RecordBatch, error) bool) {
+		b := array.NewRecordBuilder(memory.DefaultAllocator, RejectSchema)
+		defer b.Release()
+		for len(rejects) > 0 {
+			n := min(len(rejects), rejectBatch)
+			for _, r := range rejects[:n] {
+				AppendReject(b, r)
+			}
+			rejects = rejects[n:]
+			if !yield(b.NewRecordBatch(), nil) {
+				return
+			}
+		}
+	}
+}
+
+// AppendReject appends one rejected row to a record builder of
+// RejectSchema.
+func AppendReject(b *array.RecordBuilder, r features.Reject) {
 	str := func(i int, v *string) {
 		if v == nil {
 			b.Field(i).AppendNull()
@@ -41,26 +70,18 @@ func WriteRejects(ctx context.Context, st objstore.Store, path string, rejects [
 			b.Field(i).(*array.StringBuilder).Append(*v)
 		}
 	}
-	for _, r := range rejects {
-		b.Field(0).(*array.Date32Builder).Append(arrow.Date32(r.Date))
-		b.Field(1).(*array.StringBuilder).Append(r.File)
-		b.Field(2).(*array.Int64Builder).Append(r.Row)
-		b.Field(3).(*array.StringBuilder).Append(string(r.Reason))
-		str(4, r.EventID)
-		if r.EventTS == nil {
-			b.Field(5).AppendNull()
-		} else {
-			b.Field(5).(*array.TimestampBuilder).Append(arrow.Timestamp(*r.EventTS))
-		}
-		str(6, r.UserID)
-		str(7, r.EventType)
+	b.Field(0).(*array.Date32Builder).Append(arrow.Date32(r.Date))
+	b.Field(1).(*array.StringBuilder).Append(r.File)
+	b.Field(2).(*array.Int64Builder).Append(r.Row)
+	b.Field(3).(*array.StringBuilder).Append(string(r.Reason))
+	str(4, r.EventID)
+	if r.EventTS == nil {
+		b.Field(5).AppendNull()
+	} else {
+		b.Field(5).(*array.TimestampBuilder).Append(arrow.Timestamp(*r.EventTS))
 	}
-	rec := b.NewRecordBatch()
-	defer rec.Release()
-	if err := pqfile.Write(ctx, st, path, RejectSchema, rec); err != nil {
-		return fmt.Errorf("keep rejected rows: %w", err)
-	}
-	return nil
+	str(6, r.UserID)
+	str(7, r.EventType)
 }
 
 // RejectCounts counts rejects per reason, in a stable order for printing.
@@ -69,6 +90,11 @@ func RejectCounts(rejects []features.Reject) []ReasonCount {
 	for _, r := range rejects {
 		m[r.Reason]++
 	}
+	return SortedCounts(m)
+}
+
+// SortedCounts lists counts per reason in a stable order for printing.
+func SortedCounts(m map[features.RejectReason]int64) []ReasonCount {
 	out := make([]ReasonCount, 0, len(m))
 	for k, v := range m {
 		out = append(out, ReasonCount{Reason: k, Count: v})

@@ -27,13 +27,17 @@ const (
 // and with the same rejects, but hands every accepted event to sink
 // instead of keeping it: files are read one row group at a time in small
 // batches through buffered column streams, so memory does not follow the
-// size of a file or a day. The returned Day holds the files read, the row
-// count and the rejects, and no events.
-func (s *Source) StreamFiles(ctx context.Context, d features.Date, files []objstore.Object, opts ReadOptions, sink func(*features.Event)) (*features.Day, error) {
+// size of a file or a day. Rejected rows go to reject when it is not nil.
+// The returned Day holds the files read, the row count and the rejects (or
+// their count), and no events.
+func (s *Source) StreamFiles(ctx context.Context, d features.Date, files []objstore.Object, opts ReadOptions, sink func(*features.Event), reject func(features.Reject)) (*features.Day, error) {
 	files = append([]objstore.Object(nil), files...)
 	sort.Slice(files, func(i, j int) bool { return files[i].Path < files[j].Path })
 	b := features.NewDayBuilder(d, 0)
 	b.SetSink(sink)
+	if reject != nil {
+		b.SetRejectSink(reject)
+	}
 	for _, f := range files {
 		if err := s.streamFile(ctx, f, b, opts); err != nil {
 			return nil, err

@@ -8,15 +8,18 @@ import (
 	"path/filepath"
 	"slices"
 	"sync"
-	"sync/atomic"
+
+	"golang.org/x/sync/semaphore"
 
 	"github.com/icefill/icefill/features"
+	"github.com/icefill/icefill/internal/errkind"
 )
 
 // Stream reads source day d, handing every accepted event to sink in read
-// order, and returns the day's files, row count and rejects (a Day without
-// events); (nil, nil) for a day that counts as empty.
-type Stream func(ctx context.Context, d features.Date, sink func(*features.Event)) (*features.Day, error)
+// order and every rejected row to reject, and returns the day's files, row
+// and reject counts (a Day without events or rejects); (nil, nil) for a
+// day that counts as empty.
+type Stream func(ctx context.Context, d features.Date, sink func(*features.Event), reject func(features.Reject)) (*features.Day, error)
 
 // Engine computes partitions on the external path. How it stays exact:
 //
@@ -59,10 +62,11 @@ type Engine struct {
 }
 
 type daySpill struct {
-	meta   *features.Day // nil: the day counts as empty
-	paths  []string
-	sizes  []int64
-	events int64
+	meta    *features.Day // nil: the day counts as empty
+	rejects *Rejects      // the day's rejected rows
+	paths   []string
+	sizes   []int64
+	events  int64
 	// buyers is the path of the day's buyer filter (see filter).
 	buyers     string
 	buyersSize int64
@@ -99,17 +103,39 @@ func (e *Engine) drop(d features.Date) {
 	if s.buyers != "" {
 		removeFile(s.buyers, s.buyersSize)
 	}
+	s.rejects.Close()
 	delete(e.days, d)
 	e.lru = slices.DeleteFunc(e.lru, func(x features.Date) bool { return x == d })
 }
 
+// Result is a partition computed on the external path.
+type Result struct {
+	Rows *Rows
+	// Day is the partition day's files, row and reject counts (nil: the
+	// day counts as empty); Rejects its rejected rows.
+	Day     *features.Day
+	Rejects *Rejects
+}
+
+// Close removes the result's files.
+func (r *Result) Close() {
+	if r != nil {
+		r.Rows.Close()
+		r.Rejects.Close()
+	}
+}
+
 // Compute computes partition d under logic from d and its lookback days
-// (features.LookbackOf), whose window holds about windowRows rows. It
-// returns the rows and d's files, row count and rejects (nil: empty day).
-func (e *Engine) Compute(ctx context.Context, d features.Date, lookback []features.Date, logic features.Logic, windowRows int64) (*Rows, *features.Day, error) {
+// (features.LookbackOf), whose window holds about windowRows rows. A
+// window the budget cannot cut finely enough, or a customer whose events
+// alone do not fit it, fails with a usage error naming the budget needed.
+func (e *Engine) Compute(ctx context.Context, d features.Date, lookback []features.Date, logic features.Logic, windowRows int64) (*Result, error) {
 	e.mu.Lock()
 	defer e.mu.Unlock()
 	Partitions.Add(1)
+	if err := e.budget.CheckWindow(windowRows); err != nil {
+		return nil, fmt.Errorf("partition %s: %w", d, err)
+	}
 	if k := e.budget.Buckets(windowRows); k > e.buckets {
 		// Day files are cut for one bucket count: a larger window than
 		// any before needs them cut finer.
@@ -117,6 +143,7 @@ func (e *Engine) Compute(ctx context.Context, d features.Date, lookback []featur
 		e.buckets = k
 	}
 	nb := e.buckets
+	frame := e.budget.frame(nb)
 	// Spill space: about 40 bytes per event for each of the window's days
 	// kept (up to maxDays) and again for its customer buckets (measured
 	// 77 bytes per window event for one cold partition).
@@ -129,13 +156,13 @@ func (e *Engine) Compute(ctx context.Context, d features.Date, lookback []featur
 			if i > 0 {
 				err = fmt.Errorf("lookback day %s of partition %s: %w", day, d, err)
 			}
-			return nil, nil, err
+			return nil, err
 		}
 		spills[i] = s
 	}
 	pdir, err := os.MkdirTemp(e.dir.Path, "p-"+d.String()+"-")
 	if err != nil {
-		return nil, nil, fullError(e.dir.Path, need, err)
+		return nil, fullError(e.dir.Path, need, err)
 	}
 	defer os.RemoveAll(pdir)
 	cust := make([]*writer, nb)
@@ -150,7 +177,7 @@ func (e *Engine) Compute(ctx context.Context, d features.Date, lookback []featur
 	var buyers *filter
 	if logic == features.Corrected && spills[0].buyers != "" {
 		if buyers, err = loadFilter(spills[0].buyers); err != nil {
-			return nil, nil, err
+			return nil, err
 		}
 	}
 	workers := max(1, e.budget.Workers)
@@ -162,7 +189,7 @@ func (e *Engine) Compute(ctx context.Context, d features.Date, lookback []featur
 	// file takes records from all of them (order does not matter: each
 	// day's events are put back in read order by event number).
 	locks := make([]sync.Mutex, nb)
-	err = each(ctx, nb, workers, func(wk, j int) error {
+	err = each(ctx, nb, workers, nil, func(wk, j int) error {
 		bk := &bks[wk]
 		bk.reset()
 		for r, s := range spills {
@@ -179,7 +206,7 @@ func (e *Engine) Compute(ctx context.Context, d features.Date, lookback []featur
 			w := cust[k]
 			if w == nil {
 				var err error
-				if w, err = createWriter(filepath.Join(pdir, fmt.Sprintf("c%05d", k))); err != nil {
+				if w, err = createWriter(filepath.Join(pdir, fmt.Sprintf("c%05d", k)), frame); err != nil {
 					return fullError(e.dir.Path, need, err)
 				}
 				cust[k] = w
@@ -191,19 +218,41 @@ func (e *Engine) Compute(ctx context.Context, d features.Date, lookback []featur
 		})
 	})
 	if err != nil {
-		return nil, nil, err
+		return nil, err
+	}
+	buyers = nil
+	for i := range bks {
+		bks[i] = bucket{}
 	}
 	for _, w := range cust {
 		if w != nil {
 			if err := w.close(); err != nil {
-				return nil, nil, fullError(e.dir.Path, need, err)
+				return nil, fullError(e.dir.Path, need, err)
 			}
+		}
+	}
+	// A customer bucket larger than a worker's share borrows the shares of
+	// others (it waits until they are free); one larger than the whole
+	// budget cannot be computed exactly, and fails here, before any
+	// bucket is computed.
+	weights := make([]int, nb)
+	share, whole := e.budget.share(), e.budget.bucketHeap()
+	for k, w := range cust {
+		weights[k] = 1
+		if w == nil {
+			continue
+		}
+		if m := w.records * BucketBytesPerEvent; m > whole {
+			return nil, &HeavyBucketError{Day: d, Bucket: k, Events: w.records, Limit: e.budget.Limit, Need: e.budget.limitForBucket(w.records)}
+		} else if share > 0 && m > share {
+			weights[k] = int(min(int64(workers), (m+share-1)/share))
 		}
 	}
 	rw, err := newRowsWriter(filepath.Join(e.dir.Path, "rows-"+d.String()+"-"+filepath.Base(pdir)), logic)
 	if err != nil {
-		return nil, nil, fullError(e.dir.Path, need, err)
+		return nil, fullError(e.dir.Path, need, err)
 	}
+	rw.rows.RowGroupRows = e.budget.RowGroupRows()
 	done := false
 	defer func() {
 		if !done {
@@ -220,7 +269,7 @@ func (e *Engine) Compute(ctx context.Context, d features.Date, lookback []featur
 	var turnMu sync.Mutex
 	turnCond := sync.NewCond(&turnMu)
 	turn, failed := 0, false
-	err = each(ctx, nb, workers, func(wk, k int) (err error) {
+	err = each(ctx, nb, workers, func(k int) int { return weights[k] }, func(wk, k int) (err error) {
 		defer func() {
 			turnMu.Lock()
 			if err != nil {
@@ -245,6 +294,11 @@ func (e *Engine) Compute(ctx context.Context, d features.Date, lookback []featur
 				return err
 			}
 			out.AppendBucket(res, k, nb)
+			if weights[k] > 1 {
+				// Its buffers are sized for the borrowed shares: let
+				// them go once written.
+				defer func() { bks[wk], outs[wk] = bucket{}, &features.Output{Date: d, Logic: logic} }()
+			}
 		}
 		turnMu.Lock()
 		for turn != k && !failed {
@@ -261,16 +315,39 @@ func (e *Engine) Compute(ctx context.Context, d features.Date, lookback []featur
 		return nil
 	})
 	if err != nil {
-		return nil, nil, err
+		return nil, err
 	}
 	done = true
 	rows, err := rw.close()
 	if err != nil {
 		rows.Close()
-		return nil, nil, fullError(e.dir.Path, need, err)
+		return nil, fullError(e.dir.Path, need, err)
 	}
-	return rows, spills[0].meta, nil
+	rejects, err := spills[0].rejects.link()
+	if err != nil {
+		rows.Close()
+		return nil, fullError(e.dir.Path, need, err)
+	}
+	return &Result{Rows: rows, Day: spills[0].meta, Rejects: rejects}, nil
 }
+
+// HeavyBucketError is a customer bucket whose events alone do not fit the
+// budget: one customer (or a few) with more events in the window than the
+// budget can compute at once.
+type HeavyBucketError struct {
+	Day         features.Date
+	Bucket      int
+	Events      int64
+	Limit, Need int64
+}
+
+func (e *HeavyBucketError) Error() string {
+	return fmt.Sprintf("partition %s: %d events of one customer bucket (a customer with that many events in the window, or a few) do not fit --memory-limit %s; nothing was committed; raise --memory-limit to at least %s",
+		e.Day, e.Events, FormatSize(e.Limit), FormatSize(e.Need))
+}
+
+// ErrorKind makes it a usage error (exit 2): only a larger budget helps.
+func (e *HeavyBucketError) ErrorKind() errkind.Kind { return errkind.Usage }
 
 // spillDay returns day d cut into id buckets, streaming it from the
 // source on first use.
@@ -280,9 +357,14 @@ func (e *Engine) spillDay(ctx context.Context, d features.Date, dayRows, need in
 		return s, nil
 	}
 	nb := e.buckets
+	frame := e.budget.frame(nb)
 	ws := make([]*writer, nb)
 	s := &daySpill{}
-	buyers := newFilter(dayRows, e.budget.Limit/32)
+	buyers := newFilter(dayRows, e.budget.filterBytes())
+	rj, err := newRejectsWriter(filepath.Join(e.dir.Path, fmt.Sprintf("r%s", d)))
+	if err != nil {
+		return nil, fullError(e.dir.Path, need, err)
+	}
 	fail := func(err error) (*daySpill, error) {
 		for _, w := range ws {
 			if w != nil {
@@ -290,9 +372,16 @@ func (e *Engine) spillDay(ctx context.Context, d features.Date, dayRows, need in
 				removeFile(w.path, w.n)
 			}
 		}
+		if rj != nil {
+			rj.abort()
+		}
+		s.rejects.Close()
 		return nil, err
 	}
 	var werr error
+	// The v1 user-id caches the decoder keeps between days are not worth
+	// their 24 MiB each to the bucket phases that follow.
+	defer features.DropIdleV1Caches()
 	meta, err := e.stream(ctx, d, func(ev *features.Event) {
 		if werr != nil {
 			return
@@ -300,7 +389,7 @@ func (e *Engine) spillDay(ctx context.Context, d features.Date, dayRows, need in
 		j := features.CustomerBucket(features.IDHash(ev.ID), nb)
 		w := ws[j]
 		if w == nil {
-			if w, werr = createWriter(filepath.Join(e.dir.Path, fmt.Sprintf("d%s-%05d", d, j))); werr != nil {
+			if w, werr = createWriter(filepath.Join(e.dir.Path, fmt.Sprintf("d%s-%05d", d, j)), frame); werr != nil {
 				return
 			}
 			ws[j] = w
@@ -310,7 +399,15 @@ func (e *Engine) spillDay(ctx context.Context, d features.Date, dayRows, need in
 		if ev.Type == features.Order || ev.Type == features.Refund {
 			buyers.add(ev.Hi, ev.Lo)
 		}
-	})
+	}, rj.add)
+	if err == nil {
+		r, cerr := rj.close()
+		rj = nil
+		if cerr != nil && werr == nil {
+			werr = cerr
+		}
+		s.rejects = r
+	}
 	if werr != nil {
 		return fail(fullError(e.dir.Path, need, werr))
 	}
@@ -328,7 +425,7 @@ func (e *Engine) spillDay(ctx context.Context, d features.Date, dayRows, need in
 		if w == nil {
 			// An empty bucket: an empty file keeps the loaders simple.
 			var err error
-			if w, err = createWriter(filepath.Join(e.dir.Path, fmt.Sprintf("d%s-%05d", d, j))); err != nil {
+			if w, err = createWriter(filepath.Join(e.dir.Path, fmt.Sprintf("d%s-%05d", d, j)), frame); err != nil {
 				return fail(fullError(e.dir.Path, need, err))
 			}
 			ws[j] = w
@@ -525,34 +622,55 @@ var errStopped = errors.New("stopped after another bucket failed")
 
 // each runs fn(worker, i) for i = 0…n-1 on up to workers goroutines, the
 // i taken in increasing order, and returns the first error (the others
-// then stop taking work).
-func each(ctx context.Context, n, workers int, fn func(worker, i int) error) error {
-	var next atomic.Int64
+// then stop taking work). weight, when not nil, is how many of the
+// workers' shares of memory i needs (1 to workers): i waits until that
+// many are free, and no later i starts before it does, so the i being
+// computed are always the earliest ones (an ordered consumer of their
+// results never waits on one that waits for memory).
+func each(ctx context.Context, n, workers int, weight func(i int) int, fn func(worker, i int) error) error {
+	sem := semaphore.NewWeighted(int64(workers))
+	var take sync.Mutex // held while an i is taken and admitted
+	next := 0
 	var mu sync.Mutex
 	var first error
+	fail := func(err error) {
+		mu.Lock()
+		if first == nil || errors.Is(first, errStopped) {
+			first = err
+		}
+		mu.Unlock()
+	}
 	var wg sync.WaitGroup
 	for w := 0; w < min(workers, n); w++ {
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
 			for {
+				take.Lock()
 				mu.Lock()
 				stop := first != nil
 				mu.Unlock()
-				i := int(next.Add(1) - 1)
+				i := next
+				next++
 				if stop || i >= n {
+					take.Unlock()
 					return
+				}
+				units := 1
+				if weight != nil {
+					units = max(1, min(workers, weight(i)))
 				}
 				err := ctx.Err()
 				if err == nil {
+					err = sem.Acquire(ctx, int64(units))
+				}
+				take.Unlock()
+				if err == nil {
 					err = fn(w, i)
+					sem.Release(int64(units))
 				}
 				if err != nil {
-					mu.Lock()
-					if first == nil || errors.Is(first, errStopped) {
-						first = err
-					}
-					mu.Unlock()
+					fail(err)
 					return
 				}
 			}

@@ -27,7 +27,7 @@ func TestParallelBucketsSameRows(t *testing.T) {
 		t.Fatal(err)
 	}
 	src := source.New(st, dir)
-	stream := func(ctx context.Context, d features.Date, sink func(*features.Event)) (*features.Day, error) {
+	stream := func(ctx context.Context, d features.Date, sink func(*features.Event), reject func(features.Reject)) (*features.Day, error) {
 		files, err := src.Files(ctx, d)
 		if errors.Is(err, source.ErrMissingDay) {
 			return nil, nil
@@ -35,7 +35,7 @@ func TestParallelBucketsSameRows(t *testing.T) {
 		if err != nil {
 			return nil, err
 		}
-		return src.StreamFiles(ctx, d, files, source.ReadOptions{}, sink)
+		return src.StreamFiles(ctx, d, files, source.ReadOptions{}, sink, reject)
 	}
 	sd, err := OpenDir(t.TempDir())
 	if err != nil {
@@ -45,11 +45,12 @@ func TestParallelBucketsSameRows(t *testing.T) {
 	rows := func(workers int, d features.Date) []string {
 		e := NewEngine(sd, Budget{Limit: 1 << 30, ForceBuckets: 13, Workers: workers}, stream)
 		defer e.Close()
-		r, _, err := e.Compute(context.Background(), d, features.LookbackOf(d, features.Corrected), features.Corrected, 8000)
+		res, err := e.Compute(context.Background(), d, features.LookbackOf(d, features.Corrected), features.Corrected, 8000)
 		if err != nil {
 			t.Fatal(err)
 		}
-		defer r.Close()
+		defer res.Close()
+		r := res.Rows
 		var out []string
 		for rec, err := range r.Records(context.Background(), OutputSchema(features.Corrected)) {
 			if err != nil {

@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"io"
 	"os"
+	"sync"
 
 	"github.com/klauspost/compress/s2"
 
@@ -22,28 +23,40 @@ import (
 // Files live only as long as the process that wrote them (symbol codes and
 // id hashes are per process).
 
-// frameSize is the uncompressed size of a frame: small, because one
-// writer per bucket is open at once.
-const frameSize = 64 << 10
-
-// writer appends records to one spill file.
+// writer appends records to one spill file. One writer per bucket is open
+// at once, so each buffers at most frame bytes (Budget.frame: the buffers
+// of all buckets' writers stay within a share of the budget), and the
+// compressed copy of a frame comes from a pool shared by all writers.
 type writer struct {
-	f    *os.File
-	path string
-	buf  []byte
-	enc  []byte
-	n    int64 // bytes written
+	f     *os.File
+	path  string
+	buf   []byte
+	frame int
+	n     int64 // bytes written
+	// records counts the records written.
+	records int64
 }
 
-func createWriter(path string) (*writer, error) {
-	f, err := os.OpenFile(path, os.O_CREATE|os.O_EXCL|os.O_WRONLY, 0o600)
+// encBufs holds the buffers frames are compressed into.
+var encBufs = sync.Pool{New: func() any { return new([]byte) }}
+
+// openFile creates a spill file; tests replace it to make writes fail.
+var openFile = func(path string) (*os.File, error) {
+	return os.OpenFile(path, os.O_CREATE|os.O_EXCL|os.O_WRONLY, 0o600)
+}
+
+func createWriter(path string, frame int) (*writer, error) {
+	f, err := openFile(path)
 	if err != nil {
 		return nil, err
 	}
-	return &writer{f: f, path: path}, nil
+	return &writer{f: f, path: path, frame: frame}, nil
 }
 
 func (w *writer) add(rank uint8, e *features.Event) error {
+	if w.buf == nil {
+		w.buf = make([]byte, 0, w.frame+64)
+	}
 	b := w.buf
 	b = append(b, rank)
 	b = binary.BigEndian.AppendUint64(b, e.Hi)
@@ -57,7 +70,8 @@ func (w *writer) add(rank uint8, e *features.Event) error {
 	b = binary.AppendUvarint(b, uint64(len(e.ID)))
 	b = append(b, e.ID...)
 	w.buf = b
-	if len(b) >= frameSize {
+	w.records++
+	if len(b) >= w.frame {
 		return w.flush()
 	}
 	return nil
@@ -67,16 +81,22 @@ func (w *writer) flush() error {
 	if len(w.buf) == 0 {
 		return nil
 	}
-	w.enc = s2.Encode(w.enc[:cap(w.enc)], w.buf)
+	eb := encBufs.Get().(*[]byte)
+	defer encBufs.Put(eb)
+	if need := binary.MaxVarintLen64 + s2.MaxEncodedLen(len(w.buf)); cap(*eb) < need {
+		*eb = make([]byte, need)
+	}
+	out := (*eb)[:cap(*eb)]
+	enc := s2.Encode(out[binary.MaxVarintLen64:], w.buf)
+	// The length goes just before the block, one write per frame.
 	var hdr [binary.MaxVarintLen64]byte
-	h := binary.PutUvarint(hdr[:], uint64(len(w.enc)))
-	if _, err := w.f.Write(hdr[:h]); err != nil {
+	h := binary.PutUvarint(hdr[:], uint64(len(enc)))
+	start := binary.MaxVarintLen64 - h
+	copy(out[start:], hdr[:h])
+	if _, err := w.f.Write(out[start : binary.MaxVarintLen64+len(enc)]); err != nil {
 		return err
 	}
-	if _, err := w.f.Write(w.enc); err != nil {
-		return err
-	}
-	n := int64(h + len(w.enc))
+	n := int64(h + len(enc))
 	w.n += n
 	BytesWritten.Add(n)
 	BytesOnDisk.Add(n)
@@ -90,8 +110,20 @@ func (w *writer) close() error {
 	if cerr := w.f.Close(); err == nil {
 		err = cerr
 	}
-	w.buf, w.enc = nil, nil
+	w.buf = nil
 	return err
+}
+
+// countFile adds a finished file written by a library (Parquet) to the
+// counters and returns its size.
+func countFile(path string) int64 {
+	st, err := os.Stat(path)
+	if err != nil {
+		return 0
+	}
+	BytesWritten.Add(st.Size())
+	BytesOnDisk.Add(st.Size())
+	return st.Size()
 }
 
 // removeFile deletes a spill file of n bytes.

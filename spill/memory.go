@@ -1,11 +1,16 @@
 package spill
 
 import (
+	"debug/elf"
 	"fmt"
 	"os"
 	"strconv"
 	"strings"
+	"sync"
 	"sync/atomic"
+	"syscall"
+
+	"github.com/icefill/icefill/internal/errkind"
 )
 
 // Counters other packages (metrics, bench) may read at any time.
@@ -108,11 +113,21 @@ func physicalMemory() int64 {
 	return 0
 }
 
-// MinLimit is the smallest budget accepted.
-const MinLimit = 128 << 20
+// MinLimit is the smallest budget accepted: below it the executable's own
+// pages and the runtime leave too little for the events.
+const MinLimit = 256 << 20
 
 // Budget is the memory budget of one process and how the engine sizes its
 // work from it.
+//
+// The budget bounds the process's resident set (what a container's memory
+// limit counts). Part of it is outside Go's heap and fixed: the
+// executable's code and read-only data, mapped from its file (about 60 MiB
+// resident, ExecutableResident bounds it), and the runtime's own stacks and
+// metadata (runtimeMargin). Go's soft memory limit (GoLimit) gets the rest,
+// and the engine plans for a live heap of about half of that (Heap): the
+// collector needs the other half as headroom, or it runs without pause and
+// its CPU limiter then lets the heap grow past the soft limit.
 type Budget struct {
 	Limit int64
 	// Workers is how many buckets are computed at once (each within
@@ -126,14 +141,66 @@ type Budget struct {
 // Bytes the in-memory path takes per event of the days it keeps decoded
 // (columns, event-id index, Parquet buffers, collector headroom), and the
 // external path per event of the bucket it computes (records, the bucket's
-// days, their index): measured with make bench, rounded up.
+// days, their index, the kernel's scratch and the bucket's output rows):
+// measured with make bench, rounded up.
 const (
 	InMemoryBytesPerEvent = 300
 	BucketBytesPerEvent   = 360
-	// reserve is what the process needs besides the events: runtime,
+	// reserve is what the in-memory path needs besides the events:
 	// Parquet reader and writer buffers, output rows.
 	reserve = 96 << 20
+	// runtimeMargin covers what Go's memory limit does not see: thread
+	// stacks of the OS, the initialised data segment, page rounding.
+	runtimeMargin = 8 << 20
+	// heapShare is the live heap planned for, as a share of GoLimit.
+	heapShare = 0.55
+	// rowsWriterBytes is the Parquet writer of a partition's spilled rows
+	// (page buffers of one column; no dictionaries) and the record of one
+	// bucket's rows being written beyond the rows themselves.
+	rowsWriterBytes = 8 << 20
+	// streamBytes is one source file read a row group at a time (column
+	// buffers, a batch of decoded values) and the decoder's v1 user-id
+	// cache (24 MiB), while a day is cut into id buckets.
+	streamBytes = 48 << 20
+	// bucketSkew is the room left for buckets larger than the mean: ids
+	// and customers hash evenly, but a bucket's size varies with the
+	// customers that land in it.
+	bucketSkew = 1.5
+	// minFrame and maxFrame bound the buffer of each open bucket file.
+	minFrame, maxFrame = 4 << 10, 64 << 10
 )
+
+// ExecutableResident bounds the resident pages of this process's
+// executable file (code, read-only and initialised data): RSS counts them,
+// Go's memory limit does not. Read once from the ELF program headers.
+var ExecutableResident = sync.OnceValue(func() int64 {
+	const fallback = 96 << 20
+	path, err := os.Executable()
+	if err != nil {
+		return fallback
+	}
+	f, err := elf.Open(path)
+	if err != nil {
+		return fallback
+	}
+	defer f.Close()
+	var n int64
+	for _, p := range f.Progs {
+		if p.Type == elf.PT_LOAD {
+			n += int64(p.Filesz)
+		}
+	}
+	return n
+})
+
+// GoLimit is Go's soft memory limit under this budget: the budget less
+// what the runtime cannot count.
+func (b Budget) GoLimit() int64 {
+	return max(b.Limit-ExecutableResident()-runtimeMargin, b.Limit/4)
+}
+
+// Heap is the live heap the engine plans for.
+func (b Budget) Heap() int64 { return int64(float64(b.GoLimit()) * heapShare) }
 
 // FitsInMemory reports whether keeping cacheDays days of dayRows events
 // each decoded fits the budget.
@@ -141,16 +208,112 @@ func (b Budget) FitsInMemory(cacheDays int, dayRows int64) bool {
 	if b.ForceBuckets > 0 {
 		return false
 	}
-	return int64(cacheDays)*dayRows*InMemoryBytesPerEvent+reserve <= b.Limit
+	return int64(cacheDays)*dayRows*InMemoryBytesPerEvent+reserve <= b.GoLimit()
+}
+
+// filterBytes is the largest buyer filter of a day (see newFilter).
+func (b Budget) filterBytes() int64 { return b.Heap() / 32 }
+
+// writersBytes is what the buffers of a bucket count's open files may
+// take together.
+func (b Budget) writersBytes() int64 { return b.Heap() / 8 }
+
+// frame is the buffer size of each of nb open bucket files.
+func (b Budget) frame(nb int) int {
+	return int(max(minFrame, min(maxFrame, b.writersBytes()/int64(max(1, nb)))))
+}
+
+// share is the memory one worker's bucket may take: the heap less the
+// fixed parts of the phases that compute buckets, split between workers.
+func (b Budget) share() int64 {
+	return (b.Heap() - rowsWriterBytes - b.filterBytes() - b.writersBytes()) / int64(max(1, b.Workers))
+}
+
+// bucketHeap is what one bucket computed alone may take: the heap less the
+// rows writer (the buyer filter and the bucket files' buffers are gone by
+// then).
+func (b Budget) bucketHeap() int64 { return b.Heap() - rowsWriterBytes }
+
+// limitForBucket is the smallest budget (in steps of 64 MiB) under which a
+// bucket of events events is computed alone.
+func (b Budget) limitForBucket(events int64) int64 {
+	c := b
+	for c.Limit = MinLimit; c.bucketHeap() < events*BucketBytesPerEvent; c.Limit += 64 << 20 {
+	}
+	return c.Limit
+}
+
+// RowGroupRows is the row-group length for the output of a partition
+// computed on the external path: a writer buffers a row group (about 100
+// bytes a row once encoded) before it flushes it.
+func (b Budget) RowGroupRows() int {
+	return int(max(16<<10, min(1<<20, b.Heap()/8/100)))
 }
 
 // Buckets is how many buckets a window of windowRows events is cut into
-// so that one bucket is computed within the budget.
+// so that one bucket is computed within its worker's share.
 func (b Budget) Buckets(windowRows int64) int {
 	if b.ForceBuckets > 0 {
 		return b.ForceBuckets
 	}
-	usable := max(b.Limit-reserve, b.Limit/4) / int64(max(1, b.Workers))
-	k := (windowRows*BucketBytesPerEvent + usable/2 - 1) / (usable / 2)
-	return int(max(1, min(k, 1<<16)))
+	per := max(1, int64(float64(b.share())/(BucketBytesPerEvent*bucketSkew)))
+	return int(max(1, min((windowRows+per-1)/per, MaxBuckets)))
+}
+
+// MaxBuckets bounds the bucket count: each bucket is an open file while
+// a day is cut.
+const MaxBuckets = 1 << 16
+
+// CheckWindow fails, before anything is computed, a window of windowRows
+// events that this budget cannot cut into buckets small enough: too many
+// bucket files for their buffers (at least minFrame each) or for the
+// process's file-descriptor limit. The error says which budget would do.
+func (b Budget) CheckWindow(windowRows int64) error {
+	nb := b.Buckets(windowRows)
+	if b.ForceBuckets > 0 {
+		return checkFiles(nb)
+	}
+	if !b.fits(windowRows) {
+		return errkind.Usagef("a window of %d events needs %d buckets of local files under --memory-limit %s, more than the budget can buffer; raise --memory-limit to at least %s",
+			windowRows, nb, FormatSize(b.Limit), FormatSize(b.LimitFor(windowRows)))
+	}
+	return checkFiles(nb)
+}
+
+// LimitFor is the smallest budget (rounded up to 64 MiB) whose buckets
+// for a window of windowRows events fit their buffers.
+func (b Budget) LimitFor(windowRows int64) int64 {
+	c := b
+	for c.Limit = MinLimit; c.Limit < 1<<50; c.Limit += 64 << 20 {
+		if c.fits(windowRows) {
+			return c.Limit
+		}
+	}
+	return c.Limit
+}
+
+// fits reports whether a window of windowRows events can be cut into
+// buckets of at most a worker's share, with room for their files' buffers.
+func (b Budget) fits(windowRows int64) bool {
+	per := int64(float64(b.share()) / (BucketBytesPerEvent * bucketSkew))
+	if per < 1<<10 {
+		return false
+	}
+	nb := (windowRows + per - 1) / per
+	return nb <= MaxBuckets && nb*minFrame <= b.writersBytes()
+}
+
+// checkFiles fails when nb bucket files (plus the process's other files)
+// would pass the soft limit on open files (Go raises it to the hard limit
+// at start).
+func checkFiles(nb int) error {
+	var rl syscall.Rlimit
+	if err := syscall.Getrlimit(syscall.RLIMIT_NOFILE, &rl); err != nil || rl.Cur == ^uint64(0) {
+		return nil
+	}
+	if uint64(nb)+256 > rl.Cur {
+		return errkind.Usagef("the external path needs %d bucket files open at once, more than the limit on open files (%d); raise it (ulimit -n %d) or --memory-limit",
+			nb, rl.Cur, nb+256)
+	}
+	return nil
 }

@@ -2,11 +2,14 @@ package spill
 
 import (
 	"context"
+	"errors"
 	"fmt"
+	"io"
 	"iter"
 	"os"
 
 	"github.com/apache/arrow-go/v18/arrow"
+	"github.com/apache/arrow-go/v18/arrow/array"
 	"github.com/apache/arrow-go/v18/arrow/memory"
 	"github.com/apache/arrow-go/v18/parquet"
 	"github.com/apache/arrow-go/v18/parquet/compress"
@@ -27,7 +30,13 @@ type Rows struct {
 	// N is the number of rows; Totals sums their additive columns.
 	N      int64
 	Totals features.Totals
+	// RowGroupRows is the row-group length the budget allows whoever
+	// writes the rows out (see Budget.RowGroupRows).
+	RowGroupRows int
 }
+
+// recordRows is the length of the records the rows are read back in.
+const recordRows = 16 << 10
 
 // OutputSchema is the schema of logic's rows.
 func OutputSchema(logic features.Logic) *arrow.Schema {
@@ -49,7 +58,9 @@ func newRowsWriter(path string, logic features.Logic) (*rowsWriter, error) {
 		return nil, err
 	}
 	schema := OutputSchema(logic)
-	props := parquet.NewWriterProperties(parquet.WithCompression(compress.Codecs.Snappy), parquet.WithDictionaryDefault(true))
+	// No dictionaries: their hash tables (about 15 MiB) would take a
+	// small budget's room, and the file is local and short-lived.
+	props := parquet.NewWriterProperties(parquet.WithCompression(compress.Codecs.Snappy), parquet.WithDictionaryDefault(false))
 	fw, err := pqarrow.NewFileWriter(schema, f, props, pqarrow.NewArrowWriterProperties(pqarrow.WithStoreSchema()))
 	if err != nil {
 		f.Close()
@@ -82,11 +93,7 @@ func (w *rowsWriter) add(o *features.Output) error {
 
 func (w *rowsWriter) close() (*Rows, error) {
 	err := w.fw.Close() // closes f too
-	if st, serr := os.Stat(w.rows.path); serr == nil {
-		w.rows.size = st.Size()
-		BytesWritten.Add(st.Size())
-		BytesOnDisk.Add(st.Size())
-	}
+	w.rows.size = countFile(w.rows.path)
 	return w.rows, err
 }
 
@@ -95,46 +102,60 @@ func (w *rowsWriter) abort() {
 	os.Remove(w.rows.path)
 }
 
-// Records yields the rows in output order, row group by row group, as
+// Records yields the rows in output order, recordRows rows at a time, as
 // records of schema (which must be the logic's schema). The caller owns
 // (releases) each record.
 func (r *Rows) Records(ctx context.Context, schema *arrow.Schema) iter.Seq2[arrow.RecordBatch, error] {
-	return func(yield func(arrow.RecordBatch, error) bool) {
-		if !schema.Equal(r.schema) {
+	if !schema.Equal(r.schema) {
+		return func(yield func(arrow.RecordBatch, error) bool) {
 			yield(nil, fmt.Errorf("spilled rows have schema %s, not %s", r.schema, schema))
-			return
 		}
-		pf, err := file.OpenParquetFile(r.path, false)
+	}
+	return readParquet(ctx, r.path, schema)
+}
+
+// readParquet yields a local Parquet file's rows in order, recordRows at a
+// time across its row groups, as records of schema (the file's columns
+// without the metadata reading adds): what it holds is one batch, whatever
+// the size of the file or its row groups.
+func readParquet(ctx context.Context, path string, schema *arrow.Schema) iter.Seq2[arrow.RecordBatch, error] {
+	return func(yield func(arrow.RecordBatch, error) bool) {
+		props := parquet.NewReaderProperties(memory.DefaultAllocator)
+		props.BufferedStreamEnabled = true
+		props.BufferSize = 256 << 10
+		pf, err := file.OpenParquetFile(path, false, file.WithReadProps(props))
 		if err != nil {
 			yield(nil, err)
 			return
 		}
 		defer pf.Close()
-		fr, err := pqarrow.NewFileReader(pf, pqarrow.ArrowReadProperties{BatchSize: 64 << 10}, memory.DefaultAllocator)
+		if pf.NumRows() == 0 {
+			return
+		}
+		fr, err := pqarrow.NewFileReader(pf, pqarrow.ArrowReadProperties{BatchSize: recordRows}, memory.DefaultAllocator)
 		if err != nil {
 			yield(nil, err)
 			return
 		}
-		for rg := 0; rg < pf.NumRowGroups(); rg++ {
-			rr, err := fr.GetRecordReader(ctx, nil, []int{rg})
-			if err != nil {
-				yield(nil, err)
-				return
-			}
-			for rr.Next() {
-				rec := rr.RecordBatch()
+		rr, err := fr.GetRecordReader(ctx, nil, nil)
+		if err != nil {
+			yield(nil, err)
+			return
+		}
+		defer rr.Release()
+		for rr.Next() {
+			rec := rr.RecordBatch()
+			if rec.Schema().Equal(schema) {
 				rec.Retain()
-				if !yield(rec, nil) {
-					rr.Release()
-					return
-				}
+			} else {
+				rec = array.NewRecordBatch(schema, rec.Columns(), rec.NumRows())
 			}
-			err = rr.Err()
-			rr.Release()
-			if err != nil && err.Error() != "EOF" {
-				yield(nil, err)
+			if !yield(rec, nil) {
 				return
 			}
+		}
+		if err := rr.Err(); err != nil && !errors.Is(err, io.EOF) {
+			yield(nil, err)
 		}
 	}
 }

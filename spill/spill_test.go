@@ -117,7 +117,7 @@ func TestFilterHasNoFalseNegatives(t *testing.T) {
 func TestEachStopsAtFirstError(t *testing.T) {
 	var mu sync.Mutex
 	seen := map[int]int{}
-	err := each(context.Background(), 1000, 4, func(w, i int) error {
+	err := each(context.Background(), 1000, 4, nil, func(w, i int) error {
 		mu.Lock()
 		seen[i]++
 		mu.Unlock()
@@ -132,7 +132,7 @@ func TestEachStopsAtFirstError(t *testing.T) {
 		}
 	}
 	boom := errors.New("boom")
-	err = each(context.Background(), 1000, 4, func(w, i int) error {
+	err = each(context.Background(), 1000, 4, nil, func(w, i int) error {
 		if i == 10 {
 			return boom
 		}

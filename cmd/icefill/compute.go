@@ -96,9 +96,7 @@ func runCompute(c *cli.Context, d features.Date, logic features.Logic) error {
 		InputRows: p.InputRows, Rejected: p.Rejected, OutputRows: p.Rows(), Totals: p.Totals(),
 	}
 	defer p.Release()
-	if p.Day != nil {
-		sum.RejectReasons = source.RejectCounts(p.Day.Rejects)
-	}
+	sum.RejectReasons = p.RejectReasons()
 	if out := c.String("out"); out != "" {
 		dir, base := filepath.Split(out)
 		st, err := objstore.Open(ctx, dirOrDot(dir), objstore.S3OptionsFromEnv())
@@ -113,8 +111,8 @@ func runCompute(c *cli.Context, d features.Date, logic features.Logic) error {
 			return err
 		}
 		sum.Output = st.URL(base)
-		if p.Day != nil && len(p.Day.Rejects) > 0 {
-			if err := source.WriteRejects(ctx, st, base+".rejects.parquet", p.Day.Rejects); err != nil {
+		if p.Rejected > 0 {
+			if err := p.WriteRejects(ctx, st, base+".rejects.parquet"); err != nil {
 				return err
 			}
 			sum.Rejects = st.URL(base + ".rejects.parquet")

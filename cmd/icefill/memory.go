@@ -18,7 +18,7 @@ import (
 func memoryFlags() []cli.Flag {
 	return []cli.Flag{
 		&cli.StringFlag{Name: "memory-limit", EnvVars: []string{"ICEFILL_MEMORY_LIMIT"},
-			Usage: "memory budget of this process, e.g. 512MiB or 12GiB (at least 128MiB). A partition whose window of days (from the Parquet footers) does not fit runs on the external path: its events are bucketed on local disk and computed bucket by bucket, with identical rows. Also Go's soft memory limit. Default: 60% of the container's cgroup limit, or of physical memory"},
+			Usage: "memory budget of this process, e.g. 512MiB or 12GiB (at least 256MiB): the process's peak resident memory stays within it. A partition whose window of days (from the Parquet footers) does not fit runs on the external path: its events are bucketed on local disk and computed bucket by bucket, with identical rows; a window or a single customer too large for the budget fails before anything is committed, naming the budget it needs. Go's soft memory limit is set to the budget less the executable's own pages. Default: 60% of the container's cgroup limit, or of physical memory"},
 		&cli.StringFlag{Name: "spill-dir", EnvVars: []string{"ICEFILL_SPILL_DIR"},
 			Usage: "local folder for the external path's files (default: the temp directory); they are removed when the process ends, and leftovers of a killed process by the next run"},
 	}
@@ -52,12 +52,15 @@ func memoryOptions(c *cli.Context, opts *rewrite.InputOptions) error {
 		// plan: sizes partitions, computes nothing.
 		return nil
 	}
-	debug.SetMemoryLimit(limit)
+	// Go's soft limit is the budget less what the runtime cannot count
+	// (the executable's mapped pages): the budget bounds the resident set.
+	goLimit := spill.Budget{Limit: limit}.GoLimit()
+	debug.SetMemoryLimit(goLimit)
 	dir, err := spill.OpenDir(c.String("spill-dir"))
 	if err != nil {
 		return err
 	}
-	logger().Info("memory budget", "limit", spill.FormatSize(limit), "from", from, "spill_dir", dir.Path)
+	logger().Info("memory budget", "limit", spill.FormatSize(limit), "from", from, "go_limit", spill.FormatSize(goLimit), "spill_dir", dir.Path)
 	opts.SpillDir = dir
 	return nil
 }

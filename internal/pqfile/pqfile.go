@@ -26,6 +26,9 @@ func Write(ctx context.Context, st objstore.Store, path string, schema *arrow.Sc
 	})
 }
 
+// RowGroupRows is the length of the row groups Write and WriteSeq write.
+const RowGroupRows = 128 << 10
+
 // WriteSeq stores the records recs yields (all of schema) at path like
 // Write, one record at a time, releasing each once written: the rows never
 // need to be in memory together.
@@ -34,7 +37,11 @@ func WriteSeq(ctx context.Context, st objstore.Store, path string, schema *arrow
 	if err != nil {
 		return err
 	}
-	props := parquet.NewWriterProperties(parquet.WithCompression(compress.Codecs.Snappy), parquet.WithDictionaryDefault(true))
+	// A buffered row group is held in memory until it is flushed: bound it
+	// (about 100 bytes a row once encoded), so writing follows the size of
+	// a batch, not of the file.
+	props := parquet.NewWriterProperties(parquet.WithCompression(compress.Codecs.Snappy), parquet.WithDictionaryDefault(true),
+		parquet.WithMaxRowGroupLength(RowGroupRows))
 	fw, err := pqarrow.NewFileWriter(schema, w, props, pqarrow.NewArrowWriterProperties(pqarrow.WithStoreSchema()))
 	if err != nil {
 		w.Close()

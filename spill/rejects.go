@@ -1,0 +1,135 @@
+package spill
+
+import (
+	"context"
+	"iter"
+	"os"
+	"path/filepath"
+
+	"github.com/apache/arrow-go/v18/arrow"
+	"github.com/apache/arrow-go/v18/arrow/array"
+	"github.com/apache/arrow-go/v18/arrow/memory"
+	"github.com/apache/arrow-go/v18/parquet"
+	"github.com/apache/arrow-go/v18/parquet/compress"
+	"github.com/apache/arrow-go/v18/parquet/pqarrow"
+
+	"github.com/icefill/icefill/features"
+	"github.com/icefill/icefill/source"
+)
+
+// Rejects is a day's rejected rows kept on local disk as they are read (a
+// billion-event day's rejects need not fit in memory): a Parquet file of
+// source.RejectSchema written rejectRows rows at a time.
+type Rejects struct {
+	path string
+	size int64
+	// N counts the rows; Counts per reason.
+	N      int64
+	Counts map[features.RejectReason]int64
+}
+
+// rejectRows is the rows of the rejects buffered before they are written.
+const rejectRows = 16 << 10
+
+type rejectsWriter struct {
+	r   *Rejects
+	fw  *pqarrow.FileWriter
+	b   *array.RecordBuilder
+	err error
+}
+
+func newRejectsWriter(path string) (*rejectsWriter, error) {
+	f, err := openFile(path)
+	if err != nil {
+		return nil, err
+	}
+	props := parquet.NewWriterProperties(parquet.WithCompression(compress.Codecs.Snappy), parquet.WithDictionaryDefault(false))
+	fw, err := pqarrow.NewFileWriter(source.RejectSchema, f, props, pqarrow.NewArrowWriterProperties(pqarrow.WithStoreSchema()))
+	if err != nil {
+		f.Close()
+		os.Remove(path)
+		return nil, err
+	}
+	return &rejectsWriter{r: &Rejects{path: path, Counts: map[features.RejectReason]int64{}}, fw: fw,
+		b: array.NewRecordBuilder(memory.DefaultAllocator, source.RejectSchema)}, nil
+}
+
+// add keeps one reject; the first write error is kept for close.
+func (w *rejectsWriter) add(r features.Reject) {
+	source.AppendReject(w.b, r)
+	w.r.N++
+	w.r.Counts[r.Reason]++
+	if w.b.Field(0).Len() >= rejectRows {
+		w.flush()
+	}
+}
+
+func (w *rejectsWriter) flush() {
+	if w.b.Field(0).Len() == 0 {
+		return
+	}
+	rec := w.b.NewRecordBatch()
+	defer rec.Release()
+	if w.err == nil {
+		w.err = w.fw.Write(rec)
+	}
+}
+
+// close writes what is buffered and closes the file, returning the
+// rejects (removed again on error).
+func (w *rejectsWriter) close() (*Rejects, error) {
+	w.flush()
+	w.b.Release()
+	err := w.fw.Close() // closes the file too
+	if w.err != nil {
+		err = w.err
+	}
+	if err != nil {
+		os.Remove(w.r.path)
+		return nil, err
+	}
+	w.r.size = countFile(w.r.path)
+	return w.r, nil
+}
+
+func (w *rejectsWriter) abort() {
+	w.b.Release()
+	w.fw.Close()
+	os.Remove(w.r.path)
+}
+
+// link gives the caller its own name for the rejects file (a hard link
+// in the same folder): the engine may drop the day's files while the
+// caller still writes the rejects out.
+func (r *Rejects) link() (*Rejects, error) {
+	if r == nil {
+		return nil, nil
+	}
+	f, err := os.CreateTemp(filepath.Dir(r.path), filepath.Base(r.path)+"-")
+	if err != nil {
+		return nil, err
+	}
+	name := f.Name()
+	f.Close()
+	os.Remove(name)
+	if err := os.Link(r.path, name); err != nil {
+		return nil, err
+	}
+	c := *r
+	c.path = name
+	c.size = 0 // counted once, by the engine's copy
+	return &c, nil
+}
+
+// Records yields the rejected rows as records of source.RejectSchema.
+func (r *Rejects) Records(ctx context.Context) iter.Seq2[arrow.RecordBatch, error] {
+	return readParquet(ctx, r.path, source.RejectSchema)
+}
+
+// Close removes the rejects file.
+func (r *Rejects) Close() {
+	if r != nil && r.path != "" {
+		removeFile(r.path, r.size)
+		r.path = ""
+	}
+}
