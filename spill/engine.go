@@ -242,10 +242,11 @@ func (e *Engine) Compute(ctx context.Context, d features.Date, lookback []featur
 		if w == nil {
 			continue
 		}
-		if m := w.records * BucketBytesPerEvent; m > whole {
+		if m := w.records * e.budget.perEvent(); m > whole {
 			return nil, &HeavyBucketError{Day: d, Bucket: k, Events: w.records, Limit: e.budget.Limit, Need: e.budget.limitForBucket(w.records)}
 		} else if share > 0 && m > share {
 			weights[k] = int(min(int64(workers), (m+share-1)/share))
+			Borrowed.Add(1)
 		}
 	}
 	rw, err := newRowsWriter(filepath.Join(e.dir.Path, "rows-"+d.String()+"-"+filepath.Base(pdir)), logic)

@@ -4,9 +4,15 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"math/rand/v2"
+	"strings"
 	"testing"
 
+	"github.com/apache/arrow-go/v18/arrow"
+	"github.com/apache/arrow-go/v18/arrow/memory"
+
 	"github.com/icefill/icefill/features"
+	"github.com/icefill/icefill/internal/errkind"
 	"github.com/icefill/icefill/internal/objstore"
 	"github.com/icefill/icefill/internal/synth"
 	"github.com/icefill/icefill/source"
@@ -50,19 +56,12 @@ func TestParallelBucketsSameRows(t *testing.T) {
 			t.Fatal(err)
 		}
 		defer res.Close()
-		r := res.Rows
 		var out []string
-		for rec, err := range r.Records(context.Background(), OutputSchema(features.Corrected)) {
+		for rec, err := range res.Rows.Records(context.Background(), OutputSchema(features.Corrected)) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			for i := 0; i < int(rec.NumRows()); i++ {
-				var row string
-				for c := 0; c < int(rec.NumCols()); c++ {
-					row += fmt.Sprint(rec.Column(c).GetOneForMarshal(i)) + "|"
-				}
-				out = append(out, row)
-			}
+			out = append(out, printRows(rec)...)
 			rec.Release()
 		}
 		return out
@@ -75,5 +74,181 @@ func TestParallelBucketsSameRows(t *testing.T) {
 		if fmt.Sprint(one) != fmt.Sprint(three) {
 			t.Fatalf("%s: 3 workers gave other rows than 1 (%d vs %d rows)", d, len(three), len(one))
 		}
+	}
+}
+
+// printRows prints a record's rows, one string a row.
+func printRows(rec arrow.RecordBatch) []string {
+	var out []string
+	for i := 0; i < int(rec.NumRows()); i++ {
+		var row string
+		for c := 0; c < int(rec.NumCols()); c++ {
+			row += fmt.Sprint(rec.Column(c).GetOneForMarshal(i)) + "|"
+		}
+		out = append(out, row)
+	}
+	return out
+}
+
+// eventWindow makes days of events in memory: 300 customers, about 2,000
+// events a day of which some re-deliver an id of an earlier day (to the
+// same or another customer), and a bot: one customer with botPerDay
+// events every day, an order among them.
+func eventWindow(from features.Date, days, botPerDay int) map[features.Date][]features.Event {
+	rng := rand.New(rand.NewPCG(7, uint64(botPerDay)))
+	cust := make([][2]uint64, 300)
+	for i := range cust {
+		cust[i] = [2]uint64{rng.Uint64(), rng.Uint64()}
+	}
+	bot := [2]uint64{rng.Uint64(), rng.Uint64()}
+	types := []features.EventType{features.Touch, features.Touch, features.Touch, features.Touch, features.Order, features.Refund}
+	out := map[features.Date][]features.Event{}
+	var seen []features.Event
+	for d := from; d < from+features.Date(days); d++ {
+		var evs []features.Event
+		add := func(c [2]uint64, typ features.EventType, id string) {
+			evs = append(evs, features.Event{Hi: c[0], Lo: c[1], TS: d.StartMicros() + rng.Int64N(86_400_000_000),
+				Amount: int64(100 + rng.IntN(900)), Type: typ, ID: []byte(id)})
+		}
+		for i := 0; i < 2000; i++ {
+			add(cust[rng.IntN(len(cust))], types[rng.IntN(len(types))], fmt.Sprintf("e-%s-%d", d, i))
+		}
+		for i := 0; i < botPerDay; i++ {
+			typ := features.Touch
+			if i%50 == 0 {
+				typ = features.Order
+			}
+			add(bot, typ, fmt.Sprintf("bot-%s-%d", d, i))
+		}
+		for i := 0; i < 100 && len(seen) > 0; i++ {
+			e := seen[rng.IntN(len(seen))]
+			if i%2 == 0 {
+				c := cust[rng.IntN(len(cust))]
+				e.Hi, e.Lo = c[0], c[1]
+			}
+			e.TS += rng.Int64N(3_600_000_000)
+			evs = append(evs, e)
+		}
+		rng.Shuffle(len(evs), func(i, j int) { evs[i], evs[j] = evs[j], evs[i] })
+		out[d] = evs
+		seen = append(seen, evs...)
+	}
+	return out
+}
+
+// streamOf streams the days of eventWindow; other days count as empty.
+func streamOf(days map[features.Date][]features.Event) Stream {
+	return func(ctx context.Context, d features.Date, sink func(*features.Event), reject func(features.Reject)) (*features.Day, error) {
+		evs, ok := days[d]
+		if !ok {
+			return nil, nil
+		}
+		for i := range evs {
+			e := evs[i]
+			e.Seq = int32(i)
+			sink(&e)
+		}
+		b := features.NewDayBuilder(d, 0)
+		b.SetSink(func(*features.Event) {})
+		return b.Finish(), nil
+	}
+}
+
+// inMemory computes partition d of eventWindow's days with the in-memory
+// kernel.
+func inMemory(t *testing.T, days map[features.Date][]features.Event, d features.Date) []string {
+	t.Helper()
+	build := func(d features.Date) *features.Day {
+		evs, ok := days[d]
+		if !ok {
+			return nil
+		}
+		b := features.NewDayBuilder(d, len(evs))
+		for i := range evs {
+			if err := b.AddEvent(&evs[i]); err != nil {
+				t.Fatal(err)
+			}
+		}
+		return b.Finish()
+	}
+	var lb []*features.Day
+	for _, l := range features.LookbackOf(d, features.Corrected) {
+		if day := build(l); day != nil {
+			lb = append(lb, day)
+		}
+	}
+	out, err := features.ComputeCorrected(build(d), lb)
+	if err != nil {
+		t.Fatal(err)
+	}
+	rec := out.Record(memory.DefaultAllocator, OutputSchema(features.Corrected))
+	defer rec.Release()
+	return printRows(rec)
+}
+
+// TestHeavyCustomerBorrowsTheBudget: a customer (a bot) whose window
+// events exceed a worker's share is computed exactly, its bucket taking
+// the shares of the other workers; one whose events exceed the whole
+// budget fails before any bucket is computed, with a usage error naming
+// the budget it needs.
+func TestHeavyCustomerBorrowsTheBudget(t *testing.T) {
+	from := features.MustParseDate("2024-03-01")
+	days := eventWindow(from, 10, 180)
+	sd, err := OpenDir(t.TempDir())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer sd.Close()
+	d := from + 9
+	want := inMemory(t, days, d)
+	if len(want) == 0 {
+		t.Fatal("no rows")
+	}
+	// Each worker's share holds 1,000 events: a bucket of normal
+	// customers holds about 300, the bot's about 1,700, under the 2,000
+	// or so one bucket computed alone may hold.
+	b := Budget{Limit: 256 << 20, Workers: 2, ForceBuckets: 64}
+	b.eventBytes = b.share() / 1000
+	if b.bucketHeap()/b.eventBytes < 2000 {
+		t.Fatalf("a bucket computed alone holds %d events, too few for this test", b.bucketHeap()/b.eventBytes)
+	}
+	borrowed := Borrowed.Load()
+	e := NewEngine(sd, b, streamOf(days))
+	res, err := e.Compute(context.Background(), d, features.LookbackOf(d, features.Corrected), features.Corrected, 21000)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var got []string
+	for rec, err := range res.Rows.Records(context.Background(), OutputSchema(features.Corrected)) {
+		if err != nil {
+			t.Fatal(err)
+		}
+		got = append(got, printRows(rec)...)
+		rec.Release()
+	}
+	res.Close()
+	e.Close()
+	if n := Borrowed.Load() - borrowed; n < 1 || n > 3 {
+		t.Fatalf("%d buckets borrowed shares; want the bot's (and at most a neighbour or two)", n)
+	}
+	if fmt.Sprint(got) != fmt.Sprint(want) {
+		t.Fatalf("the heavy customer's partition differs from the in-memory one (%d vs %d rows)", len(got), len(want))
+	}
+
+	// A budget whose whole heap holds 500 events of a bucket: the bot's
+	// cannot be computed.
+	b.eventBytes = b.bucketHeap() / 500
+	e = NewEngine(sd, b, streamOf(days))
+	defer e.Close()
+	_, err = e.Compute(context.Background(), d, features.LookbackOf(d, features.Corrected), features.Corrected, 21000)
+	var heavy *HeavyBucketError
+	if !errors.As(err, &heavy) {
+		t.Fatalf("got %v, want a HeavyBucketError", err)
+	}
+	if k, _ := errkind.Of(err); k != errkind.Usage {
+		t.Fatalf("kind %v, want usage: %v", k, err)
+	}
+	if heavy.Need <= b.Limit || !strings.Contains(err.Error(), "raise --memory-limit to at least "+FormatSize(heavy.Need)) {
+		t.Fatalf("the error does not say which budget would do: %v", err)
 	}
 }

@@ -21,6 +21,9 @@ var (
 	BytesOnDisk atomic.Int64
 	// Partitions counts partitions computed on the external path.
 	Partitions atomic.Int64
+	// Borrowed counts customer buckets too large for one worker's share,
+	// computed with the shares of others.
+	Borrowed atomic.Int64
 )
 
 // ParseSize reads a size such as 512MiB, 2GiB, 1.5G, 300M or 1048576
@@ -136,6 +139,17 @@ type Budget struct {
 	// ForceBuckets, when positive, sends every partition to the external
 	// path with that many buckets (tests and benchmarks only).
 	ForceBuckets int
+	// eventBytes replaces BucketBytesPerEvent (tests: a heavy customer
+	// without generating millions of events).
+	eventBytes int64
+}
+
+// perEvent is what one event of a bucket takes.
+func (b Budget) perEvent() int64 {
+	if b.eventBytes > 0 {
+		return b.eventBytes
+	}
+	return BucketBytesPerEvent
 }
 
 // Bytes the in-memory path takes per event of the days it keeps decoded
@@ -238,7 +252,7 @@ func (b Budget) bucketHeap() int64 { return b.Heap() - rowsWriterBytes }
 // bucket of events events is computed alone.
 func (b Budget) limitForBucket(events int64) int64 {
 	c := b
-	for c.Limit = MinLimit; c.bucketHeap() < events*BucketBytesPerEvent; c.Limit += 64 << 20 {
+	for c.Limit = MinLimit; c.bucketHeap() < events*b.perEvent(); c.Limit += 64 << 20 {
 	}
 	return c.Limit
 }
@@ -256,7 +270,7 @@ func (b Budget) Buckets(windowRows int64) int {
 	if b.ForceBuckets > 0 {
 		return b.ForceBuckets
 	}
-	per := max(1, int64(float64(b.share())/(BucketBytesPerEvent*bucketSkew)))
+	per := max(1, int64(float64(b.share())/(float64(b.perEvent())*bucketSkew)))
 	return int(max(1, min((windowRows+per-1)/per, MaxBuckets)))
 }
 
@@ -295,7 +309,7 @@ func (b Budget) LimitFor(windowRows int64) int64 {
 // fits reports whether a window of windowRows events can be cut into
 // buckets of at most a worker's share, with room for their files' buffers.
 func (b Budget) fits(windowRows int64) bool {
-	per := int64(float64(b.share()) / (BucketBytesPerEvent * bucketSkew))
+	per := int64(float64(b.share()) / (float64(b.perEvent()) * bucketSkew))
 	if per < 1<<10 {
 		return false
 	}
