@@ -5,7 +5,10 @@ import (
 	"errors"
 	"fmt"
 	"math/rand/v2"
+	"os"
+	"path/filepath"
 	"strings"
+	"sync/atomic"
 	"testing"
 
 	"github.com/apache/arrow-go/v18/arrow"
@@ -250,5 +253,58 @@ func TestHeavyCustomerBorrowsTheBudget(t *testing.T) {
 	}
 	if heavy.Need <= b.Limit || !strings.Contains(err.Error(), "raise --memory-limit to at least "+FormatSize(heavy.Need)) {
 		t.Fatalf("the error does not say which budget would do: %v", err)
+	}
+}
+
+// TestFullDiskFailsNamingTheFolder: a spill write that finds the disk full
+// (the kernel's own ENOSPC, from /dev/full) fails the partition with a
+// usage error naming the spill folder and the space needed, whichever
+// file it was writing, and leaves no spill file behind.
+func TestFullDiskFailsNamingTheFolder(t *testing.T) {
+	if _, err := os.Stat("/dev/full"); err != nil {
+		t.Skip("no /dev/full")
+	}
+	from := features.MustParseDate("2024-03-01")
+	days := eventWindow(from, 10, 0)
+	orig := openFile
+	defer func() { openFile = orig }()
+	for _, tc := range []struct{ name, prefix string }{
+		{"id buckets", "d2"}, {"buyer filter", "b2"}, {"rejects", "r2"}, {"customer buckets", "c0"}, {"rows", "rows-"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			sd, err := OpenDir(t.TempDir())
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer sd.Close()
+			var failed atomic.Bool
+			openFile = func(path string) (*os.File, error) {
+				if strings.HasPrefix(filepath.Base(path), tc.prefix) {
+					failed.Store(true)
+					return os.OpenFile("/dev/full", os.O_WRONLY, 0)
+				}
+				return orig(path)
+			}
+			e := NewEngine(sd, Budget{Limit: 1 << 30, ForceBuckets: 4, Workers: 2}, streamOf(days))
+			d := from + 9
+			_, err = e.Compute(context.Background(), d, features.LookbackOf(d, features.Corrected), features.Corrected, 20000)
+			e.Close()
+			if !failed.Load() {
+				t.Fatalf("no %s file was written", tc.name)
+			}
+			if k, _ := errkind.Of(err); k != errkind.Usage || !strings.Contains(err.Error(), sd.Path) || !strings.Contains(err.Error(), "needs about") {
+				t.Fatalf("got %v (kind %v), want a usage error naming %s and the space needed", err, k, sd.Path)
+			}
+			var left []string
+			filepath.WalkDir(sd.Path, func(p string, de os.DirEntry, err error) error {
+				if err == nil && !de.IsDir() && de.Name() != "lock" {
+					left = append(left, p)
+				}
+				return nil
+			})
+			if len(left) > 0 {
+				t.Fatalf("spill files left after the failure: %v", left)
+			}
+		})
 	}
 }

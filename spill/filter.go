@@ -48,7 +48,15 @@ func (f *filter) save(path string) error {
 	for i, w := range f.bits {
 		binary.LittleEndian.PutUint64(buf[8*i:], w)
 	}
-	if err := os.WriteFile(path, buf, 0o600); err != nil {
+	out, err := openFile(path)
+	if err != nil {
+		return err
+	}
+	_, err = out.Write(buf)
+	if cerr := out.Close(); err == nil {
+		err = cerr
+	}
+	if err != nil {
 		os.Remove(path)
 		return err
 	}

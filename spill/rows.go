@@ -53,7 +53,7 @@ type rowsWriter struct {
 }
 
 func newRowsWriter(path string, logic features.Logic) (*rowsWriter, error) {
-	f, err := os.OpenFile(path, os.O_CREATE|os.O_EXCL|os.O_WRONLY, 0o600)
+	f, err := openFile(path)
 	if err != nil {
 		return nil, err
 	}
