@@ -172,10 +172,6 @@ const (
 	// (page buffers of one column; no dictionaries) and the record of one
 	// bucket's rows being written beyond the rows themselves.
 	rowsWriterBytes = 8 << 20
-	// streamBytes is one source file read a row group at a time (column
-	// buffers, a batch of decoded values) and the decoder's v1 user-id
-	// cache (24 MiB), while a day is cut into id buckets.
-	streamBytes = 48 << 20
 	// bucketSkew is the room left for buckets larger than the mean: ids
 	// and customers hash evenly, but a bucket's size varies with the
 	// customers that land in it.
@@ -239,6 +235,9 @@ func (b Budget) frame(nb int) int {
 
 // share is the memory one worker's bucket may take: the heap less the
 // fixed parts of the phases that compute buckets, split between workers.
+// (Cutting a day into id buckets computes none: a source file read a row
+// group at a time and the decoder's v1 user-id cache, about 40 MiB, take
+// their place.)
 func (b Budget) share() int64 {
 	return (b.Heap() - rowsWriterBytes - b.filterBytes() - b.writersBytes()) / int64(max(1, b.Workers))
 }
