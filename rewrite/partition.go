@@ -134,11 +134,17 @@ type Estimate struct {
 	Spill bool
 	// Buckets is how many buckets the external path cuts it into.
 	Buckets int
+	// TooLarge says why the budget cannot compute the window at all (the
+	// partition will fail before anything is committed); nil when it can.
+	TooLarge error
 }
 
-// Mode is "memory" or "spill".
+// Mode is "memory", "spill" or "too-large".
 func (e Estimate) Mode() string {
-	if e.Spill {
+	switch {
+	case e.TooLarge != nil:
+		return "too-large"
+	case e.Spill:
 		return "spill"
 	}
 	return "memory"
@@ -159,6 +165,7 @@ func (in *Inputs) Estimate(ctx context.Context, d features.Date, logic features.
 	if in.budget != nil && !in.budget.FitsInMemory(features.LookbackDays+in.workers+1, est.MaxDayRows) {
 		est.Spill = true
 		est.Buckets = in.budget.Buckets(est.WindowRows)
+		est.TooLarge = in.budget.CheckWindow(est.WindowRows)
 	}
 	return est, nil
 }

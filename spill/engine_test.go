@@ -59,15 +59,7 @@ func TestParallelBucketsSameRows(t *testing.T) {
 			t.Fatal(err)
 		}
 		defer res.Close()
-		var out []string
-		for rec, err := range res.Rows.Records(context.Background(), OutputSchema(features.Corrected)) {
-			if err != nil {
-				t.Fatal(err)
-			}
-			out = append(out, printRows(rec)...)
-			rec.Release()
-		}
-		return out
+		return readRows(t, res.Rows)
 	}
 	for _, d := range []features.Date{from + 9, from + 3} {
 		one, three := rows(1, d), rows(3, d)
@@ -78,6 +70,20 @@ func TestParallelBucketsSameRows(t *testing.T) {
 			t.Fatalf("%s: 3 workers gave other rows than 1 (%d vs %d rows)", d, len(three), len(one))
 		}
 	}
+}
+
+// readRows prints the corrected logic's spilled rows, one string a row.
+func readRows(t *testing.T, r *Rows) []string {
+	t.Helper()
+	var out []string
+	for rec, err := range r.Records(context.Background(), OutputSchema(features.Corrected)) {
+		if err != nil {
+			t.Fatal(err)
+		}
+		out = append(out, printRows(rec)...)
+		rec.Release()
+	}
+	return out
 }
 
 // printRows prints a record's rows, one string a row.
@@ -221,14 +227,7 @@ func TestHeavyCustomerBorrowsTheBudget(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	var got []string
-	for rec, err := range res.Rows.Records(context.Background(), OutputSchema(features.Corrected)) {
-		if err != nil {
-			t.Fatal(err)
-		}
-		got = append(got, printRows(rec)...)
-		rec.Release()
-	}
+	got := readRows(t, res.Rows)
 	res.Close()
 	e.Close()
 	if n := Borrowed.Load() - borrowed; n < 1 || n > 3 {

@@ -3,6 +3,7 @@ package spill
 import (
 	"debug/elf"
 	"fmt"
+	"math"
 	"os"
 	"strconv"
 	"strings"
@@ -280,17 +281,17 @@ const MaxBuckets = 1 << 16
 // CheckWindow fails, before anything is computed, a window of windowRows
 // events that this budget cannot cut into buckets small enough: too many
 // bucket files for their buffers (at least minFrame each) or for the
-// process's file-descriptor limit. The error says which budget would do.
+// process's limit on open files. The error says which budget would do.
 func (b Budget) CheckWindow(windowRows int64) error {
 	nb := b.Buckets(windowRows)
 	if b.ForceBuckets > 0 {
 		return checkFiles(nb)
 	}
 	if !b.fits(windowRows) {
-		return errkind.Usagef("a window of %d events needs %d buckets of local files under --memory-limit %s, more than the budget can buffer; raise --memory-limit to at least %s",
-			windowRows, nb, FormatSize(b.Limit), FormatSize(b.LimitFor(windowRows)))
+		return errkind.Usagef("a window of %d events needs %d buckets of local files under --memory-limit %s, more than the budget can buffer or the limit on open files (%d) allows; raise --memory-limit to at least %s",
+			windowRows, nb, FormatSize(b.Limit), openFiles(), FormatSize(b.LimitFor(windowRows)))
 	}
-	return checkFiles(nb)
+	return nil
 }
 
 // LimitFor is the smallest budget (rounded up to 64 MiB) whose buckets
@@ -306,27 +307,36 @@ func (b Budget) LimitFor(windowRows int64) int64 {
 }
 
 // fits reports whether a window of windowRows events can be cut into
-// buckets of at most a worker's share, with room for their files' buffers.
+// buckets of at most a worker's share, with room for their files' buffers
+// and open files for them.
 func (b Budget) fits(windowRows int64) bool {
 	per := int64(float64(b.share()) / (float64(b.perEvent()) * bucketSkew))
 	if per < 1<<10 {
 		return false
 	}
 	nb := (windowRows + per - 1) / per
-	return nb <= MaxBuckets && nb*minFrame <= b.writersBytes()
+	return nb <= MaxBuckets && nb*minFrame <= b.writersBytes() && nb+filesBesides <= openFiles()
+}
+
+// filesBesides is the open files the process needs besides bucket files.
+const filesBesides = 256
+
+// openFiles is the process's soft limit on open files (Go raises it to
+// the hard limit at start).
+func openFiles() int64 {
+	var rl syscall.Rlimit
+	if err := syscall.Getrlimit(syscall.RLIMIT_NOFILE, &rl); err != nil || rl.Cur > math.MaxInt32 {
+		return math.MaxInt32
+	}
+	return int64(rl.Cur)
 }
 
 // checkFiles fails when nb bucket files (plus the process's other files)
-// would pass the soft limit on open files (Go raises it to the hard limit
-// at start).
+// would pass the limit on open files.
 func checkFiles(nb int) error {
-	var rl syscall.Rlimit
-	if err := syscall.Getrlimit(syscall.RLIMIT_NOFILE, &rl); err != nil || rl.Cur == ^uint64(0) {
-		return nil
-	}
-	if uint64(nb)+256 > rl.Cur {
+	if n := openFiles(); int64(nb)+filesBesides > n {
 		return errkind.Usagef("the external path needs %d bucket files open at once, more than the limit on open files (%d); raise it (ulimit -n %d) or --memory-limit",
-			nb, rl.Cur, nb+256)
+			nb, n, nb+filesBesides)
 	}
 	return nil
 }

@@ -145,3 +145,42 @@ func TestEachStopsAtFirstError(t *testing.T) {
 		t.Fatalf("got %v, want the first real error", err)
 	}
 }
+
+// TestCheckWindowNamesTheBudgetNeeded: a window the budget can cut into
+// buckets passes; one that needs more bucket files than the budget can
+// buffer fails as a usage error naming the smallest budget that passes,
+// and that budget does pass while one step below it does not.
+func TestCheckWindowNamesTheBudgetNeeded(t *testing.T) {
+	for _, tc := range []struct {
+		limit   int64
+		workers int
+		window  int64
+		ok      bool
+	}{
+		{256 << 20, 2, 10_000_000, true},
+		{256 << 20, 2, 10_000_000_000, false},
+		{256 << 20, 1, 10_000_000_000, false},
+		{12 << 30, 4, 8_800_000_000, true},
+		{1 << 30, 4, 8_800_000_000, false},
+	} {
+		b := Budget{Limit: tc.limit, Workers: tc.workers}
+		err := b.CheckWindow(tc.window)
+		if tc.ok {
+			if err != nil {
+				t.Errorf("%s, %d workers, %d events: %v", FormatSize(tc.limit), tc.workers, tc.window, err)
+			}
+			continue
+		}
+		need := b.LimitFor(tc.window)
+		if k, _ := errkind.Of(err); k != errkind.Usage || !strings.Contains(err.Error(), "raise --memory-limit to at least "+FormatSize(need)) {
+			t.Errorf("%s, %d events: got %v, want a usage error naming %s", FormatSize(tc.limit), tc.window, err, FormatSize(need))
+			continue
+		}
+		if e := (Budget{Limit: need, Workers: tc.workers}).CheckWindow(tc.window); e != nil {
+			t.Errorf("the budget named, %s, fails too: %v", FormatSize(need), e)
+		}
+		if e := (Budget{Limit: need - 64<<20, Workers: tc.workers}).CheckWindow(tc.window); e == nil && need > MinLimit {
+			t.Errorf("%s would do too: the budget named is not the smallest", FormatSize(need-64<<20))
+		}
+	}
+}

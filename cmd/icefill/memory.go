@@ -87,6 +87,9 @@ func planEstimates(c *cli.Context, in *rewrite.Inputs, p *rewrite.Plan, logic fe
 			logger().Warn("cannot size partition", "day", pp.Day, "err", err)
 			continue
 		}
+		if est.TooLarge != nil {
+			logger().Warn("partition too large for the memory budget", "day", pp.Day, "err", est.TooLarge)
+		}
 		ests[pp.Day] = est
 	}
 	return ests
