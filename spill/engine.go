@@ -420,7 +420,7 @@ func (e *Engine) spillDay(ctx context.Context, d features.Date, dayRows, need in
 		if _, err := fail(nil); err != nil {
 			return nil, err
 		}
-		ws = nil
+		ws, s.rejects = nil, nil
 	}
 	for j, w := range ws {
 		if w == nil {

@@ -307,3 +307,31 @@ func TestFullDiskFailsNamingTheFolder(t *testing.T) {
 		})
 	}
 }
+
+// TestEmptyPartitionDay: a partition whose own day counts as empty (an
+// allowed missing day) gives no rows, no rejects and no error, and leaves
+// nothing behind.
+func TestEmptyPartitionDay(t *testing.T) {
+	from := features.MustParseDate("2024-03-01")
+	days := eventWindow(from, 9, 0)
+	sd, err := OpenDir(t.TempDir())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer sd.Close()
+	e := NewEngine(sd, Budget{Limit: 1 << 30, ForceBuckets: 5, Workers: 2}, streamOf(days))
+	d := from + 9 // not in days: counts as empty
+	res, err := e.Compute(context.Background(), d, features.LookbackOf(d, features.Corrected), features.Corrected, 18000)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if res.Day != nil || res.Rejects != nil || res.Rows.N != 0 || len(readRows(t, res.Rows)) != 0 {
+		t.Fatalf("an empty day gave day %v, rejects %v, %d rows", res.Day, res.Rejects, res.Rows.N)
+	}
+	res.Close()
+	e.Close()
+	ents, _ := os.ReadDir(sd.Path)
+	if len(ents) != 1 {
+		t.Fatalf("spill folder holds %d entries, want only the lock", len(ents))
+	}
+}

@@ -102,7 +102,7 @@ func (w *rejectsWriter) abort() {
 // in the same folder): the engine may drop the day's files while the
 // caller still writes the rejects out.
 func (r *Rejects) link() (*Rejects, error) {
-	if r == nil {
+	if r == nil || r.path == "" {
 		return nil, nil
 	}
 	f, err := os.CreateTemp(filepath.Dir(r.path), filepath.Base(r.path)+"-")
