@@ -106,7 +106,7 @@ func Fingerprint(files []objstore.Object) string {
 
 // ReadOptions tune a day read.
 type ReadOptions struct {
-	// BatchSize is the Arrow batch length; 0 means 8Ki rows (decoded
+	// BatchSize is the Arrow batch length; 0 means 16Ki rows (decoded
 	// batches stay in the CPU caches until DayBuilder.Add has read them).
 	BatchSize int
 	// Throttle, when set, is called with the byte count of every read before
@@ -262,7 +262,7 @@ func (s *Source) readFile(ctx context.Context, obj objstore.Object, of *openedFi
 	}
 	batch := opts.BatchSize
 	if batch <= 0 {
-		batch = 8 << 10
+		batch = 16 << 10
 	}
 	props := pqarrow.ArrowReadProperties{BatchSize: int64(batch)}
 	cols := usedColumns(sch, &props)
