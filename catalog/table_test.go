@@ -107,9 +107,12 @@ func TestEnsureTableAndFeatureColumns(t *testing.T) {
 		}
 		props := tbl.Properties()
 		for k, v := range map[string]string{
-			"write.metadata.delete-after-commit.enabled": "true",
-			"write.metadata.previous-versions-max":       "50",
-			"write.parquet.compression-codec":            "zstd",
+			"write.metadata.delete-after-commit.enabled":                      "true",
+			"write.metadata.previous-versions-max":                            "50",
+			"write.parquet.compression-codec":                                 "zstd",
+			"write.parquet.compression-level":                                 "1",
+			"write.parquet.dict-encoding-enabled.column.customer_id":          "false",
+			"write.parquet.dict-encoding-enabled.column.avg_hours_to_convert": "false",
 		} {
 			if props[k] != v {
 				t.Errorf("property %s = %q, want %q (all: %v)", k, props[k], v, props)

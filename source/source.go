@@ -106,7 +106,8 @@ func Fingerprint(files []objstore.Object) string {
 
 // ReadOptions tune a day read.
 type ReadOptions struct {
-	// BatchSize is the Arrow batch length; 0 means 64Ki rows.
+	// BatchSize is the Arrow batch length; 0 means 16Ki rows (decoded
+	// batches stay in the CPU caches until DayBuilder.Add has read them).
 	BatchSize int
 	// Throttle, when set, is called with the byte count of every read before
 	// it is made (the read-rate limit).
@@ -261,7 +262,7 @@ func (s *Source) readFile(ctx context.Context, obj objstore.Object, of *openedFi
 	}
 	batch := opts.BatchSize
 	if batch <= 0 {
-		batch = 64 << 10
+		batch = 16 << 10
 	}
 	props := pqarrow.ArrowReadProperties{BatchSize: int64(batch)}
 	cols := usedColumns(sch, &props)
