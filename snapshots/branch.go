@@ -185,6 +185,6 @@ func (c *Committer) CompactManifests(ctx context.Context, threshold int) (bool, 
 // made it stale.
 func (c *Committer) forgetTable() {
 	c.mu.Lock()
-	c.last = nil
+	c.last, c.lastState = nil, nil
 	c.mu.Unlock()
 }

@@ -139,28 +139,57 @@ func (c stateChanges) empty() bool { return len(c.Set) == 0 && len(c.Remove) == 
 // s: the header, the months whose checkpoints differ, and the removal of
 // months s no longer has (and of any month when props hold format 1). Only
 // changed months are compressed.
+//
+// It compares each checkpoint with the stored (cached) months in place and
+// gathers only the changed months' days: regrouping all of a long backfill's
+// checkpoints by month at every commit was the cost that grew most with the
+// number of partitions committed (2 ms of CPU per commit at 1,825).
 func encodeState(props iceberg.Properties, branch string, s *State) (stateChanges, error) {
 	ch := stateChanges{Set: iceberg.Properties{}}
-	months := map[string]map[string]Checkpoint{}
-	for day, cp := range s.Checkpoints {
-		m := monthOf(day)
-		if months[m] == nil {
-			months[m] = map[string]Checkpoint{}
-		}
-		months[m][day] = cp
+	type month struct {
+		stored map[string]Checkpoint // nil: not stored, or unreadable
+		count  int                   // s's checkpoints in the month
+		dirty  bool
 	}
-	for m, days := range months {
-		key := StateDaysProperty(branch, m)
-		if stored, ok := props[key]; ok {
-			if old, err := decodeMonth(branch, m, stored); err == nil && maps.Equal(old, days) {
-				continue
+	months := map[string]*month{}
+	for day, cp := range s.Checkpoints {
+		name := monthOf(day)
+		m := months[name]
+		if m == nil {
+			m = &month{dirty: true}
+			months[name] = m
+			if stored, ok := props[StateDaysProperty(branch, name)]; ok {
+				if days, err := decodeMonth(branch, name, stored); err == nil {
+					m.stored, m.dirty = days, false
+				}
 			}
 		}
+		m.count++
+		if !m.dirty {
+			if old, ok := m.stored[day]; !ok || old != cp {
+				m.dirty = true
+			}
+		}
+	}
+	changed := map[string]map[string]Checkpoint{}
+	for name, m := range months {
+		if m.dirty || len(m.stored) != m.count {
+			changed[name] = map[string]Checkpoint{}
+		}
+	}
+	if len(changed) > 0 {
+		for day, cp := range s.Checkpoints {
+			if days := changed[monthOf(day)]; days != nil {
+				days[day] = cp
+			}
+		}
+	}
+	for name, days := range changed {
 		enc, err := encodeJSON(days)
 		if err != nil {
 			return ch, err
 		}
-		ch.Set[key] = enc
+		ch.Set[StateDaysProperty(branch, name)] = enc
 	}
 	for k := range props {
 		if m, ok := daysPropertyMonth(k, branch); ok && months[m] == nil {
