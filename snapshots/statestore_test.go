@@ -229,3 +229,84 @@ func header(t *testing.T, tbl *table.Table, branch string) stateHeader {
 	}
 	return h
 }
+
+// Compaction clusters the branch's manifests by month and rewrites only the
+// months of manifests added since: a commit then reads and rewrites one
+// month's manifest, however many partitions the branch holds. Rows and the
+// state's binding survive it.
+func TestCompactionClustersManifestsByMonth(t *testing.T) {
+	ctx := context.Background()
+	cat, c := tinyCommitter(t, "b", 0)
+	layout := func() map[int][]iceberg.ManifestFile {
+		t.Helper()
+		tbl, err := cat.Iceberg().LoadTable(ctx, cat.Ident())
+		if err != nil {
+			t.Fatal(err)
+		}
+		fs, err := tbl.FS(ctx)
+		if err != nil {
+			t.Fatal(err)
+		}
+		ms, err := tbl.SnapshotByName("b").Manifests(fs)
+		if err != nil {
+			t.Fatal(err)
+		}
+		byMonth := map[int][]iceberg.ManifestFile{}
+		for _, m := range ms {
+			lo, hi, ok := manifestMonths(m)
+			if !ok || lo != hi || !monthManifest(m) {
+				lo = -1 // not one month's compacted manifest
+			}
+			byMonth[lo] = append(byMonth[lo], m)
+		}
+		return byMonth
+	}
+	compact := func(want bool) {
+		t.Helper()
+		done, err := c.CompactManifests(ctx, 8)
+		if err != nil || done != want {
+			t.Fatalf("compaction: done %v, err %v; want done %v", done, err, want)
+		}
+	}
+	// 2020-01-01 … 2020-02-14: January and February.
+	for i := 0; i < 45; i++ {
+		commitTiny(t, c, i)
+	}
+	compact(true)
+	jan, feb := 2020*12, 2020*12+1
+	first := layout()
+	if len(first) != 2 || len(first[jan]) != 1 || len(first[feb]) != 1 {
+		t.Fatalf("after compaction: %d groups (%d January, %d February manifests), want one manifest per month", len(first), len(first[jan]), len(first[feb]))
+	}
+	// Eight more days of February: not above the threshold yet.
+	for i := 45; i < 53; i++ {
+		commitTiny(t, c, i)
+	}
+	compact(false)
+	commitTiny(t, c, 53)
+	compact(true)
+	second := layout()
+	if len(second) != 2 || len(second[feb]) != 1 || second[jan][0].FilePath() != first[jan][0].FilePath() {
+		t.Fatalf("after the second compaction: %d groups; January's manifest rewritten: %v", len(second), second[jan][0].FilePath() != first[jan][0].FilePath())
+	}
+	if second[feb][0].FilePath() == first[feb][0].FilePath() || second[feb][0].ExistingDataFiles() != 23 {
+		t.Errorf("February's manifest: %s with %d files, want a new one with 23", second[feb][0].FilePath(), second[feb][0].ExistingDataFiles())
+	}
+	tbl, err := cat.Iceberg().LoadTable(ctx, cat.Ident())
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got := branchRows(t, tbl, "b"); got != 54 {
+		t.Errorf("branch has %d rows, want 54", got)
+	}
+	state, err := LoadState(tbl, "b")
+	if err != nil || state.SetAside != "" || len(state.Checkpoints) != 54 {
+		t.Fatalf("state after compactions: %d checkpoints, set aside %q, err %v", len(state.Checkpoints), state.SetAside, err)
+	}
+	// The commit after a compaction reads and replaces a day's files through
+	// the month's manifest.
+	files, err := PartitionFiles(ctx, tbl, "b", iceberg.Date(features.MustParseDate("2020-01-15")))
+	if err != nil || len(files) != 1 {
+		t.Fatalf("files of 2020-01-15: %d, err %v", len(files), err)
+	}
+}
