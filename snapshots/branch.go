@@ -115,7 +115,7 @@ func (c *Committer) UpdateState(ctx context.Context, change func(*State) error) 
 			return done(err)
 		}
 		// Unchanged (same head, same content): nothing to commit.
-		if ch, err := encodeState(tbl.Properties(), c.Branch, state); err != nil {
+		if ch, err := encodeState(tbl.Properties(), c.Branch, state, ""); err != nil {
 			return done(err)
 		} else if state.SetAside == "" && ch.empty() {
 			return done(nil)
@@ -127,7 +127,7 @@ func (c *Committer) UpdateState(ctx context.Context, change func(*State) error) 
 		if err := emptyAppend(ctx, txn, iceberg.Properties{SummaryOperation: "state"}); err != nil {
 			return done(err)
 		}
-		bound, err := stageState(txn, c.Branch, state)
+		bound, err := stageState(txn, c.Branch, state, "")
 		if err != nil {
 			return done(err)
 		}

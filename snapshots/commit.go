@@ -260,7 +260,11 @@ func (c *Committer) attempt(ctx context.Context, tbl *table.Table, state *State,
 		// the head, so the state change is compare-and-swapped like any other.
 		return nil, nil, err
 	}
-	bound, err := stageState(txn, c.Branch, next)
+	onlyDay := ""
+	if state.stored {
+		onlyDay = pc.DayText // next is state with this one checkpoint changed
+	}
+	bound, err := stageState(txn, c.Branch, next, onlyDay)
 	if err != nil {
 		return nil, nil, err
 	}
@@ -273,7 +277,7 @@ func (c *Committer) attempt(ctx context.Context, tbl *table.Table, state *State,
 	if err != nil {
 		return nil, nil, fmt.Errorf("commit partition %s: %w", pc.DayText, err)
 	}
-	next.SetAside, next.SetAsideCheckpoints = "", 0
+	next.SetAside, next.SetAsideCheckpoints, next.stored = "", 0, true
 	if !checkBound(c.log(), committed, c.Branch, bound) {
 		next = nil
 	}

@@ -4,7 +4,9 @@ import (
 	"context"
 	"fmt"
 	"iter"
+	"maps"
 	"path/filepath"
+	"slices"
 	"testing"
 	"time"
 
@@ -308,5 +310,55 @@ func TestCompactionClustersManifestsByMonth(t *testing.T) {
 	files, err := PartitionFiles(ctx, tbl, "b", iceberg.Date(features.MustParseDate("2020-01-15")))
 	if err != nil || len(files) != 1 {
 		t.Fatalf("files of 2020-01-15: %d, err %v", len(files), err)
+	}
+}
+
+// A commit that changes one checkpoint encodes only that day's month; the
+// changes must be those a comparison of every checkpoint finds.
+func TestEncodeOneDayMatchesFullComparison(t *testing.T) {
+	base := NewState("b")
+	for i := 0; i < 70; i++ {
+		day := (features.MustParseDate("2020-01-01") + features.Date(i)).String()
+		base.Checkpoints[day] = Checkpoint{Logic: "l", Fingerprint: fmt.Sprint(i), Attempt: fmt.Sprint("a", i), Seq: int64(i + 1)}
+	}
+	base.Checkpoints["2020-05-09"] = Checkpoint{Logic: "l", Fingerprint: "alone in its month"}
+	stored, err := encodeState(iceberg.Properties{}, "b", base, "")
+	if err != nil {
+		t.Fatal(err)
+	}
+	props := stored.Set
+	for _, tc := range []struct {
+		name, day string
+		change    func(s *State)
+	}{
+		{"unchanged", "2020-01-05", func(*State) {}},
+		{"a day recomputed", "2020-02-03", func(s *State) { s.Checkpoints["2020-02-03"] = Checkpoint{Logic: "l", Fingerprint: "new"} }},
+		{"a new day in a stored month", "2020-03-20", func(s *State) { s.Checkpoints["2020-03-20"] = Checkpoint{Logic: "l", Fingerprint: "x"} }},
+		{"a new month", "2020-07-01", func(s *State) { s.Checkpoints["2020-07-01"] = Checkpoint{Logic: "l", Fingerprint: "y"} }},
+		{"a day dropped", "2020-01-31", func(s *State) { delete(s.Checkpoints, "2020-01-31") }},
+		{"a month's only day dropped", "2020-05-09", func(s *State) { delete(s.Checkpoints, "2020-05-09") }},
+		{"a failure cleared", "2020-02-10", func(s *State) {
+			s.Checkpoints["2020-02-10"] = Checkpoint{Logic: "l", Fingerprint: "z"}
+			s.Failures = map[string]Failure{}
+		}},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			s := base.Clone()
+			s.Failures["2020-02-10"] = Failure{Error: "boom"}
+			tc.change(s)
+			full, err := encodeState(props, "b", s, "")
+			if err != nil {
+				t.Fatal(err)
+			}
+			one, err := encodeState(props, "b", s, tc.day)
+			if err != nil {
+				t.Fatal(err)
+			}
+			slices.Sort(full.Remove)
+			slices.Sort(one.Remove)
+			if !maps.Equal(full.Set, one.Set) || !slices.Equal(full.Remove, one.Remove) {
+				t.Errorf("one day: set %v, remove %v; full comparison: set %v, remove %v", slices.Sorted(maps.Keys(one.Set)), one.Remove, slices.Sorted(maps.Keys(full.Set)), full.Remove)
+			}
+		})
 	}
 }
