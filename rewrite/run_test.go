@@ -287,9 +287,9 @@ func TestCancelMidRunThenResume(t *testing.T) {
 // catalog handles) on one branch while a third keeps committing to main, as
 // the nightly pipeline would. Nothing may fail, be lost or be doubled.
 //
-// The nightly writer commits once after each move of the branch head (and
-// once before the first), never faster than every 20 ms: every backfill
-// commit then races a commit to main, yet main cannot win every race. A
+// The nightly writer commits up to three times after each move of the
+// branch head it sees (and before the first): the backfill's commits keep
+// racing commits to main, yet main cannot win every race. A
 // writer committing as fast as it can (as this one once did: 671 commits
 // while 12 partitions were committed, on a loaded machine) makes every
 // attempt of a slow committer lose, and a partition then correctly gives up
@@ -309,16 +309,23 @@ func TestConcurrentMainCommitsAndProcesses(t *testing.T) {
 	wg.Add(1)
 	go func() {
 		defer wg.Done()
-		var seen int64 = -1 // the branch head the last nightly commit followed
+		var seen int64 = -1 // the branch head last seen
+		credit := 0         // commits to main left until the branch head moves
 		for i := 0; ctx.Err() == nil; {
-			time.Sleep(20 * time.Millisecond)
+			time.Sleep(5 * time.Millisecond)
 			head, err := branchHead(nightly, "clv-fix")
-			if err != nil || head == seen {
+			if err != nil {
+				continue
+			}
+			if head != seen {
+				seen, credit = head, 3
+			}
+			if credit == 0 {
 				continue
 			}
 			if err := appendLegacyRowsErr(nightly, legacyDay-features.Date(1+i), 3); err == nil {
 				nightlyCommits.Add(1)
-				seen = head
+				credit--
 				i++
 			}
 		}
