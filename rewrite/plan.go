@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"slices"
+	"time"
 
 	"github.com/icefill/icefill/features"
 	"github.com/icefill/icefill/snapshots"
@@ -59,6 +60,36 @@ type Plan struct {
 	Partitions []PlannedPartition
 	// MissingPartitions and MissingLookback list absent source days.
 	MissingPartitions, MissingLookback []features.Date
+
+	// What Remaining counts against: the input fingerprint of every day of
+	// the job (every shard's), the days this process is to compute, the
+	// logic version, the state the plan was made from and when.
+	job   map[features.Date]string
+	todo  map[features.Date]bool
+	logic string
+	state *snapshots.State
+	made  int64 // Unix ms
+}
+
+// Remaining counts the partitions of the whole job, every shard's, that
+// state (a branch state read after the plan) does not hold as done: with no
+// checkpoint of the plan's logic and the day's current input or, for a day
+// this process is to compute, none made since the plan (a forced or
+// files-bad day is recomputed even though its checkpoint is current). A nil
+// state is the one the plan was made from. Other processes' failures and
+// intentions are not in the state, so their forced days count as done.
+func (p *Plan) Remaining(state *snapshots.State) int {
+	if state == nil {
+		state = p.state
+	}
+	n := 0
+	for d, fp := range p.job {
+		cp, ok := state.Checkpoints[d.String()]
+		if !ok || cp.Logic != p.logic || cp.Fingerprint != fp || (p.todo[d] && cp.CommittedAt < p.made) {
+			n++
+		}
+	}
+	return n
 }
 
 // Todo lists the partitions to compute, in run order.
@@ -124,13 +155,15 @@ func MakePlan(ctx context.Context, in *Inputs, state *snapshots.State, opts Plan
 		missing[d] = true
 	}
 	version := opts.Logic.Version()
+	plan.job, plan.todo, plan.logic, plan.state, plan.made = map[features.Date]string{}, map[features.Date]bool{}, version, state, time.Now().UnixMilli()
 	for i, d := range days {
-		if opts.Shards > 1 && i%opts.Shards != opts.Shard {
-			continue
-		}
 		fp, files, err := in.InputFingerprint(ctx, d, opts.Logic)
 		if err != nil {
 			return plan, fmt.Errorf("plan partition %s: %w", d, err)
+		}
+		plan.job[d] = fp
+		if opts.Shards > 1 && i%opts.Shards != opts.Shard {
+			continue
 		}
 		pp := PlannedPartition{Day: d, Fingerprint: fp, Files: len(files), MissingInput: missing[d]}
 		for _, f := range files {
@@ -160,6 +193,7 @@ func MakePlan(ctx context.Context, in *Inputs, state *snapshots.State, opts Plan
 			pp.Status = StatusTodo
 		}
 		plan.Partitions = append(plan.Partitions, pp)
+		plan.todo[d] = pp.Status != StatusDone
 	}
 	return plan, nil
 }

@@ -47,7 +47,9 @@ type RunOptions struct {
 	// explicitly (a tiny positive value).
 	GCMinAge time.Duration
 	// CompactAbove triggers a manifest rewrite when the branch head has
-	// more manifests; checked every CompactEvery commits.
+	// more manifests that are not one month's compacted manifest (see
+	// snapshots.Committer.CompactManifests); checked every CompactEvery
+	// commits.
 	CompactAbove, CompactEvery int
 	// Verify checks, before planning, that every checkpoint in range has
 	// its data files on storage as committed; those that do not are

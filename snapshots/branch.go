@@ -2,6 +2,7 @@ package snapshots
 
 import (
 	"context"
+	"encoding/binary"
 	"errors"
 	"fmt"
 	"time"
@@ -114,7 +115,7 @@ func (c *Committer) UpdateState(ctx context.Context, change func(*State) error) 
 			return done(err)
 		}
 		// Unchanged (same head, same content): nothing to commit.
-		if ch, err := encodeState(tbl.Properties(), c.Branch, state); err != nil {
+		if ch, err := encodeState(tbl.Properties(), c.Branch, state, ""); err != nil {
 			return done(err)
 		} else if state.SetAside == "" && ch.empty() {
 			return done(nil)
@@ -126,7 +127,7 @@ func (c *Committer) UpdateState(ctx context.Context, change func(*State) error) 
 		if err := emptyAppend(ctx, txn, iceberg.Properties{SummaryOperation: "state"}); err != nil {
 			return done(err)
 		}
-		bound, err := stageState(txn, c.Branch, state)
+		bound, err := stageState(txn, c.Branch, state, "")
 		if err != nil {
 			return done(err)
 		}
@@ -143,9 +144,17 @@ func (c *Committer) UpdateState(ctx context.Context, change func(*State) error) 
 	return err
 }
 
-// CompactManifests rewrites the branch's manifests into few when it has
-// more than threshold: each overwrite adds a manifest and commit cost grows
-// with their number. A failure here is harmless; the next call retries.
+// CompactManifests rewrites the branch's manifests into one per month of
+// partitions when more than threshold of them are not such a month's
+// manifest yet: each commit adds a manifest and commit cost grows with their
+// number. A failure here is harmless; the next call retries.
+//
+// Clustering by month keeps what a commit reads and rewrites small however
+// many partitions the branch holds: finding a day's current files reads the
+// manifests whose partition range (in the manifest list) contains the day,
+// one month's and the few added since, and replacing a day's files rewrites
+// that month's manifest, not one listing every partition. Only the months of
+// the manifests not yet clustered are rewritten.
 func (c *Committer) CompactManifests(ctx context.Context, threshold int) (bool, error) {
 	c.forgetTable()
 	compacted := false
@@ -166,11 +175,27 @@ func (c *Committer) CompactManifests(ctx context.Context, threshold int) (bool, 
 		if err != nil {
 			return true, err
 		}
-		if len(manifests) <= threshold {
+		dirty := map[int]bool{} // months of the manifests to cluster
+		loose := 0
+		for _, m := range manifests {
+			if lo, hi, ok := manifestMonths(m); ok && lo == hi && monthManifest(m) {
+				continue
+			} else if ok {
+				for mo := lo; mo <= hi; mo++ {
+					dirty[mo] = true
+				}
+			}
+			loose++
+		}
+		if loose <= threshold {
 			return true, nil
 		}
 		txn := tbl.NewTransactionOnBranch(c.Branch)
-		res, err := txn.RewriteManifests(ctx)
+		res, err := txn.RewriteManifests(ctx, table.WithRewriteManifestClusterBy(dataFileMonth),
+			table.WithRewriteManifestPredicate(func(m iceberg.ManifestFile) bool {
+				lo, hi, ok := manifestMonths(m)
+				return !ok || lo != hi || !monthManifest(m) || dirty[lo]
+			}))
 		if err != nil || res.IsNoOp() {
 			return true, err
 		}
@@ -181,10 +206,49 @@ func (c *Committer) CompactManifests(ctx context.Context, threshold int) (bool, 
 	return compacted, err
 }
 
+// monthManifest reports whether m is a manifest a rewrite wrote (its entries
+// existing, none added or deleted by a commit), as opposed to a commit's.
+func monthManifest(m iceberg.ManifestFile) bool {
+	return m.ManifestContent() == iceberg.ManifestContentData && m.AddedDataFiles() == 0 && m.DeletedDataFiles() == 0
+}
+
+// manifestMonths is the range of months (year*12 + month-1) of the
+// partitions m lists, from the manifest list's partition summary of the
+// date column (false when it has none).
+func manifestMonths(m iceberg.ManifestFile) (lo, hi int, ok bool) {
+	p := m.Partitions()
+	if len(p) == 0 || p[0].LowerBound == nil || p[0].UpperBound == nil || len(*p[0].LowerBound) != 4 || len(*p[0].UpperBound) != 4 {
+		return 0, 0, false
+	}
+	day := func(b []byte) int { return int(int32(binary.LittleEndian.Uint32(b))) }
+	return monthOfDays(day(*p[0].LowerBound)), monthOfDays(day(*p[0].UpperBound)), true
+}
+
+// dataFileMonth is the month key a rewrite clusters a data file under
+// (-1 when its partition is not a date).
+func dataFileMonth(df iceberg.DataFile) any {
+	for _, v := range df.Partition() {
+		switch d := v.(type) {
+		case iceberg.Date:
+			return monthOfDays(int(d))
+		case int32:
+			return monthOfDays(int(d))
+		}
+	}
+	return -1
+}
+
+// monthOfDays is the month (year*12 + month-1) of a date in days since
+// 1970-01-01.
+func monthOfDays(days int) int {
+	t := time.Unix(int64(days)*86400, 0).UTC()
+	return t.Year()*12 + int(t.Month()) - 1
+}
+
 // forgetTable drops the cached table: a commit outside the commit loop
 // made it stale.
 func (c *Committer) forgetTable() {
 	c.mu.Lock()
-	c.last = nil
+	c.last, c.lastState = nil, nil
 	c.mu.Unlock()
 }

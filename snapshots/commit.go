@@ -66,6 +66,10 @@ type Committer struct {
 	// it: parsing table metadata is most of a commit's cost, so the next
 	// commit starts from it and reloads only after a failure.
 	last *table.Table
+	// lastState is the branch state that commit wrote, bound to its head:
+	// reading it back from last's properties would copy every checkpoint
+	// again, a cost that grows with the partitions committed.
+	lastState *State
 	// retained is set once the branch is known to carry icefill's
 	// retention (a branch made by its first commit does not).
 	retained atomic.Bool
@@ -96,6 +100,10 @@ type CommitResult struct {
 	// (another writer, or the nightly job, committed first); Attempts-1 are
 	// all retries, conflicts or catalog errors.
 	Conflicts int
+	// State is the branch state right after the commit, every writer's
+	// checkpoints included (nil when not known without reading the table
+	// again). Never modify it.
+	State *State
 }
 
 // IsConflict reports whether a commit failed because the table changed
@@ -142,9 +150,10 @@ func (c *Committer) Commit(ctx context.Context, pc PartitionCommit) (CommitResul
 			}
 		}
 		c.mu.Lock()
-		tbl, err := c.last, error(nil)
-		c.last = nil
+		tbl, state, err := c.last, c.lastState, error(nil)
+		c.last, c.lastState = nil, nil
 		if tbl == nil || attempt > 1 {
+			tbl, state = nil, nil
 			tbl, err = c.Catalog.LoadTable(ctx, c.Ident)
 		}
 		if err != nil {
@@ -155,15 +164,16 @@ func (c *Committer) Commit(ctx context.Context, pc PartitionCommit) (CommitResul
 			lastErr = fmt.Errorf("load table: %w", err)
 			continue
 		}
-		state, err := LoadState(tbl, c.Branch)
-		if err != nil {
-			c.mu.Unlock()
-			return res, err
+		if state == nil {
+			if state, err = LoadState(tbl, c.Branch); err != nil {
+				c.mu.Unlock()
+				return res, err
+			}
 		}
 		if cp, ok := state.Checkpoints[pc.DayText]; ok && cp.Attempt == pc.Checkpoint.Attempt {
 			// An earlier attempt whose answer we did not get has landed.
 			c.mu.Unlock()
-			res.Recovered = attempt > 1
+			res.Recovered, res.State = attempt > 1, state
 			return res, nil
 		}
 		if len(pc.Files) > 0 && fenced(tbl, pc.Written) {
@@ -175,9 +185,8 @@ func (c *Committer) Commit(ctx context.Context, pc PartitionCommit) (CommitResul
 			c.log().Debug("retrying partition commit", "partition", pc.DayText, "branch", c.Branch, "attempt", attempt, "cause", lastErr)
 		}
 		start := time.Now()
-		var next *table.Table
-		next, err = c.attempt(ctx, tbl, state, pc)
-		c.last = next
+		c.last, c.lastState, err = c.attempt(ctx, tbl, state, pc)
+		res.State = c.lastState
 		c.mu.Unlock()
 		if err == nil {
 			res.Latency = time.Since(start)
@@ -208,7 +217,10 @@ func (c *Committer) Commit(ctx context.Context, pc PartitionCommit) (CommitResul
 		pc.DayText, c.Branch, ErrGaveUp, maxAttempts, lastErr)
 }
 
-func (c *Committer) attempt(ctx context.Context, tbl *table.Table, state *State, pc PartitionCommit) (*table.Table, error) {
+// attempt commits pc once on tbl, whose branch state is state. It returns
+// the committed table and the state it holds (nil when the catalog landed
+// another snapshot than the state is bound to: the next attempt reads it).
+func (c *Committer) attempt(ctx context.Context, tbl *table.Table, state *State, pc PartitionCommit) (*table.Table, *State, error) {
 	next := state.Clone()
 	cp := pc.Checkpoint
 	// The pin below makes this commit land on exactly this metadata, so its
@@ -224,16 +236,16 @@ func (c *Committer) attempt(ctx context.Context, tbl *table.Table, state *State,
 	summary[SummaryDone] = fmt.Sprint(len(next.Checkpoints))
 	old, err := PartitionFiles(ctx, tbl, c.Branch, pc.Day)
 	if err != nil {
-		return nil, err
+		return nil, nil, err
 	}
 	txn, err := pinnedTxn(tbl, c.Branch)
 	if err != nil {
-		return nil, err
+		return nil, nil, err
 	}
 	if len(pc.Files) > 0 {
 		// The gc fence read above must still be the fence at commit time.
 		if err := txn.AssertRefSnapshotID(FenceRef); err != nil {
-			return nil, err
+			return nil, nil, err
 		}
 	}
 	if len(old) > 0 || len(pc.Files) > 0 {
@@ -241,45 +253,55 @@ func (c *Committer) attempt(ctx context.Context, tbl *table.Table, state *State,
 		// recognised from the state first, so the library's scan of every
 		// manifest for duplicate paths is skipped.
 		if err := txn.ReplaceDataFilesWithDataFiles(ctx, old, pc.Files, summary, table.WithoutDuplicateCheck()); err != nil {
-			return nil, fmt.Errorf("stage partition %s: %w", pc.DayText, err)
+			return nil, nil, fmt.Errorf("stage partition %s: %w", pc.DayText, err)
 		}
 	} else if err := emptyAppend(ctx, txn, summary); err != nil {
 		// An empty day that was empty before: an empty snapshot still moves
 		// the head, so the state change is compare-and-swapped like any other.
-		return nil, err
+		return nil, nil, err
 	}
-	bound, err := stageState(txn, c.Branch, next)
+	onlyDay := ""
+	if state.stored {
+		onlyDay = pc.DayText // next is state with this one checkpoint changed
+	}
+	bound, err := stageState(txn, c.Branch, next, onlyDay)
 	if err != nil {
-		return nil, err
+		return nil, nil, err
 	}
 	if c.Fault != nil {
 		if err := c.Fault(PointBeforeCommit); err != nil {
-			return nil, err
+			return nil, nil, err
 		}
 	}
 	committed, err := c.commitTxn(ctx, tbl, txn)
 	if err != nil {
-		return nil, fmt.Errorf("commit partition %s: %w", pc.DayText, err)
+		return nil, nil, fmt.Errorf("commit partition %s: %w", pc.DayText, err)
 	}
-	checkBound(c.log(), committed, c.Branch, bound)
+	next.SetAside, next.SetAsideCheckpoints, next.stored = "", 0, true
+	if !checkBound(c.log(), committed, c.Branch, bound) {
+		next = nil
+	}
 	if c.Fault != nil {
 		if err := c.Fault(PointLostResponse); err != nil {
-			return nil, err
+			return nil, nil, err
 		}
 	}
-	return committed, nil
+	return committed, next, nil
 }
 
 // checkBound warns when a commit landed a snapshot other than the one its
 // state was bound to (a catalog that rewrote the commit): the state is then
-// set aside by the next LoadState and the partitions are recomputed.
-func checkBound(log *slog.Logger, committed *table.Table, branch string, bound int64) {
+// set aside by the next LoadState and the partitions are recomputed. It
+// reports whether the branch head is the bound snapshot.
+func checkBound(log *slog.Logger, committed *table.Table, branch string, bound int64) bool {
 	if committed == nil {
-		return
+		return false
 	}
-	if head := committed.SnapshotByName(branch); head != nil && head.SnapshotID != bound {
+	head := committed.SnapshotByName(branch)
+	if head != nil && head.SnapshotID != bound {
 		log.Warn("the catalog committed another snapshot than the one the branch state was bound to; the next run recomputes the branch", "branch", branch, "head", head.SnapshotID, "bound", bound)
 	}
+	return head != nil && head.SnapshotID == bound
 }
 
 // DefaultKeepHistory is how many of a branch's newest snapshots icefill

@@ -269,7 +269,7 @@ func publishPromotion(ctx context.Context, cat catalog.Catalog, p *promotion, op
 		// checkpoints describe: bind the state to it (LoadState).
 		rebound := p.state.Clone()
 		rebound.Head = p.target
-		ch, err := encodeState(tbl.Properties(), opts.Branch, rebound)
+		ch, err := encodeState(tbl.Properties(), opts.Branch, rebound, "")
 		if err != nil {
 			return err
 		}

@@ -110,6 +110,12 @@ type State struct {
 	SetAside string `json:"-"`
 	// SetAsideCheckpoints counts the checkpoints of the state set aside.
 	SetAsideCheckpoints int `json:"-"`
+
+	// stored is true when the state is exactly what the properties of the
+	// table it was read from (or committed to) hold, in format 2: a commit
+	// that changes one checkpoint then re-encodes only that month. A clone
+	// is not (it is made to be changed).
+	stored bool
 }
 
 // NewState is an empty state for branch.
@@ -120,6 +126,7 @@ func NewState(branch string) *State {
 // Clone deep-copies the maps so a retry can start from a fresh copy.
 func (s *State) Clone() *State {
 	c := *s
+	c.stored = false
 	c.Checkpoints = maps.Clone(s.Checkpoints)
 	c.Failures = maps.Clone(s.Failures)
 	c.SourceChanged = maps.Clone(s.SourceChanged)
@@ -222,8 +229,10 @@ func unbound(tbl *table.Table, branch string, head int64) string {
 
 // stageState sets branch's state property in txn, bound to the snapshot
 // txn stages on branch: call it after staging that snapshot. It returns
-// the snapshot id the state is bound to.
-func stageState(txn *table.Transaction, branch string, s *State) (int64, error) {
+// the snapshot id the state is bound to. A non-empty onlyDay says that s
+// differs from what txn's table stores only in onlyDay's checkpoint and
+// the header (encodeState).
+func stageState(txn *table.Transaction, branch string, s *State, onlyDay string) (int64, error) {
 	staged, err := txn.StagedTable()
 	if err != nil {
 		return 0, err
@@ -233,7 +242,7 @@ func stageState(txn *table.Transaction, branch string, s *State) (int64, error) 
 		return 0, fmt.Errorf("stage state of branch %s: the transaction made no snapshot on it", branch)
 	}
 	s.Head = snap.SnapshotID
-	ch, err := encodeState(staged.Properties(), branch, s)
+	ch, err := encodeState(staged.Properties(), branch, s, onlyDay)
 	if err != nil {
 		return 0, err
 	}

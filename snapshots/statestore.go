@@ -124,6 +124,7 @@ func readStoredState(props iceberg.Properties, branch string) (*State, error) {
 		}
 		maps.Copy(s.Checkpoints, days)
 	}
+	s.stored = true
 	return s, nil
 }
 
@@ -139,44 +140,123 @@ func (c stateChanges) empty() bool { return len(c.Set) == 0 && len(c.Remove) == 
 // s: the header, the months whose checkpoints differ, and the removal of
 // months s no longer has (and of any month when props hold format 1). Only
 // changed months are compressed.
-func encodeState(props iceberg.Properties, branch string, s *State) (stateChanges, error) {
+//
+// It compares each checkpoint with the stored (cached) months in place and
+// gathers only the changed months' days: regrouping all of a long backfill's
+// checkpoints by month at every commit was the cost that grew most with the
+// number of partitions committed (2 ms of CPU per commit at 1,825).
+//
+// A non-empty onlyDay promises that s differs from what props hold (format
+// 2) only in onlyDay's checkpoint and the header: the commit of one
+// partition, from a state read from or committed to props. Then only that
+// month is looked at, so the cost does not grow with the checkpoints.
+func encodeState(props iceberg.Properties, branch string, s *State, onlyDay string) (stateChanges, error) {
 	ch := stateChanges{Set: iceberg.Properties{}}
-	months := map[string]map[string]Checkpoint{}
-	for day, cp := range s.Checkpoints {
-		m := monthOf(day)
-		if months[m] == nil {
-			months[m] = map[string]Checkpoint{}
+	if onlyDay != "" {
+		if err := encodeOneMonth(props, branch, s, onlyDay, &ch); err != nil {
+			return ch, err
 		}
-		months[m][day] = cp
+		return ch, encodeHeader(props, branch, s, &ch)
 	}
-	for m, days := range months {
-		key := StateDaysProperty(branch, m)
-		if stored, ok := props[key]; ok {
-			if old, err := decodeMonth(branch, m, stored); err == nil && maps.Equal(old, days) {
-				continue
+	type month struct {
+		stored map[string]Checkpoint // nil: not stored, or unreadable
+		count  int                   // s's checkpoints in the month
+		dirty  bool
+	}
+	months := map[string]*month{}
+	for day, cp := range s.Checkpoints {
+		name := monthOf(day)
+		m := months[name]
+		if m == nil {
+			m = &month{dirty: true}
+			months[name] = m
+			if stored, ok := props[StateDaysProperty(branch, name)]; ok {
+				if days, err := decodeMonth(branch, name, stored); err == nil {
+					m.stored, m.dirty = days, false
+				}
 			}
 		}
+		m.count++
+		if !m.dirty {
+			if old, ok := m.stored[day]; !ok || old != cp {
+				m.dirty = true
+			}
+		}
+	}
+	changed := map[string]map[string]Checkpoint{}
+	for name, m := range months {
+		if m.dirty || len(m.stored) != m.count {
+			changed[name] = map[string]Checkpoint{}
+		}
+	}
+	if len(changed) > 0 {
+		for day, cp := range s.Checkpoints {
+			if days := changed[monthOf(day)]; days != nil {
+				days[day] = cp
+			}
+		}
+	}
+	for name, days := range changed {
 		enc, err := encodeJSON(days)
 		if err != nil {
 			return ch, err
 		}
-		ch.Set[key] = enc
+		ch.Set[StateDaysProperty(branch, name)] = enc
 	}
 	for k := range props {
 		if m, ok := daysPropertyMonth(k, branch); ok && months[m] == nil {
 			ch.Remove = append(ch.Remove, k)
 		}
 	}
+	return ch, encodeHeader(props, branch, s, &ch)
+}
+
+// encodeOneMonth adds to ch the change of onlyDay's month: the stored
+// month with onlyDay's checkpoint as s has it (or without it).
+func encodeOneMonth(props iceberg.Properties, branch string, s *State, onlyDay string, ch *stateChanges) error {
+	name := monthOf(onlyDay)
+	key := StateDaysProperty(branch, name)
+	days := map[string]Checkpoint{}
+	if stored, ok := props[key]; ok {
+		old, err := decodeMonth(branch, name, stored)
+		if err != nil {
+			return err
+		}
+		maps.Copy(days, old)
+	}
+	cp, ok := s.Checkpoints[onlyDay]
+	if old, had := days[onlyDay]; had == ok && old == cp {
+		return nil
+	}
+	if !ok {
+		delete(days, onlyDay)
+		if len(days) == 0 {
+			ch.Remove = append(ch.Remove, key)
+			return nil
+		}
+	} else {
+		days[onlyDay] = cp
+	}
+	enc, err := encodeJSON(days)
+	if err != nil {
+		return err
+	}
+	ch.Set[key] = enc
+	return nil
+}
+
+// encodeHeader adds to ch the header of s, when it differs from props'.
+func encodeHeader(props iceberg.Properties, branch string, s *State, ch *stateChanges) error {
 	h := stateHeader{Version: stateVersion, Branch: branch, Plan: s.Plan, Failures: s.Failures, SourceChanged: s.SourceChanged, MissingAsEmpty: s.MissingAsEmpty,
 		Head: s.Head, Count: len(s.Checkpoints)}
 	enc, err := encodeJSON(h)
 	if err != nil {
-		return ch, err
+		return err
 	}
 	if props[StateProperty(branch)] != enc {
 		ch.Set[StateProperty(branch)] = enc
 	}
-	return ch, nil
+	return nil
 }
 
 // stage stages the changes on txn.

@@ -4,7 +4,9 @@ import (
 	"context"
 	"fmt"
 	"iter"
+	"maps"
 	"path/filepath"
+	"slices"
 	"testing"
 	"time"
 
@@ -228,4 +230,135 @@ func header(t *testing.T, tbl *table.Table, branch string) stateHeader {
 		t.Fatal(err)
 	}
 	return h
+}
+
+// Compaction clusters the branch's manifests by month and rewrites only the
+// months of manifests added since: a commit then reads and rewrites one
+// month's manifest, however many partitions the branch holds. Rows and the
+// state's binding survive it.
+func TestCompactionClustersManifestsByMonth(t *testing.T) {
+	ctx := context.Background()
+	cat, c := tinyCommitter(t, "b", 0)
+	layout := func() map[int][]iceberg.ManifestFile {
+		t.Helper()
+		tbl, err := cat.Iceberg().LoadTable(ctx, cat.Ident())
+		if err != nil {
+			t.Fatal(err)
+		}
+		fs, err := tbl.FS(ctx)
+		if err != nil {
+			t.Fatal(err)
+		}
+		ms, err := tbl.SnapshotByName("b").Manifests(fs)
+		if err != nil {
+			t.Fatal(err)
+		}
+		byMonth := map[int][]iceberg.ManifestFile{}
+		for _, m := range ms {
+			lo, hi, ok := manifestMonths(m)
+			if !ok || lo != hi || !monthManifest(m) {
+				lo = -1 // not one month's compacted manifest
+			}
+			byMonth[lo] = append(byMonth[lo], m)
+		}
+		return byMonth
+	}
+	compact := func(want bool) {
+		t.Helper()
+		done, err := c.CompactManifests(ctx, 8)
+		if err != nil || done != want {
+			t.Fatalf("compaction: done %v, err %v; want done %v", done, err, want)
+		}
+	}
+	// 2020-01-01 … 2020-02-14: January and February.
+	for i := 0; i < 45; i++ {
+		commitTiny(t, c, i)
+	}
+	compact(true)
+	jan, feb := 2020*12, 2020*12+1
+	first := layout()
+	if len(first) != 2 || len(first[jan]) != 1 || len(first[feb]) != 1 {
+		t.Fatalf("after compaction: %d groups (%d January, %d February manifests), want one manifest per month", len(first), len(first[jan]), len(first[feb]))
+	}
+	// Eight more days of February: not above the threshold yet.
+	for i := 45; i < 53; i++ {
+		commitTiny(t, c, i)
+	}
+	compact(false)
+	commitTiny(t, c, 53)
+	compact(true)
+	second := layout()
+	if len(second) != 2 || len(second[feb]) != 1 || second[jan][0].FilePath() != first[jan][0].FilePath() {
+		t.Fatalf("after the second compaction: %d groups; January's manifest rewritten: %v", len(second), second[jan][0].FilePath() != first[jan][0].FilePath())
+	}
+	if second[feb][0].FilePath() == first[feb][0].FilePath() || second[feb][0].ExistingDataFiles() != 23 {
+		t.Errorf("February's manifest: %s with %d files, want a new one with 23", second[feb][0].FilePath(), second[feb][0].ExistingDataFiles())
+	}
+	tbl, err := cat.Iceberg().LoadTable(ctx, cat.Ident())
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got := branchRows(t, tbl, "b"); got != 54 {
+		t.Errorf("branch has %d rows, want 54", got)
+	}
+	state, err := LoadState(tbl, "b")
+	if err != nil || state.SetAside != "" || len(state.Checkpoints) != 54 {
+		t.Fatalf("state after compactions: %d checkpoints, set aside %q, err %v", len(state.Checkpoints), state.SetAside, err)
+	}
+	// The commit after a compaction reads and replaces a day's files through
+	// the month's manifest.
+	files, err := PartitionFiles(ctx, tbl, "b", iceberg.Date(features.MustParseDate("2020-01-15")))
+	if err != nil || len(files) != 1 {
+		t.Fatalf("files of 2020-01-15: %d, err %v", len(files), err)
+	}
+}
+
+// A commit that changes one checkpoint encodes only that day's month; the
+// changes must be those a comparison of every checkpoint finds.
+func TestEncodeOneDayMatchesFullComparison(t *testing.T) {
+	base := NewState("b")
+	for i := 0; i < 70; i++ {
+		day := (features.MustParseDate("2020-01-01") + features.Date(i)).String()
+		base.Checkpoints[day] = Checkpoint{Logic: "l", Fingerprint: fmt.Sprint(i), Attempt: fmt.Sprint("a", i), Seq: int64(i + 1)}
+	}
+	base.Checkpoints["2020-05-09"] = Checkpoint{Logic: "l", Fingerprint: "alone in its month"}
+	stored, err := encodeState(iceberg.Properties{}, "b", base, "")
+	if err != nil {
+		t.Fatal(err)
+	}
+	props := stored.Set
+	for _, tc := range []struct {
+		name, day string
+		change    func(s *State)
+	}{
+		{"unchanged", "2020-01-05", func(*State) {}},
+		{"a day recomputed", "2020-02-03", func(s *State) { s.Checkpoints["2020-02-03"] = Checkpoint{Logic: "l", Fingerprint: "new"} }},
+		{"a new day in a stored month", "2020-03-20", func(s *State) { s.Checkpoints["2020-03-20"] = Checkpoint{Logic: "l", Fingerprint: "x"} }},
+		{"a new month", "2020-07-01", func(s *State) { s.Checkpoints["2020-07-01"] = Checkpoint{Logic: "l", Fingerprint: "y"} }},
+		{"a day dropped", "2020-01-31", func(s *State) { delete(s.Checkpoints, "2020-01-31") }},
+		{"a month's only day dropped", "2020-05-09", func(s *State) { delete(s.Checkpoints, "2020-05-09") }},
+		{"a failure cleared", "2020-02-10", func(s *State) {
+			s.Checkpoints["2020-02-10"] = Checkpoint{Logic: "l", Fingerprint: "z"}
+			s.Failures = map[string]Failure{}
+		}},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			s := base.Clone()
+			s.Failures["2020-02-10"] = Failure{Error: "boom"}
+			tc.change(s)
+			full, err := encodeState(props, "b", s, "")
+			if err != nil {
+				t.Fatal(err)
+			}
+			one, err := encodeState(props, "b", s, tc.day)
+			if err != nil {
+				t.Fatal(err)
+			}
+			slices.Sort(full.Remove)
+			slices.Sort(one.Remove)
+			if !maps.Equal(full.Set, one.Set) || !slices.Equal(full.Remove, one.Remove) {
+				t.Errorf("one day: set %v, remove %v; full comparison: set %v, remove %v", slices.Sorted(maps.Keys(one.Set)), one.Remove, slices.Sorted(maps.Keys(full.Set)), full.Remove)
+			}
+		})
+	}
 }

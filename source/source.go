@@ -11,6 +11,7 @@ import (
 	"sort"
 	"strings"
 	"sync"
+	"sync/atomic"
 
 	"github.com/icefill/icefill/internal/errkind"
 
@@ -23,6 +24,12 @@ import (
 	"github.com/icefill/icefill/features"
 	"github.com/icefill/icefill/internal/objstore"
 )
+
+// BytesRead counts every byte this process read from source files: the
+// partition days', their lookback days' and the Parquet footers read to
+// size a day, each read as often as it happens (a metric of I/O, not of
+// the source's size).
+var BytesRead atomic.Int64
 
 // Source is an opened source root.
 type Source struct {
@@ -177,7 +184,8 @@ type openedFile struct {
 
 // recordingReader remembers the first error of the storage underneath the
 // Parquet reader, so that a storage outage is reported as one (retry later)
-// and not as a corrupt file (replace it).
+// and not as a corrupt file (replace it). Every source read passes through
+// one, so it also counts BytesRead.
 type recordingReader struct {
 	r   io.ReaderAt
 	mu  sync.Mutex
@@ -186,6 +194,7 @@ type recordingReader struct {
 
 func (r *recordingReader) ReadAt(p []byte, off int64) (int, error) {
 	n, err := r.r.ReadAt(p, off)
+	BytesRead.Add(int64(n))
 	if err != nil && !errors.Is(err, io.EOF) {
 		r.mu.Lock()
 		if r.err == nil {

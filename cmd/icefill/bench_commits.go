@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"iter"
 	"os"
+	"runtime/pprof"
 	"slices"
 	"strings"
 	"time"
@@ -159,8 +160,13 @@ func commitSeries(c *cli.Context, n int, name string) (lat, cpu []time.Duration,
 			return nil, nil, err
 		}
 		cpu0 := cpuTime()
-		res, err := committer.Commit(ctx, snapshots.PartitionCommit{Day: day, DayText: dayText, Files: files,
-			Checkpoint: snapshots.Checkpoint{Logic: "bench", Fingerprint: fmt.Sprint(i), Attempt: fmt.Sprint(i), CommittedAt: time.Now().UnixMilli()}})
+		var res snapshots.CommitResult
+		// Labelled so that a --cpuprofile compares the first commits with
+		// the last: go tool pprof -tagfocus commits=last-100.
+		pprof.Do(ctx, pprof.Labels("commits", commitBucket(i, n)), func(ctx context.Context) {
+			res, err = committer.Commit(ctx, snapshots.PartitionCommit{Day: day, DayText: dayText, Files: files,
+				Checkpoint: snapshots.Checkpoint{Logic: "bench", Fingerprint: fmt.Sprint(i), Attempt: fmt.Sprint(i), CommittedAt: time.Now().UnixMilli()}})
+		})
 		if err != nil {
 			return nil, nil, err
 		}
@@ -172,6 +178,17 @@ func commitSeries(c *cli.Context, n int, name string) (lat, cpu []time.Duration,
 		}
 	}
 	return lat, cpu, nil
+}
+
+// commitBucket names the profile label of commit i of n.
+func commitBucket(i, n int) string {
+	switch {
+	case i < 100:
+		return "first-100"
+	case i >= n-100:
+		return "last-100"
+	}
+	return "middle"
 }
 
 // window is how many commits around each point its median is taken of: on

@@ -2,6 +2,7 @@ package main
 
 import (
 	"context"
+	"sync/atomic"
 	"time"
 
 	"github.com/urfave/cli/v2"
@@ -11,6 +12,7 @@ import (
 	"github.com/icefill/icefill/internal/metrics"
 	"github.com/icefill/icefill/rewrite"
 	"github.com/icefill/icefill/snapshots"
+	"github.com/icefill/icefill/source"
 	"github.com/icefill/icefill/spill"
 )
 
@@ -32,7 +34,8 @@ func startMetrics(c *cli.Context, prog rewrite.Progress) (rewrite.Progress, func
 	if addr == "" {
 		return prog, func() {}, nil
 	}
-	m := metrics.New(c.String("branch"), metrics.Spill{BytesWritten: spill.BytesWritten.Load, BytesOnDisk: spill.BytesOnDisk.Load})
+	m := metrics.New(c.String("branch"), metrics.Counters{SpillBytesWritten: spill.BytesWritten.Load, SpillBytesOnDisk: spill.BytesOnDisk.Load,
+		SourceBytesRead: source.BytesRead.Load})
 	ctx, cancel := context.WithCancel(context.WithoutCancel(c.Context))
 	bound, err := m.Serve(ctx, addr)
 	if err != nil {
@@ -52,30 +55,34 @@ func startMetrics(c *cli.Context, prog rewrite.Progress) (rewrite.Progress, func
 		}
 		cancel()
 	}
-	return metricsProgress{Progress: prog, m: m}, stop, nil
+	return &metricsProgress{Progress: prog, m: m}, stop, nil
 }
 
 // metricsProgress feeds the metrics from the run's progress events.
 type metricsProgress struct {
 	rewrite.Progress
-	m *metrics.Run
+	m    *metrics.Run
+	plan atomic.Pointer[rewrite.Plan]
 }
 
-func (p metricsProgress) Planned(plan *rewrite.Plan) {
+func (p *metricsProgress) Planned(plan *rewrite.Plan) {
 	p.Progress.Planned(plan)
-	p.m.Planned(len(plan.Todo()))
+	p.plan.Store(plan)
+	p.m.Remaining(0, plan.Remaining(nil))
 }
 
-func (p metricsProgress) Committed(day features.Date, part *rewrite.Partition, res snapshots.CommitResult, took time.Duration) {
+// Committed also counts what remains of the whole job in the state the
+// commit left: every shard's checkpoints are in it, so each process's
+// gauge follows the others' progress too.
+func (p *metricsProgress) Committed(day features.Date, part *rewrite.Partition, res snapshots.CommitResult, took time.Duration) {
 	p.Progress.Committed(day, part, res, took)
-	var bytes int64
-	for _, f := range part.Files {
-		bytes += f.Size
+	p.m.Committed(part.InputRows, res.Latency, res.Attempts, res.Conflicts, res.Recovered, part.Spilled != nil)
+	if plan := p.plan.Load(); plan != nil && res.State != nil {
+		p.m.Remaining(res.State.Checkpoints[day.String()].Seq, plan.Remaining(res.State))
 	}
-	p.m.Committed(part.InputRows, bytes, res.Latency, res.Attempts, res.Conflicts, res.Recovered, part.Spilled != nil)
 }
 
-func (p metricsProgress) Failed(day features.Date, err error) {
+func (p *metricsProgress) Failed(day features.Date, err error) {
 	p.Progress.Failed(day, err)
 	p.m.Failed()
 }

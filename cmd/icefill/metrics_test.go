@@ -24,13 +24,20 @@ import (
 
 // A real run of the binary serves its metrics: scraped over HTTP and parsed
 // with Prometheus' own parser, they agree with what the run committed.
+//
+// The job is split in three shards. Process A (shard 0/3, metrics) stops
+// before its second commit; process B (shard 1/3) runs to the end; then A
+// goes on. A's "remaining" must count the whole job as A's last commit saw
+// it: B's days done, shard 2's two days not (a gauge of A's own plan would
+// say 0, one counted at A's plan only 4).
 func TestRunServesPrometheusMetrics(t *testing.T) {
 	dir := t.TempDir()
-	const days = 4
-	cmd := exec.Command(binary, "run", "--source", crashSrc, "--from", crashFrom.String(), "--to", (crashFrom + days - 1).String(),
+	const days = 6
+	to := (crashFrom + days - 1).String()
+	cmd := exec.Command(binary, "run", "--source", crashSrc, "--from", crashFrom.String(), "--to", to, "--shard", "0/3", "--run-id", "metrics-a",
 		"--branch", "m", "--workers", "1", "--catalog-db", filepath.Join(dir, "catalog.db"), "--warehouse", filepath.Join(dir, "warehouse"),
 		"--metrics-addr", "127.0.0.1:0", "--metrics-linger", "2m")
-	cmd.Env = append(os.Environ(), "ICEFILL_LOG_LEVEL=info")
+	cmd.Env = append(os.Environ(), "ICEFILL_LOG_LEVEL=info", "ICEFILL_FAULT=before-commit:2:stop")
 	stderr, err := cmd.StderrPipe()
 	if err != nil {
 		t.Fatal(err)
@@ -57,12 +64,21 @@ func TestRunServesPrometheusMetrics(t *testing.T) {
 		t.Fatal("the run never said where it serves metrics")
 	}
 
-	// Scrape until the run has committed every day (it then lingers).
+	if !waitStopped(t, cmd.Process.Pid) {
+		t.Fatal("process A ended before its second commit")
+	}
+	if code, _, out := icefill(t, dir, nil, 0, "run", "--source", crashSrc, "--from", crashFrom.String(), "--to", to, "--shard", "1/3",
+		"--branch", "m", "--workers", "1"); code != 0 {
+		t.Fatalf("process B: exit %d\n%s", code, out)
+	}
+	cmd.Process.Signal(syscall.SIGCONT)
+
+	// Scrape until A has committed its two days (it then lingers).
 	var fams map[string]*dto.MetricFamily
 	deadline := time.Now().Add(4 * time.Minute)
 	for {
 		fams = scrape(t, url)
-		if value(fams, "icefill_partitions_done_total") == days {
+		if value(fams, "icefill_partitions_done_total") == 2 {
 			break
 		}
 		if time.Now().After(deadline) {
@@ -75,31 +91,46 @@ func TestRunServesPrometheusMetrics(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	var events float64
+	var events, ownBytes float64
+	mine := 0
 	for _, cp := range state.Checkpoints {
-		events += float64(cp.InputRows)
+		if cp.RunID == "metrics-a" {
+			mine++
+			events += float64(cp.InputRows)
+			ownBytes += float64(cp.Bytes)
+		}
 	}
-	if len(state.Checkpoints) != days || events == 0 {
-		t.Fatalf("the branch has %d checkpoints, %v events", len(state.Checkpoints), events)
+	if len(state.Checkpoints) != 4 || mine != 2 || events == 0 || ownBytes == 0 {
+		t.Fatalf("the branch has %d checkpoints, %d of A, %v events, %v bytes", len(state.Checkpoints), mine, events, ownBytes)
 	}
 	for name, want := range map[string]float64{
 		"icefill_events_read_total":       events,
-		"icefill_partitions_remaining":    0,
+		"icefill_partitions_remaining":    2,
 		"icefill_partitions_failed_total": 0,
 	} {
 		if got := value(fams, name); got != want {
 			t.Errorf("%s = %v, want %v", name, got, want)
 		}
 	}
-	if h := fams["icefill_commit_latency_seconds"]; h == nil || h.Metric[0].GetHistogram().GetSampleCount() != days || h.Metric[0].GetHistogram().GetSampleSum() <= 0 {
+	// Each partition reads its 7 lookback days too: far more than its own
+	// day's files, which is all the counter used to count.
+	t.Logf("source bytes read %v; A's own days' files %v bytes", value(fams, "icefill_source_bytes_read_total"), ownBytes)
+	if got := value(fams, "icefill_source_bytes_read_total"); got <= 2*ownBytes {
+		t.Errorf("source bytes read = %v, want more than twice A's own days' %v (lookback days are read too)", got, ownBytes)
+	}
+	if h := fams["icefill_commit_latency_seconds"]; h == nil || h.Metric[0].GetHistogram().GetSampleCount() != 2 || h.Metric[0].GetHistogram().GetSampleSum() <= 0 {
 		t.Errorf("commit latency histogram: %v", h)
 	}
-	for _, name := range []string{"icefill_source_bytes_read_total", "icefill_events_per_second", "process_resident_memory_bytes", "go_memstats_heap_alloc_bytes"} {
+	// A's second commit lost the race to B's commits and was retried.
+	if got := value(fams, "icefill_commit_conflicts_total"); got < 1 {
+		t.Errorf("commit conflicts = %v, want at least 1 (B committed while A was stopped)", got)
+	}
+	for _, name := range []string{"icefill_events_per_second", "process_resident_memory_bytes", "go_memstats_heap_alloc_bytes"} {
 		if value(fams, name) <= 0 {
 			t.Errorf("%s = %v, want > 0", name, value(fams, name))
 		}
 	}
-	for _, name := range []string{"icefill_commit_conflicts_total", "icefill_commit_retries_total", "icefill_spill_bytes_written_total", "icefill_spill_bytes_on_disk"} {
+	for _, name := range []string{"icefill_commit_retries_total", "icefill_spill_bytes_written_total", "icefill_spill_bytes_on_disk"} {
 		if fams[name] == nil {
 			t.Errorf("%s is not exposed", name)
 		}

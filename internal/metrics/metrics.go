@@ -13,6 +13,7 @@ import (
 	"context"
 	"net"
 	"net/http"
+	"sync"
 	"sync/atomic"
 	"time"
 
@@ -28,7 +29,9 @@ type Run struct {
 
 	done, failed       prometheus.Counter
 	remaining          prometheus.Gauge
-	events, bytes      prometheus.Counter
+	remainingSeq       int64 // the table sequence number remaining was counted at
+	remainingMu        sync.Mutex
+	events             prometheus.Counter
 	eventsTotal        atomic.Int64
 	commitLatency      prometheus.Histogram
 	conflicts, retries prometheus.Counter
@@ -36,14 +39,16 @@ type Run struct {
 	spilledPartitions  prometheus.Counter
 }
 
-// Spill reads the spill counters (spill.BytesWritten and BytesOnDisk).
-type Spill struct {
-	BytesWritten, BytesOnDisk func() int64
+// Counters reads the process-wide counters other packages keep: the spill
+// counters (spill.BytesWritten and BytesOnDisk) and the source bytes read
+// (source.BytesRead).
+type Counters struct {
+	SpillBytesWritten, SpillBytesOnDisk, SourceBytesRead func() int64
 }
 
 // New registers a run's metrics (labelled with branch) and the standard
 // process and Go runtime collectors on a registry of its own.
-func New(branch string, spill Spill) *Run {
+func New(branch string, counters Counters) *Run {
 	reg := prometheus.NewRegistry()
 	labels := prometheus.Labels{"branch": branch}
 	counter := func(name, help string) prometheus.Counter {
@@ -55,9 +60,8 @@ func New(branch string, spill Spill) *Run {
 	r := &Run{reg: reg, start: time.Now(),
 		done:      counter("partitions_done_total", "Partitions committed by this process."),
 		failed:    counter("partitions_failed_total", "Partitions that failed in this process (the next run retries them)."),
-		remaining: gauge("partitions_remaining", "Partitions of this process's plan neither committed nor failed yet."),
+		remaining: gauge("partitions_remaining", "Partitions of the whole job (every shard's) not yet committed with this run's logic and current input, as of the branch state this process last read (at its plan and at each of its commits)."),
 		events:    counter("events_read_total", "Source events read by the partitions committed."),
-		bytes:     counter("source_bytes_read_total", "Bytes of the source files of the partitions committed (each day's own files)."),
 		commitLatency: prometheus.NewHistogram(prometheus.HistogramOpts{Namespace: "icefill", Name: "commit_latency_seconds",
 			Help: "Duration of the successful catalog commit call of each partition.", ConstLabels: labels,
 			Buckets: []float64{.005, .01, .025, .05, .1, .25, .5, 1, 2.5, 5, 10, 30}}),
@@ -66,21 +70,26 @@ func New(branch string, spill Spill) *Run {
 		recovered:         counter("commit_recovered_total", "Commits whose answer was lost but which had landed (found by reading the table back)."),
 		spilledPartitions: counter("spilled_partitions_total", "Partitions computed on the external (spill to disk) path."),
 	}
-	reg.MustRegister(r.done, r.failed, r.remaining, r.events, r.bytes, r.commitLatency, r.conflicts, r.retries, r.recovered,
+	reg.MustRegister(r.done, r.failed, r.remaining, r.events, r.commitLatency, r.conflicts, r.retries, r.recovered,
 		r.spilledPartitions,
 		prometheus.NewGaugeFunc(prometheus.GaugeOpts{Namespace: "icefill", Name: "events_per_second",
 			Help: "Source events read per second since the run started.", ConstLabels: labels}, r.eventsPerSecond),
 		collectors.NewGoCollector(),
 		collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
-	if spill.BytesWritten != nil {
+	if counters.SourceBytesRead != nil {
+		reg.MustRegister(prometheus.NewCounterFunc(prometheus.CounterOpts{Namespace: "icefill", Name: "source_bytes_read_total",
+			Help: "Bytes read from source files by this process: partition and lookback days, Parquet footers, each read counted (a day read again counts again).", ConstLabels: labels},
+			func() float64 { return float64(counters.SourceBytesRead()) }))
+	}
+	if counters.SpillBytesWritten != nil {
 		reg.MustRegister(prometheus.NewCounterFunc(prometheus.CounterOpts{Namespace: "icefill", Name: "spill_bytes_written_total",
 			Help: "Bytes written to local disk by the external path.", ConstLabels: labels},
-			func() float64 { return float64(spill.BytesWritten()) }))
+			func() float64 { return float64(counters.SpillBytesWritten()) }))
 	}
-	if spill.BytesOnDisk != nil {
+	if counters.SpillBytesOnDisk != nil {
 		reg.MustRegister(prometheus.NewGaugeFunc(prometheus.GaugeOpts{Namespace: "icefill", Name: "spill_bytes_on_disk",
 			Help: "Spill bytes on local disk now.", ConstLabels: labels},
-			func() float64 { return float64(spill.BytesOnDisk()) }))
+			func() float64 { return float64(counters.SpillBytesOnDisk()) }))
 	}
 	return r
 }
@@ -93,16 +102,25 @@ func (r *Run) eventsPerSecond() float64 {
 	return float64(r.eventsTotal.Load()) / s
 }
 
-// Planned sets how many partitions this process will compute.
-func (r *Run) Planned(todo int) { r.remaining.Set(float64(todo)) }
+// Remaining sets the partitions of the job left to commit, counted in the
+// branch state at table sequence number seq (0: the state the plan read).
+// A count from an older state than the last one set is ignored: commits of
+// concurrent workers report in any order.
+func (r *Run) Remaining(seq int64, n int) {
+	r.remainingMu.Lock()
+	defer r.remainingMu.Unlock()
+	if seq < r.remainingSeq {
+		return
+	}
+	r.remainingSeq = seq
+	r.remaining.Set(float64(n))
+}
 
 // Committed records a committed partition.
-func (r *Run) Committed(events, sourceBytes int64, latency time.Duration, attempts, conflicts int, recovered, spilled bool) {
+func (r *Run) Committed(events int64, latency time.Duration, attempts, conflicts int, recovered, spilled bool) {
 	r.done.Inc()
-	r.remaining.Dec()
 	r.events.Add(float64(events))
 	r.eventsTotal.Add(events)
-	r.bytes.Add(float64(sourceBytes))
 	if latency > 0 {
 		r.commitLatency.Observe(latency.Seconds())
 	}
@@ -116,11 +134,9 @@ func (r *Run) Committed(events, sourceBytes int64, latency time.Duration, attemp
 	}
 }
 
-// Failed records a failed partition.
-func (r *Run) Failed() {
-	r.failed.Inc()
-	r.remaining.Dec()
-}
+// Failed records a failed partition (it stays remaining: a later run
+// retries it).
+func (r *Run) Failed() { r.failed.Inc() }
 
 // Handler serves the metrics in the Prometheus text or OpenMetrics format.
 func (r *Run) Handler() http.Handler {
