@@ -343,12 +343,15 @@ type HeavyBucketError struct {
 }
 
 func (e *HeavyBucketError) Error() string {
-	return fmt.Sprintf("partition %s: %d events of one customer bucket (a customer with that many events in the window, or a few) do not fit --memory-limit %s; nothing was committed; raise --memory-limit to at least %s",
+	return fmt.Sprintf("partition %s: %d events of one customer bucket (a customer with that many events in the window, or a few) do not fit --memory-limit %s; the partition was not committed; raise --memory-limit to at least %s",
 		e.Day, e.Events, FormatSize(e.Limit), FormatSize(e.Need))
 }
 
 // ErrorKind makes it a usage error (exit 2): only a larger budget helps.
 func (e *HeavyBucketError) ErrorKind() errkind.Kind { return errkind.Usage }
+
+// Is makes it an ErrTooLarge.
+func (e *HeavyBucketError) Is(target error) bool { return target == ErrTooLarge }
 
 // spillDay returns day d cut into id buckets, streaming it from the
 // source on first use.

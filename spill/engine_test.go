@@ -217,9 +217,9 @@ func TestHeavyCustomerBorrowsTheBudget(t *testing.T) {
 	// customers holds about 300, the bot's about 1,700, under the 2,000
 	// or so one bucket computed alone may hold.
 	b := Budget{Limit: 256 << 20, Workers: 2, ForceBuckets: 64}
-	b.eventBytes = b.share() / 1000
-	if b.bucketHeap()/b.eventBytes < 2000 {
-		t.Fatalf("a bucket computed alone holds %d events, too few for this test", b.bucketHeap()/b.eventBytes)
+	b.EventBytes = b.share() / 1000
+	if b.bucketHeap()/b.EventBytes < 2000 {
+		t.Fatalf("a bucket computed alone holds %d events, too few for this test", b.bucketHeap()/b.EventBytes)
 	}
 	borrowed := Borrowed.Load()
 	e := NewEngine(sd, b, streamOf(days))
@@ -239,7 +239,7 @@ func TestHeavyCustomerBorrowsTheBudget(t *testing.T) {
 
 	// A budget whose whole heap holds 500 events of a bucket: the bot's
 	// cannot be computed.
-	b.eventBytes = b.bucketHeap() / 500
+	b.EventBytes = b.bucketHeap() / 500
 	e = NewEngine(sd, b, streamOf(days))
 	defer e.Close()
 	_, err = e.Compute(context.Background(), d, features.LookbackOf(d, features.Corrected), features.Corrected, 21000)

@@ -2,6 +2,7 @@ package spill
 
 import (
 	"debug/elf"
+	"errors"
 	"fmt"
 	"math"
 	"os"
@@ -140,15 +141,15 @@ type Budget struct {
 	// ForceBuckets, when positive, sends every partition to the external
 	// path with that many buckets (tests and benchmarks only).
 	ForceBuckets int
-	// eventBytes replaces BucketBytesPerEvent (tests: a heavy customer
-	// without generating millions of events).
-	eventBytes int64
+	// EventBytes, when positive, replaces BucketBytesPerEvent (tests: a
+	// heavy customer without generating millions of events).
+	EventBytes int64
 }
 
 // perEvent is what one event of a bucket takes.
 func (b Budget) perEvent() int64 {
-	if b.eventBytes > 0 {
-		return b.eventBytes
+	if b.EventBytes > 0 {
+		return b.EventBytes
 	}
 	return BucketBytesPerEvent
 }
@@ -288,7 +289,7 @@ func (b Budget) CheckWindow(windowRows int64) error {
 		return checkFiles(nb)
 	}
 	if !b.fits(windowRows) {
-		return errkind.Usagef("a window of %d events needs %d buckets of local files under --memory-limit %s, more than the budget can buffer or the limit on open files (%d) allows; raise --memory-limit to at least %s",
+		return tooLarge("a window of %d events needs %d buckets of local files under --memory-limit %s, more than the budget can buffer or the limit on open files (%d) allows; raise --memory-limit to at least %s",
 			windowRows, nb, FormatSize(b.Limit), openFiles(), FormatSize(b.LimitFor(windowRows)))
 	}
 	return nil
@@ -334,9 +335,27 @@ func openFiles() int64 {
 // checkFiles fails when nb bucket files (plus the process's other files)
 // would pass the limit on open files.
 func checkFiles(nb int) error {
+	if nb > MaxBuckets {
+		return tooLarge("the external path cannot cut a window into %d buckets (at most %d)", nb, MaxBuckets)
+	}
 	if n := openFiles(); int64(nb)+filesBesides > n {
-		return errkind.Usagef("the external path needs %d bucket files open at once, more than the limit on open files (%d); raise it (ulimit -n %d) or --memory-limit",
+		return tooLarge("the external path needs %d bucket files open at once, more than the limit on open files (%d); raise it (ulimit -n %d) or --memory-limit",
 			nb, n, nb+filesBesides)
 	}
 	return nil
 }
+
+// ErrTooLarge marks the errors of a partition this budget cannot compute
+// (its window, or one customer in it): retrying does not help, a larger
+// --memory-limit (or limit on open files) does.
+var ErrTooLarge = errors.New("too large for the memory budget")
+
+// tooLarge is a usage error (exit 2) that is ErrTooLarge.
+func tooLarge(format string, args ...any) error {
+	return errkind.UsageError(tooLargeError{fmt.Errorf(format, args...)})
+}
+
+type tooLargeError struct{ error }
+
+func (e tooLargeError) Unwrap() error      { return e.error }
+func (tooLargeError) Is(target error) bool { return target == ErrTooLarge }

@@ -18,7 +18,7 @@ import (
 func memoryFlags() []cli.Flag {
 	return []cli.Flag{
 		&cli.StringFlag{Name: "memory-limit", EnvVars: []string{"ICEFILL_MEMORY_LIMIT"},
-			Usage: "memory budget of this process, e.g. 512MiB or 12GiB (at least 256MiB): the process's peak resident memory stays within it. A partition whose window of days (from the Parquet footers) does not fit runs on the external path: its events are bucketed on local disk and computed bucket by bucket, with identical rows; a window or a single customer too large for the budget fails before anything is committed, naming the budget it needs. Go's soft memory limit is set to the budget less the executable's own pages. Default: 60% of the container's cgroup limit, or of physical memory"},
+			Usage: "memory budget of this process, e.g. 512MiB or 12GiB (at least 256MiB): the process's peak resident memory stays within it. A partition whose window of days (from the Parquet footers) does not fit runs on the external path: its events are bucketed on local disk and computed bucket by bucket, with identical rows; a window too large for the budget fails before anything is computed (run: before any partition is committed), a single customer too large for it fails its partition; both exit 2 naming the budget they need. Go's soft memory limit is set to the budget less the executable's own pages. Default: 60% of the container's cgroup limit, or of physical memory"},
 		&cli.StringFlag{Name: "spill-dir", EnvVars: []string{"ICEFILL_SPILL_DIR"},
 			Usage: "local folder for the external path's files (default: the temp directory); they are removed when the process ends, and leftovers of a killed process by the next run"},
 	}
@@ -47,6 +47,15 @@ func memoryOptions(c *cli.Context, opts *rewrite.InputOptions) error {
 			return errkind.Usagef("ICEFILL_SPILL_BUCKETS=%q: want a positive number", v)
 		}
 		opts.SpillBuckets = n
+	}
+	if v := os.Getenv("ICEFILL_SPILL_EVENT_BYTES"); v != "" {
+		// Tests: what one event of a bucket counts for, so that a
+		// customer of a few events is too heavy for the budget.
+		n, err := strconv.ParseInt(v, 10, 64)
+		if err != nil || n < 1 {
+			return errkind.Usagef("ICEFILL_SPILL_EVENT_BYTES=%q: want a positive number", v)
+		}
+		opts.SpillEventBytes = n
 	}
 	if !hasFlag(c, "spill-dir") {
 		// plan: sizes partitions, computes nothing.
