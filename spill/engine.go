@@ -235,17 +235,30 @@ func (e *Engine) Compute(ctx context.Context, d features.Date, lookback []featur
 	// others (it waits until they are free); one larger than the whole
 	// budget cannot be computed exactly, and fails here, before any
 	// bucket is computed.
+	// The error names the heaviest bucket: a budget for the first one over
+	// the limit could fail again on a heavier one, after the whole id
+	// phase is run again.
 	weights := make([]int, nb)
 	share, whole := e.budget.share(), e.budget.bucketHeap()
+	heaviest := -1
 	for k, w := range cust {
 		weights[k] = 1
 		if w == nil {
 			continue
 		}
-		if m := w.records * e.budget.perEvent(); m > whole {
-			return nil, &HeavyBucketError{Day: d, Bucket: k, Events: w.records, Limit: e.budget.Limit, Need: e.budget.limitForBucket(w.records)}
-		} else if share > 0 && m > share {
+		if heaviest < 0 || w.records > cust[heaviest].records {
+			heaviest = k
+		}
+		if m := w.records * e.budget.perEvent(); share > 0 && m > share {
 			weights[k] = int(min(int64(workers), (m+share-1)/share))
+		}
+	}
+	if heaviest >= 0 && cust[heaviest].records*e.budget.perEvent() > whole {
+		n := cust[heaviest].records
+		return nil, &HeavyBucketError{Day: d, Bucket: heaviest, Events: n, Limit: e.budget.Limit, Need: e.budget.limitForBucket(n)}
+	}
+	for _, w := range weights {
+		if w > 1 {
 			Borrowed.Add(1)
 		}
 	}

@@ -255,6 +255,51 @@ func TestHeavyCustomerBorrowsTheBudget(t *testing.T) {
 	}
 }
 
+// TestHeavyErrorNamesTheHeaviestBucket: with two customers too heavy for
+// the budget, in different buckets (the lighter one first), the budget the
+// error names computes the partition; naming the first one over the limit
+// would send the user round again.
+func TestHeavyErrorNamesTheHeaviestBucket(t *testing.T) {
+	from := features.MustParseDate("2024-03-01")
+	days := eventWindow(from, 10, 0)
+	bot := func(hi uint64, perDay int, tag string) {
+		for d := from; d < from+10; d++ {
+			for i := 0; i < perDay; i++ {
+				typ := features.Touch
+				if i%50 == 0 {
+					typ = features.Order
+				}
+				days[d] = append(days[d], features.Event{Hi: hi, Lo: 1, TS: d.StartMicros() + int64(i)*1000, Amount: 100, Type: typ, ID: []byte(fmt.Sprintf("%s-%s-%d", tag, d, i))})
+			}
+		}
+	}
+	bot(0x0100000000000000, 150, "light")
+	bot(0xF000000000000000, 400, "heavy") // in a later bucket
+	sd, err := OpenDir(t.TempDir())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer sd.Close()
+	d := from + 9
+	b := Budget{Limit: 256 << 20, Workers: 2, ForceBuckets: 64}
+	b.EventBytes = b.bucketHeap() / 1000 // both bots are over it
+	compute := func(b Budget) error {
+		e := NewEngine(sd, b, streamOf(days))
+		defer e.Close()
+		res, err := e.Compute(context.Background(), d, features.LookbackOf(d, features.Corrected), features.Corrected, 30000)
+		res.Close()
+		return err
+	}
+	var heavy *HeavyBucketError
+	if err := compute(b); !errors.As(err, &heavy) {
+		t.Fatalf("got %v, want a HeavyBucketError", err)
+	}
+	b.Limit = heavy.Need
+	if err := compute(b); err != nil {
+		t.Fatalf("under the budget the error named (%s): %v", FormatSize(heavy.Need), err)
+	}
+}
+
 // TestFullDiskFailsNamingTheFolder: a spill write that finds the disk full
 // (the kernel's own ENOSPC, from /dev/full) fails the partition with a
 // usage error naming the spill folder and the space needed, whichever
