@@ -189,7 +189,7 @@ func (e *Engine) Compute(ctx context.Context, d features.Date, lookback []featur
 	// file takes records from all of them (order does not matter: each
 	// day's events are put back in read order by event number).
 	locks := make([]sync.Mutex, nb)
-	err = each(ctx, nb, workers, nil, func(wk, j int) error {
+	err = each(ctx, nb, workers, nil, nil, func(wk, j int) error {
 		bk := &bks[wk]
 		bk.reset()
 		for r, s := range spills {
@@ -283,7 +283,11 @@ func (e *Engine) Compute(ctx context.Context, d features.Date, lookback []featur
 	var turnMu sync.Mutex
 	turnCond := sync.NewCond(&turnMu)
 	turn, failed := 0, false
-	err = each(ctx, nb, workers, func(k int) int { return weights[k] }, func(wk, k int) (err error) {
+	// A bucket that borrows shares has the idle workers' buffers (sized for
+	// the largest bucket each computed) dropped first, and its own dropped
+	// once written: the shares it borrows are then free.
+	release := func(wk int) { bks[wk], outs[wk] = bucket{}, &features.Output{Date: d, Logic: logic} }
+	err = each(ctx, nb, workers, func(k int) int { return weights[k] }, release, func(wk, k int) (err error) {
 		defer func() {
 			turnMu.Lock()
 			if err != nil {
@@ -309,9 +313,7 @@ func (e *Engine) Compute(ctx context.Context, d features.Date, lookback []featur
 			}
 			out.AppendBucket(res, k, nb)
 			if weights[k] > 1 {
-				// Its buffers are sized for the borrowed shares: let
-				// them go once written.
-				defer func() { bks[wk], outs[wk] = bucket{}, &features.Output{Date: d, Logic: logic} }()
+				defer release(wk)
 			}
 		}
 		turnMu.Lock()
@@ -643,13 +645,16 @@ var errStopped = errors.New("stopped after another bucket failed")
 // workers' shares of memory i needs (1 to workers): i waits until that
 // many are free, and no later i starts before it does, so the i being
 // computed are always the earliest ones (an ordered consumer of their
-// results never waits on one that waits for memory).
-func each(ctx context.Context, n, workers int, weight func(i int) int, fn func(worker, i int) error) error {
+// results never waits on one that waits for memory). Before an i of
+// weight above 1 starts, free(worker) is called for every idle worker: the
+// shares it borrows are then free, not held by buffers kept for reuse.
+func each(ctx context.Context, n, workers int, weight func(i int) int, free func(worker int), fn func(worker, i int) error) error {
 	sem := semaphore.NewWeighted(int64(workers))
 	var take sync.Mutex // held while an i is taken and admitted
 	next := 0
 	var mu sync.Mutex
 	var first error
+	busy := make([]bool, workers) // under mu: worker is inside fn
 	fail := func(err error) {
 		mu.Lock()
 		if first == nil || errors.Is(first, errStopped) {
@@ -681,9 +686,26 @@ func each(ctx context.Context, n, workers int, weight func(i int) int, fn func(w
 				if err == nil {
 					err = sem.Acquire(ctx, int64(units))
 				}
+				if err == nil {
+					// An idle worker waits for take (held here) or has
+					// ended: its buffers are not in use.
+					mu.Lock()
+					busy[w] = true
+					if units > 1 && free != nil {
+						for o, b := range busy {
+							if !b {
+								free(o)
+							}
+						}
+					}
+					mu.Unlock()
+				}
 				take.Unlock()
 				if err == nil {
 					err = fn(w, i)
+					mu.Lock()
+					busy[w] = false
+					mu.Unlock()
 					sem.Release(int64(units))
 				}
 				if err != nil {

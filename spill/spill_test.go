@@ -3,13 +3,16 @@ package spill
 import (
 	"context"
 	"errors"
+	"fmt"
 	"math/rand/v2"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"sync"
 	"syscall"
 	"testing"
+	"time"
 
 	"github.com/icefill/icefill/internal/errkind"
 )
@@ -117,7 +120,7 @@ func TestFilterHasNoFalseNegatives(t *testing.T) {
 func TestEachStopsAtFirstError(t *testing.T) {
 	var mu sync.Mutex
 	seen := map[int]int{}
-	err := each(context.Background(), 1000, 4, nil, func(w, i int) error {
+	err := each(context.Background(), 1000, 4, nil, nil, func(w, i int) error {
 		mu.Lock()
 		seen[i]++
 		mu.Unlock()
@@ -132,7 +135,7 @@ func TestEachStopsAtFirstError(t *testing.T) {
 		}
 	}
 	boom := errors.New("boom")
-	err = each(context.Background(), 1000, 4, nil, func(w, i int) error {
+	err = each(context.Background(), 1000, 4, nil, nil, func(w, i int) error {
 		if i == 10 {
 			return boom
 		}
@@ -143,6 +146,50 @@ func TestEachStopsAtFirstError(t *testing.T) {
 	})
 	if !errors.Is(err, boom) {
 		t.Fatalf("got %v, want the first real error", err)
+	}
+}
+
+// TestEachFreesIdleWorkersForAHeavyItem: an item that borrows every
+// worker's share starts only once the other workers' buffers (kept for
+// reuse between items) are freed; otherwise the shares it borrows are
+// still taken and the budget is exceeded.
+func TestEachFreesIdleWorkersForAHeavyItem(t *testing.T) {
+	const workers = 4
+	heavy := func(i int) bool { return i%10 == 9 }
+	var mu sync.Mutex
+	held := make([]bool, workers) // worker keeps buffers from an item
+	used := make([]bool, workers)
+	heavies := 0
+	err := each(context.Background(), 40, workers, func(i int) int {
+		if heavy(i) {
+			return workers
+		}
+		return 1
+	}, func(w int) {
+		mu.Lock()
+		held[w] = false
+		mu.Unlock()
+	}, func(w, i int) error {
+		time.Sleep(time.Millisecond) // so that every worker takes items
+		mu.Lock()
+		defer mu.Unlock()
+		if heavy(i) {
+			heavies++
+			for o, h := range held {
+				if h && o != w {
+					return fmt.Errorf("item %d started while worker %d still holds its buffers", i, o)
+				}
+			}
+		}
+		used[w] = true
+		held[w] = true
+		return nil
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if heavies != 4 || slices.Index(used, false) >= 0 {
+		t.Fatalf("%d heavy items ran (want 4), workers used %v (want all): the test proves nothing", heavies, used)
 	}
 }
 
