@@ -149,6 +149,39 @@ func TestEachStopsAtFirstError(t *testing.T) {
 	}
 }
 
+// TestEachAdmitsByWeight: the items running at once never take more than
+// the workers' shares, counting each by its weight; an admission that
+// ignored weights would run a heavy item beside others.
+func TestEachAdmitsByWeight(t *testing.T) {
+	const workers = 4
+	weights := []int{1, 1, 3, 1, 2, 4, 1, 1, 2, 2, 1, 3, 1, 1, 4, 1}
+	var mu sync.Mutex
+	running, most, together := 0, 0, 0
+	err := each(context.Background(), 4*len(weights), workers, func(i int) int { return weights[i%len(weights)] }, nil, func(w, i int) error {
+		mu.Lock()
+		running += weights[i%len(weights)]
+		most = max(most, running)
+		if running > weights[i%len(weights)] {
+			together++
+		}
+		mu.Unlock()
+		time.Sleep(time.Millisecond) // so that items overlap
+		mu.Lock()
+		running -= weights[i%len(weights)]
+		mu.Unlock()
+		return nil
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if most > workers {
+		t.Fatalf("items of %d shares ran at once, over the %d workers' shares", most, workers)
+	}
+	if together == 0 {
+		t.Fatal("no two items ran at once: the test proves nothing")
+	}
+}
+
 // TestEachFreesIdleWorkersForAHeavyItem: an item that borrows every
 // worker's share starts only once the other workers' buffers (kept for
 // reuse between items) are freed; otherwise the shares it borrows are
