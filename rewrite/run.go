@@ -512,6 +512,9 @@ func (w *worker) do(ctx context.Context, pp PlannedPartition) (*Partition, snaps
 		}
 	}
 	p, err := w.in.Compute(ctx, day, w.opts.Logic, w.opts.RejectLimit)
+	// Spilled rows stay on local disk until the partition is committed
+	// (data files may have to be written again) or has failed.
+	defer p.Release()
 	// Keep the rejected rows whatever happens next: over the limit, they
 	// are what the user must inspect.
 	if p != nil && p.Rejected > 0 {
@@ -520,12 +523,8 @@ func (w *worker) do(ctx context.Context, pp PlannedPartition) (*Partition, snaps
 		}
 	}
 	if err != nil {
-		p.Release()
 		return nil, snapshots.CommitResult{}, fmt.Errorf("compute partition %s: %w", day, err)
 	}
-	// Spilled rows stay on local disk until the partition is committed:
-	// data files may have to be written again.
-	defer p.Release()
 	attempt := w.opts.RunID + "/" + uuid.NewString()[:8]
 	cp := snapshots.Checkpoint{
 		Logic: w.opts.Logic.Version(), Fingerprint: p.Fingerprint, RunID: w.opts.RunID, Attempt: attempt,
