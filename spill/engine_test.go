@@ -9,6 +9,7 @@ import (
 	"path/filepath"
 	"strings"
 	"sync/atomic"
+	"syscall"
 	"testing"
 
 	"github.com/apache/arrow-go/v18/arrow"
@@ -350,6 +351,52 @@ func TestFullDiskFailsNamingTheFolder(t *testing.T) {
 				t.Fatalf("spill files left after the failure: %v", left)
 			}
 		})
+	}
+}
+
+// TestRejectsWithoutHardLinks: on a spill folder whose file system has no
+// hard links (EPERM, as some FUSE and network mounts answer), the
+// partition's rejects are a copy: the partition is computed, its rejected
+// rows read back, and nothing is left once it is released.
+func TestRejectsWithoutHardLinks(t *testing.T) {
+	orig := linkFile
+	defer func() { linkFile = orig }()
+	linkFile = func(from, to string) error { return &os.LinkError{Op: "link", Old: from, New: to, Err: syscall.EPERM} }
+	from := features.MustParseDate("2024-03-01")
+	days := eventWindow(from, 10, 0)
+	d := from + 9
+	stream := func(ctx context.Context, day features.Date, sink func(*features.Event), reject func(features.Reject)) (*features.Day, error) {
+		if day == d {
+			for i := range 7 {
+				reject(features.Reject{Date: day, File: "f.parquet", Row: int64(i), Reason: features.RejectNullUserID})
+			}
+		}
+		return streamOf(days)(ctx, day, sink, reject)
+	}
+	sd, err := OpenDir(t.TempDir())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer sd.Close()
+	e := NewEngine(sd, Budget{Limit: 1 << 30, ForceBuckets: 4, Workers: 2}, stream)
+	res, err := e.Compute(context.Background(), d, features.LookbackOf(d, features.Corrected), features.Corrected, 20000)
+	if err != nil {
+		t.Fatal(err)
+	}
+	n := 0
+	for rec, err := range res.Rejects.Records(context.Background()) {
+		if err != nil {
+			t.Fatal(err)
+		}
+		n += int(rec.NumRows())
+	}
+	if n != 7 {
+		t.Fatalf("%d rejected rows read back, want 7", n)
+	}
+	res.Close()
+	e.Close()
+	if ents, _ := os.ReadDir(sd.Path); len(ents) != 1 {
+		t.Fatalf("spill folder holds %d entries, want only the lock", len(ents))
 	}
 }
 
