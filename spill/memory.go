@@ -252,8 +252,14 @@ func (b Budget) bucketHeap() int64 { return b.Heap() - rowsWriterBytes }
 // limitForBucket is the smallest budget (in steps of 64 MiB) under which a
 // bucket of events events is computed alone.
 func (b Budget) limitForBucket(events int64) int64 {
+	return b.smallest(func(c Budget) bool { return c.bucketHeap() >= events*c.perEvent() })
+}
+
+// smallest is the smallest limit from MinLimit up, in steps of 64 MiB, of
+// a budget like b for which ok holds.
+func (b Budget) smallest(ok func(Budget) bool) int64 {
 	c := b
-	for c.Limit = MinLimit; c.bucketHeap() < events*b.perEvent(); c.Limit += 64 << 20 {
+	for c.Limit = MinLimit; c.Limit < 1<<50 && !ok(c); c.Limit += 64 << 20 {
 	}
 	return c.Limit
 }
@@ -271,8 +277,14 @@ func (b Budget) Buckets(windowRows int64) int {
 	if b.ForceBuckets > 0 {
 		return b.ForceBuckets
 	}
-	per := max(1, int64(float64(b.share())/(float64(b.perEvent())*bucketSkew)))
+	per := max(1, b.bucketEvents())
 	return int(max(1, min((windowRows+per-1)/per, MaxBuckets)))
+}
+
+// bucketEvents is how many window events a bucket is planned for: a
+// worker's share, with room for buckets larger than the average.
+func (b Budget) bucketEvents() int64 {
+	return int64(float64(b.share()) / (float64(b.perEvent()) * bucketSkew))
 }
 
 // MaxBuckets bounds the bucket count: each bucket is an open file while
@@ -298,26 +310,24 @@ func (b Budget) CheckWindow(windowRows int64) error {
 // LimitFor is the smallest budget (rounded up to 64 MiB) whose buckets
 // for a window of windowRows events fit their buffers.
 func (b Budget) LimitFor(windowRows int64) int64 {
-	c := b
-	for c.Limit = MinLimit; c.Limit < 1<<50; c.Limit += 64 << 20 {
-		if c.fits(windowRows) {
-			return c.Limit
-		}
-	}
-	return c.Limit
+	return b.smallest(func(c Budget) bool { return c.fits(windowRows) })
 }
 
 // fits reports whether a window of windowRows events can be cut into
 // buckets of at most a worker's share, with room for their files' buffers
 // and open files for them.
 func (b Budget) fits(windowRows int64) bool {
-	per := int64(float64(b.share()) / (float64(b.perEvent()) * bucketSkew))
+	per := b.bucketEvents()
 	if per < 1<<10 {
 		return false
 	}
 	nb := (windowRows + per - 1) / per
-	return nb <= MaxBuckets && nb*minFrame <= b.writersBytes() && nb+filesBesides <= openFiles()
+	return nb <= MaxBuckets && nb*minFrame <= b.writersBytes() && filesFit(nb)
 }
+
+// filesFit reports whether nb bucket files (plus the process's other
+// files) stay within the limit on open files.
+func filesFit(nb int64) bool { return nb+filesBesides <= openFiles() }
 
 // filesBesides is the open files the process needs besides bucket files.
 const filesBesides = 256
@@ -338,9 +348,9 @@ func checkFiles(nb int) error {
 	if nb > MaxBuckets {
 		return tooLarge("the external path cannot cut a window into %d buckets (at most %d)", nb, MaxBuckets)
 	}
-	if n := openFiles(); int64(nb)+filesBesides > n {
+	if !filesFit(int64(nb)) {
 		return tooLarge("the external path needs %d bucket files open at once, more than the limit on open files (%d); raise it (ulimit -n %d) or --memory-limit",
-			nb, n, nb+filesBesides)
+			nb, openFiles(), nb+filesBesides)
 	}
 	return nil
 }

@@ -12,8 +12,6 @@ import (
 	"github.com/apache/arrow-go/v18/arrow"
 	"github.com/apache/arrow-go/v18/arrow/array"
 	"github.com/apache/arrow-go/v18/arrow/memory"
-	"github.com/apache/arrow-go/v18/parquet"
-	"github.com/apache/arrow-go/v18/parquet/compress"
 	"github.com/apache/arrow-go/v18/parquet/pqarrow"
 
 	"github.com/icefill/icefill/features"
@@ -42,15 +40,8 @@ type rejectsWriter struct {
 }
 
 func newRejectsWriter(path string) (*rejectsWriter, error) {
-	f, err := openFile(path)
+	_, fw, err := createParquet(path, source.RejectSchema)
 	if err != nil {
-		return nil, err
-	}
-	props := parquet.NewWriterProperties(parquet.WithCompression(compress.Codecs.Snappy), parquet.WithDictionaryDefault(false))
-	fw, err := pqarrow.NewFileWriter(source.RejectSchema, f, props, pqarrow.NewArrowWriterProperties(pqarrow.WithStoreSchema()))
-	if err != nil {
-		f.Close()
-		os.Remove(path)
 		return nil, err
 	}
 	return &rejectsWriter{r: &Rejects{path: path, Counts: map[features.RejectReason]int64{}}, fw: fw,
