@@ -132,10 +132,11 @@ func (r *Result) Close() {
 func (e *Engine) Compute(ctx context.Context, d features.Date, lookback []features.Date, logic features.Logic, windowRows int64) (*Result, error) {
 	e.mu.Lock()
 	defer e.mu.Unlock()
-	Partitions.Add(1)
 	if err := e.budget.CheckWindow(windowRows); err != nil {
 		return nil, fmt.Errorf("partition %s: %w", d, err)
 	}
+	// Counted once it runs on the external path: a refused window does not.
+	Partitions.Add(1)
 	if k := e.budget.Buckets(windowRows); k > e.buckets {
 		// Day files are cut for one bucket count: a larger window than
 		// any before needs them cut finer.

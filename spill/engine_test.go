@@ -400,6 +400,28 @@ func TestRejectsWithoutHardLinks(t *testing.T) {
 	}
 }
 
+// TestRefusedWindowIsNotCounted: a window the budget refuses is not
+// counted among the partitions computed on the external path.
+func TestRefusedWindowIsNotCounted(t *testing.T) {
+	sd, err := OpenDir(t.TempDir())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer sd.Close()
+	from := features.MustParseDate("2024-03-01")
+	e := NewEngine(sd, Budget{Limit: 256 << 20, ForceBuckets: MaxBuckets + 1}, streamOf(eventWindow(from, 10, 0)))
+	defer e.Close()
+	before := Partitions.Load()
+	d := from + 9
+	_, err = e.Compute(context.Background(), d, features.LookbackOf(d, features.Corrected), features.Corrected, 20000)
+	if !errors.Is(err, ErrTooLarge) {
+		t.Fatalf("got %v, want the window refused", err)
+	}
+	if n := Partitions.Load() - before; n != 0 {
+		t.Fatalf("a refused window counted as %d spilled partitions", n)
+	}
+}
+
 // TestEmptyPartitionDay: a partition whose own day counts as empty (an
 // allowed missing day) gives no rows, no rejects and no error, and leaves
 // nothing behind.
