@@ -73,3 +73,18 @@ func TestRunTooLargeForBudget(t *testing.T) {
 		})
 	}
 }
+
+// TestLowDefaultBudgetWarns: a default budget below the minimum (60 % of
+// a small container) is used with a warning that says what to do; a
+// budget at the minimum or above has none.
+func TestLowDefaultBudgetWarns(t *testing.T) {
+	for _, tc := range []struct {
+		limit int64
+		warn  bool
+	}{{150 << 20, true}, {256<<20 - 1, true}, {256 << 20, false}, {4 << 30, false}} {
+		msg := lowDefault(tc.limit, "60% of 250 MiB (cgroup limit)")
+		if tc.warn != (msg != "") || tc.warn && (!strings.Contains(msg, "--memory-limit to at least 256 MiB") || !strings.Contains(msg, "cgroup limit")) {
+			t.Errorf("budget %d: warning %q", tc.limit, msg)
+		}
+	}
+}
