@@ -60,6 +60,10 @@ type InputOptions struct {
 	// SpillBuckets, when positive, sends every partition to the external
 	// path cut into that many buckets (tests).
 	SpillBuckets int
+	// SpillEventBytes, when positive, is what the external path counts
+	// for one event of a bucket (tests: a customer too heavy for the
+	// budget without millions of events).
+	SpillEventBytes int64
 	// SpillDir is where the external path spills; Inputs.Close removes it.
 	SpillDir *spill.Dir
 }
@@ -75,7 +79,7 @@ func NewInputs(ctx context.Context, src *source.Source, opts InputOptions) (*Inp
 		cache: newDayCache(features.LookbackDays + workers + 1), workers: workers, rows: map[features.Date]int64{}}
 	if opts.MemoryLimit > 0 {
 		features.SetMaxIdleScratch(int(min(128<<20, opts.MemoryLimit/16)))
-		in.budget = &spill.Budget{Limit: opts.MemoryLimit, ForceBuckets: opts.SpillBuckets, Workers: workers}
+		in.budget = &spill.Budget{Limit: opts.MemoryLimit, ForceBuckets: opts.SpillBuckets, Workers: workers, EventBytes: opts.SpillEventBytes}
 		if opts.SpillDir != nil {
 			in.spillDir = opts.SpillDir
 			in.spill = spill.NewEngine(opts.SpillDir, *in.budget, in.streamDay)

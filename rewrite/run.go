@@ -24,6 +24,7 @@ import (
 	"github.com/icefill/icefill/internal/objstore"
 	"github.com/icefill/icefill/snapshots"
 	"github.com/icefill/icefill/source"
+	"github.com/icefill/icefill/spill"
 )
 
 // RunOptions configure a backfill run.
@@ -205,6 +206,11 @@ func Run(ctx context.Context, cat *catalog.Catalog, in *Inputs, opts RunOptions)
 	if opts.Progress != nil {
 		opts.Progress.Planned(plan)
 	}
+	// A window the budget cannot compute fails whatever the retry: refuse
+	// the run before any partition is committed.
+	if err := checkBudget(ctx, in, plan.Todo(), opts.Logic, log); err != nil {
+		return res, err
+	}
 	if err := recordPlan(ctx, committer, opts, base, state, plan); err != nil {
 		return res, err
 	}
@@ -281,9 +287,61 @@ feed:
 		return res, err
 	}
 	if len(res.Failed) > 0 {
-		return res, fmt.Errorf("%w: %d of %d", ErrPartitionsFailed, len(res.Failed), len(todo))
+		err := fmt.Errorf("%w: %d of %d", ErrPartitionsFailed, len(res.Failed), len(todo))
+		// A customer too heavy for the budget (found only while computing)
+		// makes the run a usage error that names the budget needed.
+		if big := tooLarge(res.Failed); big != nil {
+			err = fmt.Errorf("%w: %w", err, big)
+		}
+		return res, err
 	}
 	return res, nil
+}
+
+// checkBudget fails with the error of the largest of the partitions todo
+// whose window the memory budget cannot compute, naming the budget that
+// would do. A partition that cannot be sized is left to fail on its own.
+func checkBudget(ctx context.Context, in *Inputs, todo []PlannedPartition, logic features.Logic, log *slog.Logger) error {
+	var days []string
+	var worst Estimate
+	for _, pp := range todo {
+		est, err := in.Estimate(ctx, pp.Day, logic)
+		if err != nil {
+			log.Warn("cannot size partition", "day", pp.Day, "err", err)
+			continue
+		}
+		if est.TooLarge != nil {
+			days = append(days, pp.Day.String())
+			if worst.TooLarge == nil || est.WindowRows > worst.WindowRows {
+				worst = est
+			}
+		}
+	}
+	if worst.TooLarge == nil {
+		return nil
+	}
+	return fmt.Errorf("nothing computed: partitions %s too large for the memory budget (the largest: %w)", strings.Join(days, ", "), worst.TooLarge)
+}
+
+// tooLarge returns the failure of the largest need among those too large
+// for the memory budget, nil when there is none.
+func tooLarge(failed []PartitionFailure) error {
+	var worst error
+	var need int64
+	for _, f := range failed {
+		if !errors.Is(f.Err, spill.ErrTooLarge) {
+			continue
+		}
+		var heavy *spill.HeavyBucketError
+		n := int64(0)
+		if errors.As(f.Err, &heavy) {
+			n = heavy.Need
+		}
+		if worst == nil || n > need {
+			worst, need = f.Err, n
+		}
+	}
+	return worst
 }
 
 // checkOneLogic refuses a run whose logic differs from the logic of the
@@ -456,6 +514,9 @@ func (w *worker) do(ctx context.Context, pp PlannedPartition) (*Partition, snaps
 		}
 	}
 	p, err := w.in.Compute(ctx, day, w.opts.Logic, w.opts.RejectLimit)
+	// Spilled rows stay on local disk until the partition is committed
+	// (data files may have to be written again) or has failed.
+	defer p.Release()
 	// Keep the rejected rows whatever happens next: over the limit, they
 	// are what the user must inspect.
 	if p != nil && p.Rejected > 0 {
@@ -464,12 +525,8 @@ func (w *worker) do(ctx context.Context, pp PlannedPartition) (*Partition, snaps
 		}
 	}
 	if err != nil {
-		p.Release()
 		return nil, snapshots.CommitResult{}, fmt.Errorf("compute partition %s: %w", day, err)
 	}
-	// Spilled rows stay on local disk until the partition is committed:
-	// data files may have to be written again.
-	defer p.Release()
 	attempt := w.opts.RunID + "/" + uuid.NewString()[:8]
 	cp := snapshots.Checkpoint{
 		Logic: w.opts.Logic.Version(), Fingerprint: p.Fingerprint, RunID: w.opts.RunID, Attempt: attempt,

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"regexp"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -25,6 +26,7 @@ import (
 	"github.com/icefill/icefill/rewrite"
 	"github.com/icefill/icefill/snapshots"
 	"github.com/icefill/icefill/source"
+	"github.com/icefill/icefill/spill"
 	"github.com/icefill/icefill/validate"
 )
 
@@ -537,6 +539,61 @@ func TestRejectLimitFailsOnlyThatPartition(t *testing.T) {
 	o.RejectLimit = 0.5
 	if res, err = rewrite.Run(context.Background(), cat, f.inputs(false), o); err != nil || len(res.Committed) != 1 {
 		t.Fatalf("retry: err %v committed %d", err, len(res.Committed))
+	}
+}
+
+var partitionFile = regexp.MustCompile(`^(rows-|r\d{4}-\d\d-\d\d-)`)
+
+// TestRejectsWriteFailureReleasesSpill: a spilled partition whose rejected
+// rows cannot be written out fails, and its spill files (rows, rejects)
+// are removed then, not left on local disk until the process ends.
+func TestRejectsWriteFailureReleasesSpill(t *testing.T) {
+	f := newFixture(t)
+	bad := first + 9
+	writeBadRows(t, filepath.Join(f.srcDir, source.DayDir(bad)), 5)
+	cat := f.catalog("c")
+	tbl, _, err := cat.EnsureTable(context.Background())
+	if err != nil {
+		t.Fatal(err)
+	}
+	// A file where the rejects folder goes: writing them fails.
+	loc := filepath.Join(strings.TrimPrefix(tbl.Location(), "file://"), "_icefill")
+	if err := os.MkdirAll(loc, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(filepath.Join(loc, "rejects"), nil, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	sd, err := spill.OpenDir(t.TempDir())
+	if err != nil {
+		t.Fatal(err)
+	}
+	src, err := source.Open(context.Background(), f.srcDir, objstore.S3Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	in, err := rewrite.NewInputs(context.Background(), src, rewrite.InputOptions{Workers: 2, MemoryLimit: 1 << 30, SpillBuckets: 4, SpillDir: sd})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer in.Close()
+	o := opts("clv-fix")
+	o.Days = []features.Date{bad}
+	res, err := rewrite.Run(context.Background(), cat, in, o)
+	if !errors.Is(err, rewrite.ErrPartitionsFailed) || len(res.Failed) != 1 {
+		t.Fatalf("want the partition failed on its rejects, got %v", err)
+	}
+	var left []string
+	filepath.WalkDir(sd.Path, func(p string, d os.DirEntry, err error) error {
+		// The partition's own files: its rows and its link to the day's
+		// rejects (the day's files stay cached for the next partitions).
+		if err == nil && !d.IsDir() && partitionFile.MatchString(d.Name()) {
+			left = append(left, d.Name())
+		}
+		return nil
+	})
+	if len(left) > 0 {
+		t.Fatalf("the failed partition's spill files remain: %v", left)
 	}
 }
 

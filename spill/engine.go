@@ -132,10 +132,11 @@ func (r *Result) Close() {
 func (e *Engine) Compute(ctx context.Context, d features.Date, lookback []features.Date, logic features.Logic, windowRows int64) (*Result, error) {
 	e.mu.Lock()
 	defer e.mu.Unlock()
-	Partitions.Add(1)
 	if err := e.budget.CheckWindow(windowRows); err != nil {
 		return nil, fmt.Errorf("partition %s: %w", d, err)
 	}
+	// Counted once it runs on the external path: a refused window does not.
+	Partitions.Add(1)
 	if k := e.budget.Buckets(windowRows); k > e.buckets {
 		// Day files are cut for one bucket count: a larger window than
 		// any before needs them cut finer.
@@ -189,7 +190,7 @@ func (e *Engine) Compute(ctx context.Context, d features.Date, lookback []featur
 	// file takes records from all of them (order does not matter: each
 	// day's events are put back in read order by event number).
 	locks := make([]sync.Mutex, nb)
-	err = each(ctx, nb, workers, nil, func(wk, j int) error {
+	err = each(ctx, nb, workers, nil, nil, func(wk, j int) error {
 		bk := &bks[wk]
 		bk.reset()
 		for r, s := range spills {
@@ -235,17 +236,30 @@ func (e *Engine) Compute(ctx context.Context, d features.Date, lookback []featur
 	// others (it waits until they are free); one larger than the whole
 	// budget cannot be computed exactly, and fails here, before any
 	// bucket is computed.
+	// The error names the heaviest bucket: a budget for the first one over
+	// the limit could fail again on a heavier one, after the whole id
+	// phase is run again.
 	weights := make([]int, nb)
 	share, whole := e.budget.share(), e.budget.bucketHeap()
+	heaviest := -1
 	for k, w := range cust {
 		weights[k] = 1
 		if w == nil {
 			continue
 		}
-		if m := w.records * e.budget.perEvent(); m > whole {
-			return nil, &HeavyBucketError{Day: d, Bucket: k, Events: w.records, Limit: e.budget.Limit, Need: e.budget.limitForBucket(w.records)}
-		} else if share > 0 && m > share {
+		if heaviest < 0 || w.records > cust[heaviest].records {
+			heaviest = k
+		}
+		if m := w.records * e.budget.perEvent(); share > 0 && m > share {
 			weights[k] = int(min(int64(workers), (m+share-1)/share))
+		}
+	}
+	if heaviest >= 0 && cust[heaviest].records*e.budget.perEvent() > whole {
+		n := cust[heaviest].records
+		return nil, &HeavyBucketError{Day: d, Bucket: heaviest, Events: n, Limit: e.budget.Limit, Need: e.budget.limitForBucket(n)}
+	}
+	for _, w := range weights {
+		if w > 1 {
 			Borrowed.Add(1)
 		}
 	}
@@ -270,7 +284,11 @@ func (e *Engine) Compute(ctx context.Context, d features.Date, lookback []featur
 	var turnMu sync.Mutex
 	turnCond := sync.NewCond(&turnMu)
 	turn, failed := 0, false
-	err = each(ctx, nb, workers, func(k int) int { return weights[k] }, func(wk, k int) (err error) {
+	// A bucket that borrows shares has the idle workers' buffers (sized for
+	// the largest bucket each computed) dropped first, and its own dropped
+	// once written: the shares it borrows are then free.
+	release := func(wk int) { bks[wk], outs[wk] = bucket{}, &features.Output{Date: d, Logic: logic} }
+	err = each(ctx, nb, workers, func(k int) int { return weights[k] }, release, func(wk, k int) (err error) {
 		defer func() {
 			turnMu.Lock()
 			if err != nil {
@@ -296,9 +314,7 @@ func (e *Engine) Compute(ctx context.Context, d features.Date, lookback []featur
 			}
 			out.AppendBucket(res, k, nb)
 			if weights[k] > 1 {
-				// Its buffers are sized for the borrowed shares: let
-				// them go once written.
-				defer func() { bks[wk], outs[wk] = bucket{}, &features.Output{Date: d, Logic: logic} }()
+				defer release(wk)
 			}
 		}
 		turnMu.Lock()
@@ -343,12 +359,15 @@ type HeavyBucketError struct {
 }
 
 func (e *HeavyBucketError) Error() string {
-	return fmt.Sprintf("partition %s: %d events of one customer bucket (a customer with that many events in the window, or a few) do not fit --memory-limit %s; nothing was committed; raise --memory-limit to at least %s",
+	return fmt.Sprintf("partition %s: %d events of one customer bucket (a customer with that many events in the window, or a few) do not fit --memory-limit %s; the partition was not committed; raise --memory-limit to at least %s",
 		e.Day, e.Events, FormatSize(e.Limit), FormatSize(e.Need))
 }
 
 // ErrorKind makes it a usage error (exit 2): only a larger budget helps.
 func (e *HeavyBucketError) ErrorKind() errkind.Kind { return errkind.Usage }
+
+// Is makes it an ErrTooLarge.
+func (e *HeavyBucketError) Is(target error) bool { return target == ErrTooLarge }
 
 // spillDay returns day d cut into id buckets, streaming it from the
 // source on first use.
@@ -627,13 +646,16 @@ var errStopped = errors.New("stopped after another bucket failed")
 // workers' shares of memory i needs (1 to workers): i waits until that
 // many are free, and no later i starts before it does, so the i being
 // computed are always the earliest ones (an ordered consumer of their
-// results never waits on one that waits for memory).
-func each(ctx context.Context, n, workers int, weight func(i int) int, fn func(worker, i int) error) error {
+// results never waits on one that waits for memory). Before an i of
+// weight above 1 starts, free(worker) is called for every idle worker: the
+// shares it borrows are then free, not held by buffers kept for reuse.
+func each(ctx context.Context, n, workers int, weight func(i int) int, free func(worker int), fn func(worker, i int) error) error {
 	sem := semaphore.NewWeighted(int64(workers))
 	var take sync.Mutex // held while an i is taken and admitted
 	next := 0
 	var mu sync.Mutex
 	var first error
+	busy := make([]bool, workers) // under mu: worker is inside fn
 	fail := func(err error) {
 		mu.Lock()
 		if first == nil || errors.Is(first, errStopped) {
@@ -665,9 +687,26 @@ func each(ctx context.Context, n, workers int, weight func(i int) int, fn func(w
 				if err == nil {
 					err = sem.Acquire(ctx, int64(units))
 				}
+				if err == nil {
+					// An idle worker waits for take (held here) or has
+					// ended: its buffers are not in use.
+					mu.Lock()
+					busy[w] = true
+					if units > 1 && free != nil {
+						for o, b := range busy {
+							if !b {
+								free(o)
+							}
+						}
+					}
+					mu.Unlock()
+				}
 				take.Unlock()
 				if err == nil {
 					err = fn(w, i)
+					mu.Lock()
+					busy[w] = false
+					mu.Unlock()
 					sem.Release(int64(units))
 				}
 				if err != nil {

@@ -9,6 +9,7 @@ import (
 	"path/filepath"
 	"strings"
 	"sync/atomic"
+	"syscall"
 	"testing"
 
 	"github.com/apache/arrow-go/v18/arrow"
@@ -217,9 +218,9 @@ func TestHeavyCustomerBorrowsTheBudget(t *testing.T) {
 	// customers holds about 300, the bot's about 1,700, under the 2,000
 	// or so one bucket computed alone may hold.
 	b := Budget{Limit: 256 << 20, Workers: 2, ForceBuckets: 64}
-	b.eventBytes = b.share() / 1000
-	if b.bucketHeap()/b.eventBytes < 2000 {
-		t.Fatalf("a bucket computed alone holds %d events, too few for this test", b.bucketHeap()/b.eventBytes)
+	b.EventBytes = b.share() / 1000
+	if b.bucketHeap()/b.EventBytes < 2000 {
+		t.Fatalf("a bucket computed alone holds %d events, too few for this test", b.bucketHeap()/b.EventBytes)
 	}
 	borrowed := Borrowed.Load()
 	e := NewEngine(sd, b, streamOf(days))
@@ -239,7 +240,7 @@ func TestHeavyCustomerBorrowsTheBudget(t *testing.T) {
 
 	// A budget whose whole heap holds 500 events of a bucket: the bot's
 	// cannot be computed.
-	b.eventBytes = b.bucketHeap() / 500
+	b.EventBytes = b.bucketHeap() / 500
 	e = NewEngine(sd, b, streamOf(days))
 	defer e.Close()
 	_, err = e.Compute(context.Background(), d, features.LookbackOf(d, features.Corrected), features.Corrected, 21000)
@@ -252,6 +253,51 @@ func TestHeavyCustomerBorrowsTheBudget(t *testing.T) {
 	}
 	if heavy.Need <= b.Limit || !strings.Contains(err.Error(), "raise --memory-limit to at least "+FormatSize(heavy.Need)) {
 		t.Fatalf("the error does not say which budget would do: %v", err)
+	}
+}
+
+// TestHeavyErrorNamesTheHeaviestBucket: with two customers too heavy for
+// the budget, in different buckets (the lighter one first), the budget the
+// error names computes the partition; naming the first one over the limit
+// would send the user round again.
+func TestHeavyErrorNamesTheHeaviestBucket(t *testing.T) {
+	from := features.MustParseDate("2024-03-01")
+	days := eventWindow(from, 10, 0)
+	bot := func(hi uint64, perDay int, tag string) {
+		for d := from; d < from+10; d++ {
+			for i := 0; i < perDay; i++ {
+				typ := features.Touch
+				if i%50 == 0 {
+					typ = features.Order
+				}
+				days[d] = append(days[d], features.Event{Hi: hi, Lo: 1, TS: d.StartMicros() + int64(i)*1000, Amount: 100, Type: typ, ID: []byte(fmt.Sprintf("%s-%s-%d", tag, d, i))})
+			}
+		}
+	}
+	bot(0x0100000000000000, 150, "light")
+	bot(0xF000000000000000, 400, "heavy") // in a later bucket
+	sd, err := OpenDir(t.TempDir())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer sd.Close()
+	d := from + 9
+	b := Budget{Limit: 256 << 20, Workers: 2, ForceBuckets: 64}
+	b.EventBytes = b.bucketHeap() / 1000 // both bots are over it
+	compute := func(b Budget) error {
+		e := NewEngine(sd, b, streamOf(days))
+		defer e.Close()
+		res, err := e.Compute(context.Background(), d, features.LookbackOf(d, features.Corrected), features.Corrected, 30000)
+		res.Close()
+		return err
+	}
+	var heavy *HeavyBucketError
+	if err := compute(b); !errors.As(err, &heavy) {
+		t.Fatalf("got %v, want a HeavyBucketError", err)
+	}
+	b.Limit = heavy.Need
+	if err := compute(b); err != nil {
+		t.Fatalf("under the budget the error named (%s): %v", FormatSize(heavy.Need), err)
 	}
 }
 
@@ -305,6 +351,74 @@ func TestFullDiskFailsNamingTheFolder(t *testing.T) {
 				t.Fatalf("spill files left after the failure: %v", left)
 			}
 		})
+	}
+}
+
+// TestRejectsWithoutHardLinks: on a spill folder whose file system has no
+// hard links (EPERM, as some FUSE and network mounts answer), the
+// partition's rejects are a copy: the partition is computed, its rejected
+// rows read back, and nothing is left once it is released.
+func TestRejectsWithoutHardLinks(t *testing.T) {
+	orig := linkFile
+	defer func() { linkFile = orig }()
+	linkFile = func(from, to string) error { return &os.LinkError{Op: "link", Old: from, New: to, Err: syscall.EPERM} }
+	from := features.MustParseDate("2024-03-01")
+	days := eventWindow(from, 10, 0)
+	d := from + 9
+	stream := func(ctx context.Context, day features.Date, sink func(*features.Event), reject func(features.Reject)) (*features.Day, error) {
+		if day == d {
+			for i := range 7 {
+				reject(features.Reject{Date: day, File: "f.parquet", Row: int64(i), Reason: features.RejectNullUserID})
+			}
+		}
+		return streamOf(days)(ctx, day, sink, reject)
+	}
+	sd, err := OpenDir(t.TempDir())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer sd.Close()
+	e := NewEngine(sd, Budget{Limit: 1 << 30, ForceBuckets: 4, Workers: 2}, stream)
+	res, err := e.Compute(context.Background(), d, features.LookbackOf(d, features.Corrected), features.Corrected, 20000)
+	if err != nil {
+		t.Fatal(err)
+	}
+	n := 0
+	for rec, err := range res.Rejects.Records(context.Background()) {
+		if err != nil {
+			t.Fatal(err)
+		}
+		n += int(rec.NumRows())
+	}
+	if n != 7 {
+		t.Fatalf("%d rejected rows read back, want 7", n)
+	}
+	res.Close()
+	e.Close()
+	if ents, _ := os.ReadDir(sd.Path); len(ents) != 1 {
+		t.Fatalf("spill folder holds %d entries, want only the lock", len(ents))
+	}
+}
+
+// TestRefusedWindowIsNotCounted: a window the budget refuses is not
+// counted among the partitions computed on the external path.
+func TestRefusedWindowIsNotCounted(t *testing.T) {
+	sd, err := OpenDir(t.TempDir())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer sd.Close()
+	from := features.MustParseDate("2024-03-01")
+	e := NewEngine(sd, Budget{Limit: 256 << 20, ForceBuckets: MaxBuckets + 1}, streamOf(eventWindow(from, 10, 0)))
+	defer e.Close()
+	before := Partitions.Load()
+	d := from + 9
+	_, err = e.Compute(context.Background(), d, features.LookbackOf(d, features.Corrected), features.Corrected, 20000)
+	if !errors.Is(err, ErrTooLarge) {
+		t.Fatalf("got %v, want the window refused", err)
+	}
+	if n := Partitions.Load() - before; n != 0 {
+		t.Fatalf("a refused window counted as %d spilled partitions", n)
 	}
 }
 

@@ -2,6 +2,7 @@ package spill
 
 import (
 	"debug/elf"
+	"errors"
 	"fmt"
 	"math"
 	"os"
@@ -140,15 +141,15 @@ type Budget struct {
 	// ForceBuckets, when positive, sends every partition to the external
 	// path with that many buckets (tests and benchmarks only).
 	ForceBuckets int
-	// eventBytes replaces BucketBytesPerEvent (tests: a heavy customer
-	// without generating millions of events).
-	eventBytes int64
+	// EventBytes, when positive, replaces BucketBytesPerEvent (tests: a
+	// heavy customer without generating millions of events).
+	EventBytes int64
 }
 
 // perEvent is what one event of a bucket takes.
 func (b Budget) perEvent() int64 {
-	if b.eventBytes > 0 {
-		return b.eventBytes
+	if b.EventBytes > 0 {
+		return b.EventBytes
 	}
 	return BucketBytesPerEvent
 }
@@ -251,8 +252,14 @@ func (b Budget) bucketHeap() int64 { return b.Heap() - rowsWriterBytes }
 // limitForBucket is the smallest budget (in steps of 64 MiB) under which a
 // bucket of events events is computed alone.
 func (b Budget) limitForBucket(events int64) int64 {
+	return b.smallest(func(c Budget) bool { return c.bucketHeap() >= events*c.perEvent() })
+}
+
+// smallest is the smallest limit from MinLimit up, in steps of 64 MiB, of
+// a budget like b for which ok holds.
+func (b Budget) smallest(ok func(Budget) bool) int64 {
 	c := b
-	for c.Limit = MinLimit; c.bucketHeap() < events*b.perEvent(); c.Limit += 64 << 20 {
+	for c.Limit = MinLimit; c.Limit < 1<<50 && !ok(c); c.Limit += 64 << 20 {
 	}
 	return c.Limit
 }
@@ -270,8 +277,14 @@ func (b Budget) Buckets(windowRows int64) int {
 	if b.ForceBuckets > 0 {
 		return b.ForceBuckets
 	}
-	per := max(1, int64(float64(b.share())/(float64(b.perEvent())*bucketSkew)))
+	per := max(1, b.bucketEvents())
 	return int(max(1, min((windowRows+per-1)/per, MaxBuckets)))
+}
+
+// bucketEvents is how many window events a bucket is planned for: a
+// worker's share, with room for buckets larger than the average.
+func (b Budget) bucketEvents() int64 {
+	return int64(float64(b.share()) / (float64(b.perEvent()) * bucketSkew))
 }
 
 // MaxBuckets bounds the bucket count: each bucket is an open file while
@@ -288,7 +301,7 @@ func (b Budget) CheckWindow(windowRows int64) error {
 		return checkFiles(nb)
 	}
 	if !b.fits(windowRows) {
-		return errkind.Usagef("a window of %d events needs %d buckets of local files under --memory-limit %s, more than the budget can buffer or the limit on open files (%d) allows; raise --memory-limit to at least %s",
+		return tooLarge("a window of %d events needs %d buckets of local files under --memory-limit %s, more than the budget can buffer or the limit on open files (%d) allows; raise --memory-limit to at least %s",
 			windowRows, nb, FormatSize(b.Limit), openFiles(), FormatSize(b.LimitFor(windowRows)))
 	}
 	return nil
@@ -297,26 +310,24 @@ func (b Budget) CheckWindow(windowRows int64) error {
 // LimitFor is the smallest budget (rounded up to 64 MiB) whose buckets
 // for a window of windowRows events fit their buffers.
 func (b Budget) LimitFor(windowRows int64) int64 {
-	c := b
-	for c.Limit = MinLimit; c.Limit < 1<<50; c.Limit += 64 << 20 {
-		if c.fits(windowRows) {
-			return c.Limit
-		}
-	}
-	return c.Limit
+	return b.smallest(func(c Budget) bool { return c.fits(windowRows) })
 }
 
 // fits reports whether a window of windowRows events can be cut into
 // buckets of at most a worker's share, with room for their files' buffers
 // and open files for them.
 func (b Budget) fits(windowRows int64) bool {
-	per := int64(float64(b.share()) / (float64(b.perEvent()) * bucketSkew))
+	per := b.bucketEvents()
 	if per < 1<<10 {
 		return false
 	}
 	nb := (windowRows + per - 1) / per
-	return nb <= MaxBuckets && nb*minFrame <= b.writersBytes() && nb+filesBesides <= openFiles()
+	return nb <= MaxBuckets && nb*minFrame <= b.writersBytes() && filesFit(nb)
 }
+
+// filesFit reports whether nb bucket files (plus the process's other
+// files) stay within the limit on open files.
+func filesFit(nb int64) bool { return nb+filesBesides <= openFiles() }
 
 // filesBesides is the open files the process needs besides bucket files.
 const filesBesides = 256
@@ -334,9 +345,27 @@ func openFiles() int64 {
 // checkFiles fails when nb bucket files (plus the process's other files)
 // would pass the limit on open files.
 func checkFiles(nb int) error {
-	if n := openFiles(); int64(nb)+filesBesides > n {
-		return errkind.Usagef("the external path needs %d bucket files open at once, more than the limit on open files (%d); raise it (ulimit -n %d) or --memory-limit",
-			nb, n, nb+filesBesides)
+	if nb > MaxBuckets {
+		return tooLarge("the external path cannot cut a window into %d buckets (at most %d)", nb, MaxBuckets)
+	}
+	if !filesFit(int64(nb)) {
+		return tooLarge("the external path needs %d bucket files open at once, more than the limit on open files (%d); raise it (ulimit -n %d) or --memory-limit",
+			nb, openFiles(), nb+filesBesides)
 	}
 	return nil
 }
+
+// ErrTooLarge marks the errors of a partition this budget cannot compute
+// (its window, or one customer in it): retrying does not help, a larger
+// --memory-limit (or limit on open files) does.
+var ErrTooLarge = errors.New("too large for the memory budget")
+
+// tooLarge is a usage error (exit 2) that is ErrTooLarge.
+func tooLarge(format string, args ...any) error {
+	return errkind.UsageError(tooLargeError{fmt.Errorf(format, args...)})
+}
+
+type tooLargeError struct{ error }
+
+func (e tooLargeError) Unwrap() error      { return e.error }
+func (tooLargeError) Is(target error) bool { return target == ErrTooLarge }

@@ -2,15 +2,16 @@ package spill
 
 import (
 	"context"
+	"errors"
+	"io"
 	"iter"
 	"os"
 	"path/filepath"
+	"syscall"
 
 	"github.com/apache/arrow-go/v18/arrow"
 	"github.com/apache/arrow-go/v18/arrow/array"
 	"github.com/apache/arrow-go/v18/arrow/memory"
-	"github.com/apache/arrow-go/v18/parquet"
-	"github.com/apache/arrow-go/v18/parquet/compress"
 	"github.com/apache/arrow-go/v18/parquet/pqarrow"
 
 	"github.com/icefill/icefill/features"
@@ -39,15 +40,8 @@ type rejectsWriter struct {
 }
 
 func newRejectsWriter(path string) (*rejectsWriter, error) {
-	f, err := openFile(path)
+	_, fw, err := createParquet(path, source.RejectSchema)
 	if err != nil {
-		return nil, err
-	}
-	props := parquet.NewWriterProperties(parquet.WithCompression(compress.Codecs.Snappy), parquet.WithDictionaryDefault(false))
-	fw, err := pqarrow.NewFileWriter(source.RejectSchema, f, props, pqarrow.NewArrowWriterProperties(pqarrow.WithStoreSchema()))
-	if err != nil {
-		f.Close()
-		os.Remove(path)
 		return nil, err
 	}
 	return &rejectsWriter{r: &Rejects{path: path, Counts: map[features.RejectReason]int64{}}, fw: fw,
@@ -99,8 +93,9 @@ func (w *rejectsWriter) abort() {
 }
 
 // link gives the caller its own name for the rejects file (a hard link
-// in the same folder): the engine may drop the day's files while the
-// caller still writes the rejects out.
+// in the same folder, or a copy where the file system has no hard links):
+// the engine may drop the day's files while the caller still writes the
+// rejects out.
 func (r *Rejects) link() (*Rejects, error) {
 	if r == nil || r.path == "" {
 		return nil, nil
@@ -112,13 +107,42 @@ func (r *Rejects) link() (*Rejects, error) {
 	name := f.Name()
 	f.Close()
 	os.Remove(name)
-	if err := os.Link(r.path, name); err != nil {
-		return nil, err
-	}
 	c := *r
 	c.path = name
-	c.size = 0 // counted once, by the engine's copy
+	c.size = 0 // a link: counted once, by the engine's file
+	if err := linkFile(r.path, name); err != nil {
+		if !errors.Is(err, syscall.EPERM) && !errors.Is(err, syscall.EXDEV) && !errors.Is(err, syscall.ENOTSUP) && !errors.Is(err, syscall.EMLINK) {
+			return nil, err
+		}
+		if err := copyFile(r.path, name); err != nil {
+			os.Remove(name)
+			return nil, err
+		}
+		c.size = countFile(name)
+	}
 	return &c, nil
+}
+
+// linkFile makes a hard link; tests replace it with a file system that
+// has none.
+var linkFile = os.Link
+
+// copyFile copies spill file from to a new file to.
+func copyFile(from, to string) error {
+	in, err := os.Open(from)
+	if err != nil {
+		return err
+	}
+	defer in.Close()
+	out, err := openFile(to)
+	if err != nil {
+		return err
+	}
+	if _, err := io.Copy(out, in); err != nil {
+		out.Close()
+		return err
+	}
+	return out.Close()
 }
 
 // Records yields the rejected rows as records of source.RejectSchema.

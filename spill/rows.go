@@ -53,11 +53,20 @@ type rowsWriter struct {
 }
 
 func newRowsWriter(path string, logic features.Logic) (*rowsWriter, error) {
-	f, err := openFile(path)
+	schema := OutputSchema(logic)
+	f, fw, err := createParquet(path, schema)
 	if err != nil {
 		return nil, err
 	}
-	schema := OutputSchema(logic)
+	return &rowsWriter{rows: &Rows{path: path, schema: schema}, f: f, fw: fw}, nil
+}
+
+// createParquet creates a local Parquet file of schema at path.
+func createParquet(path string, schema *arrow.Schema) (*os.File, *pqarrow.FileWriter, error) {
+	f, err := openFile(path)
+	if err != nil {
+		return nil, nil, err
+	}
 	// No dictionaries: their hash tables (about 15 MiB) would take a
 	// small budget's room, and the file is local and short-lived.
 	props := parquet.NewWriterProperties(parquet.WithCompression(compress.Codecs.Snappy), parquet.WithDictionaryDefault(false))
@@ -65,9 +74,9 @@ func newRowsWriter(path string, logic features.Logic) (*rowsWriter, error) {
 	if err != nil {
 		f.Close()
 		os.Remove(path)
-		return nil, err
+		return nil, nil, err
 	}
-	return &rowsWriter{rows: &Rows{path: path, schema: schema}, f: f, fw: fw}, nil
+	return f, fw, nil
 }
 
 // add writes one bucket's rows as a row group.

@@ -3,13 +3,16 @@ package spill
 import (
 	"context"
 	"errors"
+	"fmt"
 	"math/rand/v2"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"sync"
 	"syscall"
 	"testing"
+	"time"
 
 	"github.com/icefill/icefill/internal/errkind"
 )
@@ -117,7 +120,7 @@ func TestFilterHasNoFalseNegatives(t *testing.T) {
 func TestEachStopsAtFirstError(t *testing.T) {
 	var mu sync.Mutex
 	seen := map[int]int{}
-	err := each(context.Background(), 1000, 4, nil, func(w, i int) error {
+	err := each(context.Background(), 1000, 4, nil, nil, func(w, i int) error {
 		mu.Lock()
 		seen[i]++
 		mu.Unlock()
@@ -132,7 +135,7 @@ func TestEachStopsAtFirstError(t *testing.T) {
 		}
 	}
 	boom := errors.New("boom")
-	err = each(context.Background(), 1000, 4, nil, func(w, i int) error {
+	err = each(context.Background(), 1000, 4, nil, nil, func(w, i int) error {
 		if i == 10 {
 			return boom
 		}
@@ -143,6 +146,83 @@ func TestEachStopsAtFirstError(t *testing.T) {
 	})
 	if !errors.Is(err, boom) {
 		t.Fatalf("got %v, want the first real error", err)
+	}
+}
+
+// TestEachAdmitsByWeight: the items running at once never take more than
+// the workers' shares, counting each by its weight; an admission that
+// ignored weights would run a heavy item beside others.
+func TestEachAdmitsByWeight(t *testing.T) {
+	const workers = 4
+	weights := []int{1, 1, 3, 1, 2, 4, 1, 1, 2, 2, 1, 3, 1, 1, 4, 1}
+	var mu sync.Mutex
+	running, most, together := 0, 0, 0
+	err := each(context.Background(), 4*len(weights), workers, func(i int) int { return weights[i%len(weights)] }, nil, func(w, i int) error {
+		mu.Lock()
+		running += weights[i%len(weights)]
+		most = max(most, running)
+		if running > weights[i%len(weights)] {
+			together++
+		}
+		mu.Unlock()
+		time.Sleep(time.Millisecond) // so that items overlap
+		mu.Lock()
+		running -= weights[i%len(weights)]
+		mu.Unlock()
+		return nil
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if most > workers {
+		t.Fatalf("items of %d shares ran at once, over the %d workers' shares", most, workers)
+	}
+	if together == 0 {
+		t.Fatal("no two items ran at once: the test proves nothing")
+	}
+}
+
+// TestEachFreesIdleWorkersForAHeavyItem: an item that borrows every
+// worker's share starts only once the other workers' buffers (kept for
+// reuse between items) are freed; otherwise the shares it borrows are
+// still taken and the budget is exceeded.
+func TestEachFreesIdleWorkersForAHeavyItem(t *testing.T) {
+	const workers = 4
+	heavy := func(i int) bool { return i%10 == 9 }
+	var mu sync.Mutex
+	held := make([]bool, workers) // worker keeps buffers from an item
+	used := make([]bool, workers)
+	heavies := 0
+	err := each(context.Background(), 40, workers, func(i int) int {
+		if heavy(i) {
+			return workers
+		}
+		return 1
+	}, func(w int) {
+		mu.Lock()
+		held[w] = false
+		mu.Unlock()
+	}, func(w, i int) error {
+		time.Sleep(time.Millisecond) // so that every worker takes items
+		mu.Lock()
+		defer mu.Unlock()
+		if heavy(i) {
+			heavies++
+			for o, h := range held {
+				if h && o != w {
+					return fmt.Errorf("item %d started while worker %d still holds its buffers", i, o)
+				}
+			}
+		}
+		used[w] = true
+		held[w] = true
+		return nil
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if heavies != 4 || slices.Index(used, false) >= 0 {
+		t.Fatalf("%d heavy items ran (want 4), workers used %v (want all): the test proves nothing", heavies, used)
 	}
 }
 

@@ -236,8 +236,8 @@ func benchPass(ctx context.Context, src *source.Source, out objstore.Store, part
 				p, err := in.Compute(ctx, d, logic, features.DefaultRejectLimit)
 				if err == nil {
 					err = pqfile.WriteSeq(ctx, out, d.String()+".parquet", schema, p.Records(ctx, schema))
-					p.Release()
 				}
+				p.Release() // a failed Compute may return its spill files too
 				mu.Lock()
 				if err != nil && firstErr == nil {
 					firstErr = err

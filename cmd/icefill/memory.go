@@ -1,6 +1,7 @@
 package main
 
 import (
+	"fmt"
 	"os"
 	"runtime/debug"
 	"slices"
@@ -18,7 +19,7 @@ import (
 func memoryFlags() []cli.Flag {
 	return []cli.Flag{
 		&cli.StringFlag{Name: "memory-limit", EnvVars: []string{"ICEFILL_MEMORY_LIMIT"},
-			Usage: "memory budget of this process, e.g. 512MiB or 12GiB (at least 256MiB): the process's peak resident memory stays within it. A partition whose window of days (from the Parquet footers) does not fit runs on the external path: its events are bucketed on local disk and computed bucket by bucket, with identical rows; a window or a single customer too large for the budget fails before anything is committed, naming the budget it needs. Go's soft memory limit is set to the budget less the executable's own pages. Default: 60% of the container's cgroup limit, or of physical memory"},
+			Usage: "memory budget of this process, e.g. 512MiB or 12GiB (at least 256MiB): the process's peak resident memory stays within it (measured, not a bound in run: the write and commit of one partition beside the next one's compute are not reserved in it; docs/performance.md). A partition whose window of days (from the Parquet footers) does not fit runs on the external path: its events are bucketed on local disk and computed bucket by bucket, with identical rows; a window too large for the budget fails before anything is computed (run: before any partition is committed), a single customer too large for it fails its partition; both exit 2 naming the budget they need. Go's soft memory limit is set to the budget less the executable's own pages. Default: 60% of the container's cgroup limit, or of physical memory (used with a warning when below 256MiB)"},
 		&cli.StringFlag{Name: "spill-dir", EnvVars: []string{"ICEFILL_SPILL_DIR"},
 			Usage: "local folder for the external path's files (default: the temp directory); they are removed when the process ends, and leftovers of a killed process by the next run"},
 	}
@@ -38,6 +39,8 @@ func memoryOptions(c *cli.Context, opts *rewrite.InputOptions) error {
 			return errkind.Usagef("--memory-limit %s: below the minimum of %s", s, spill.FormatSize(spill.MinLimit))
 		}
 		limit, from = v, "--memory-limit"
+	} else if msg := lowDefault(limit, from); msg != "" {
+		logger().Warn(msg)
 	}
 	opts.MemoryLimit = limit
 	if v := os.Getenv("ICEFILL_SPILL_BUCKETS"); v != "" {
@@ -47,6 +50,15 @@ func memoryOptions(c *cli.Context, opts *rewrite.InputOptions) error {
 			return errkind.Usagef("ICEFILL_SPILL_BUCKETS=%q: want a positive number", v)
 		}
 		opts.SpillBuckets = n
+	}
+	if v := os.Getenv("ICEFILL_SPILL_EVENT_BYTES"); v != "" {
+		// Tests: what one event of a bucket counts for, so that a
+		// customer of a few events is too heavy for the budget.
+		n, err := strconv.ParseInt(v, 10, 64)
+		if err != nil || n < 1 {
+			return errkind.Usagef("ICEFILL_SPILL_EVENT_BYTES=%q: want a positive number", v)
+		}
+		opts.SpillEventBytes = n
 	}
 	if !hasFlag(c, "spill-dir") {
 		// plan: sizes partitions, computes nothing.
@@ -63,6 +75,18 @@ func memoryOptions(c *cli.Context, opts *rewrite.InputOptions) error {
 	logger().Info("memory budget", "limit", spill.FormatSize(limit), "from", from, "go_limit", spill.FormatSize(goLimit), "spill_dir", dir.Path)
 	opts.SpillDir = dir
 	return nil
+}
+
+// lowDefault is the warning for a default budget below spill.MinLimit (a
+// small container): the executable's pages and the runtime leave too
+// little of it for the events, so Go's collector runs almost constantly
+// and the external path's buckets are tiny. "" when the budget is not low.
+func lowDefault(limit int64, from string) string {
+	if limit >= spill.MinLimit {
+		return ""
+	}
+	return fmt.Sprintf("the default memory budget, %s (%s), is below the %s a budget needs: expect a slow run; give the container more memory, or set --memory-limit to at least %s if it has room",
+		spill.FormatSize(limit), from, spill.FormatSize(spill.MinLimit), spill.FormatSize(spill.MinLimit))
 }
 
 func hasFlag(c *cli.Context, name string) bool {

@@ -42,3 +42,49 @@ func TestPeakRSSWithinSmallBudget(t *testing.T) {
 		t.Fatalf("peak RSS %d MiB over the 256 MiB budget", r.PeakRSSBytes>>20)
 	}
 }
+
+// TestRunTooLargeForBudget runs partitions the budget cannot compute: a
+// window cut into more buckets than the external path allows (the plan
+// knows it) and customers too heavy for the budget (known only while
+// computing). Retrying cannot help either, so run must exit 2 with the
+// advice to raise the budget, not 1 with a retry hint; a window known too
+// large up front must stop the run before anything is committed.
+func TestRunTooLargeForBudget(t *testing.T) {
+	if testing.Short() {
+		t.Skip("runs the binary")
+	}
+	for _, tc := range []struct {
+		name, want string
+		env        []string
+		upFront    bool
+	}{
+		{"window", "too large for the memory budget", []string{"ICEFILL_SPILL_BUCKETS=70000"}, true},
+		{"heavy customer", "raise --memory-limit to at least", []string{"ICEFILL_SPILL_BUCKETS=4", "ICEFILL_SPILL_EVENT_BYTES=1073741824"}, false},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			dir := t.TempDir()
+			code, _, out := icefill(t, dir, tc.env, 0, append(runArgs(), "--spill-dir", t.TempDir(), "--memory-limit", "256MiB")...)
+			if code != exitUsage || !strings.Contains(out, tc.want) || strings.Contains(out, "retry") {
+				t.Fatalf("exit %d, want %d saying %q and no retry hint:\n%s", code, exitUsage, tc.want, out)
+			}
+			if tc.upFront && !strings.Contains(out, " 0 committed now, 0 failed") {
+				t.Fatalf("partitions computed although the plan knew the window too large:\n%s", out)
+			}
+		})
+	}
+}
+
+// TestLowDefaultBudgetWarns: a default budget below the minimum (60 % of
+// a small container) is used with a warning that says what to do; a
+// budget at the minimum or above has none.
+func TestLowDefaultBudgetWarns(t *testing.T) {
+	for _, tc := range []struct {
+		limit int64
+		warn  bool
+	}{{150 << 20, true}, {256<<20 - 1, true}, {256 << 20, false}, {4 << 30, false}} {
+		msg := lowDefault(tc.limit, "60% of 250 MiB (cgroup limit)")
+		if tc.warn != (msg != "") || tc.warn && (!strings.Contains(msg, "--memory-limit to at least 256 MiB") || !strings.Contains(msg, "cgroup limit")) {
+			t.Errorf("budget %d: warning %q", tc.limit, msg)
+		}
+	}
+}

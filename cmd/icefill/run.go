@@ -17,6 +17,7 @@ import (
 	"github.com/icefill/icefill/internal/errkind"
 	"github.com/icefill/icefill/rewrite"
 	"github.com/icefill/icefill/snapshots"
+	"github.com/icefill/icefill/spill"
 )
 
 func runCommand() *cli.Command {
@@ -140,7 +141,9 @@ Examples:
 				return fmt.Errorf("interrupted: %d of the %d partitions to compute remain (%d committed before the interrupt); run the same command again to continue: %w",
 					todo-len(res.Committed), todo, len(res.Committed), err)
 			}
-			if errors.Is(err, rewrite.ErrPartitionsFailed) {
+			// A partition too large for the budget fails again whatever
+			// the retry: its error says which budget would do instead.
+			if errors.Is(err, rewrite.ErrPartitionsFailed) && !errors.Is(err, spill.ErrTooLarge) {
 				return fmt.Errorf("%w; run the same command again to retry them", err)
 			}
 			return err
