@@ -192,8 +192,8 @@ func arrowRead(t *testing.T, path, name string, day features.Date, batch int) ([
 }
 
 // writeByteCase writes one source file of day d: 6,000 rows with duplicate
-// event ids, and (unless required) null event ids, null user ids and user
-// ids that are not UUIDs.
+// event ids and unknown event types, and (unless required) null event ids,
+// null user ids and user ids that are not UUIDs.
 func writeByteCase(t *testing.T, dir string, d features.Date, tc byteCase) string {
 	t.Helper()
 	const rows = 6000
@@ -215,11 +215,14 @@ func writeByteCase(t *testing.T, dir string, d features.Date, tc byteCase) strin
 		{Name: features.ColEventType, Type: arrow.BinaryTypes.String, Nullable: true},
 		{Name: features.ColChannel, Type: arrow.BinaryTypes.String, Nullable: true},
 		{Name: features.ColAmountCents, Type: arrow.PrimitiveTypes.Int64, Nullable: true},
+		{Name: features.ColCountry, Type: arrow.BinaryTypes.String, Nullable: !tc.required},
 	}, nil)
 	rb := array.NewRecordBuilder(memory.DefaultAllocator, sch)
 	defer rb.Release()
 	nullable := func() bool { return !tc.required && rng.IntN(40) == 0 }
-	types := []string{"touch", "touch", "touch", "order", "refund"}
+	types := []string{"touch", "touch", "touch", "order", "refund", "click"}
+	channels := []string{"web", "app", "mail", "", "direct", "web2"}
+	countries := []string{"DE", "FR", "US", "GB", "", "NL", "PL"}
 	start := d.StartMicros()
 	for i := range rows {
 		id := fmt.Sprintf("ev-%d-%s", rng.IntN(rows*3/4), strings.Repeat("x", rng.IntN(30)))
@@ -258,8 +261,17 @@ func writeByteCase(t *testing.T, dir string, d features.Date, tc byteCase) strin
 			}
 		}
 		rb.Field(4).(*array.StringBuilder).Append(types[rng.IntN(len(types))])
-		rb.Field(5).(*array.StringBuilder).Append([]string{"web", "app", "mail"}[rng.IntN(3)])
+		if rng.IntN(10) == 0 {
+			rb.Field(5).(*array.StringBuilder).AppendNull()
+		} else {
+			rb.Field(5).(*array.StringBuilder).Append(channels[rng.IntN(len(channels))])
+		}
 		rb.Field(6).(*array.Int64Builder).Append(int64(rng.IntN(10000)))
+		if nullable() {
+			rb.Field(7).(*array.StringBuilder).AppendNull()
+		} else {
+			rb.Field(7).(*array.StringBuilder).Append(countries[rng.IntN(len(countries))])
+		}
 	}
 	rec := rb.NewRecordBatch()
 	defer rec.Release()
