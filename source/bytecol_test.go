@@ -2,6 +2,7 @@ package source
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"math/rand/v2"
 	"os"
@@ -318,4 +319,55 @@ func writeByteCase(t *testing.T, dir string, d features.Date, tc byteCase) strin
 		t.Fatalf("event_id dictionary page %v, want %v (encodings %v, offset %d)", hasDict, tc.dict, md.Encodings(), md.DictionaryPageOffset())
 	}
 	return path
+}
+
+// TestDirectColumnCorrupt checks that a corrupt event_id page fails the
+// file as unreadable (replace it), on both reads, as pqarrow's errors do.
+func TestDirectColumnCorrupt(t *testing.T) {
+	ctx := context.Background()
+	day, err := features.ParseDate("2026-03-02")
+	if err != nil {
+		t.Fatal(err)
+	}
+	dir := t.TempDir()
+	path := writeByteCase(t, dir, day, byteCases[0])
+	pf, err := file.OpenParquetFile(path, false)
+	if err != nil {
+		t.Fatal(err)
+	}
+	cc, err := pf.MetaData().RowGroup(0).ColumnChunk(0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	// Past the first page's header (a few dozen bytes), into its
+	// compressed values.
+	off, size := cc.DataPageOffset(), cc.TotalCompressedSize()
+	pf.Close()
+	raw, err := os.ReadFile(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for i := off + 64; i < off+size-16; i++ {
+		raw[i] = 0xff
+	}
+	if err := os.WriteFile(path, raw, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	st, err := objstore.NewLocal(dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	src := New(st, dir)
+	files, err := src.Files(ctx, day)
+	if err != nil {
+		t.Fatal(err)
+	}
+	_, err = src.ReadFiles(ctx, day, files, ReadOptions{})
+	if !errors.Is(err, ErrUnreadable) {
+		t.Errorf("read: %v, want ErrUnreadable", err)
+	}
+	_, err = src.StreamFiles(ctx, day, files, ReadOptions{}, func(*features.Event) {}, nil)
+	if !errors.Is(err, ErrUnreadable) {
+		t.Errorf("stream: %v, want ErrUnreadable", err)
+	}
 }
