@@ -8,6 +8,7 @@ import (
 	"fmt"
 	"io"
 	"os"
+	"slices"
 	"sort"
 	"strings"
 	"sync"
@@ -15,6 +16,8 @@ import (
 
 	"github.com/icefill/icefill/internal/errkind"
 
+	"github.com/apache/arrow-go/v18/arrow"
+	"github.com/apache/arrow-go/v18/arrow/array"
 	"github.com/apache/arrow-go/v18/arrow/memory"
 	"github.com/apache/arrow-go/v18/parquet"
 	"github.com/apache/arrow-go/v18/parquet/file"
@@ -308,13 +311,31 @@ func usedColumns(sch *schema.Schema, props *pqarrow.ArrowReadProperties) []int {
 // readRecords decodes the given row groups (nil: all) of an opened file
 // into b, whose current file it is.
 func (s *Source) readRecords(ctx context.Context, url string, of *openedFile, fr *pqarrow.FileReader, cols, rowGroups []int, b *features.DayBuilder) error {
-	rr, err := fr.GetRecordReader(ctx, cols, rowGroups)
+	// The string columns read directly are left out of the record reader
+	// and joined to its batches.
+	var direct []*byteColumn
+	var arrowCols []int
+	for _, idx := range cols {
+		if dc := directColumn(of.pf, idx, rowGroups); dc != nil {
+			direct = append(direct, dc)
+			continue
+		}
+		arrowCols = append(arrowCols, idx)
+	}
+	rr, err := fr.GetRecordReader(ctx, arrowCols, rowGroups)
 	if err != nil {
 		return fmt.Errorf("source file %s: %w", url, err)
 	}
 	defer rr.Release()
+	j := joiner{direct: direct}
 	for rr.Next() {
-		if err := b.Add(rr.RecordBatch()); err != nil {
+		rec, err := j.join(rr.RecordBatch())
+		if err != nil {
+			return of.readErr(url, err)
+		}
+		err = b.Add(rec)
+		rec.Release()
+		if err != nil {
 			var ce *features.ColumnError
 			if errors.As(err, &ce) {
 				ce.File = url
@@ -324,12 +345,56 @@ func (s *Source) readRecords(ctx context.Context, url string, of *openedFile, fr
 		}
 	}
 	if err := rr.Err(); err != nil && !errors.Is(err, io.EOF) {
-		if serr := of.raw.storageErr(); serr != nil {
-			return fmt.Errorf("read source file %s: %w", url, serr)
-		}
-		return fmt.Errorf("source file %s is corrupt (%v): %w; replace or remove the file, then run again", url, err, ErrUnreadable)
+		return of.readErr(url, err)
 	}
 	return nil
+}
+
+// joiner adds the directly read columns to the record reader's batches.
+type joiner struct {
+	direct []*byteColumn
+	sch    *arrow.Schema
+	arrs   []arrow.Array
+}
+
+// join returns rec with the direct columns' next rows added; the caller
+// releases it.
+func (j *joiner) join(rec arrow.RecordBatch) (arrow.RecordBatch, error) {
+	if len(j.direct) == 0 {
+		rec.Retain()
+		return rec, nil
+	}
+	if j.sch == nil {
+		fields := slices.Clone(rec.Schema().Fields())
+		for _, dc := range j.direct {
+			fields = append(fields, dc.field)
+		}
+		j.sch = arrow.NewSchema(fields, nil)
+	}
+	j.arrs = append(j.arrs[:0], rec.Columns()...)
+	n := len(j.arrs)
+	defer func() {
+		for _, a := range j.arrs[n:] {
+			a.Release()
+		}
+	}()
+	for _, dc := range j.direct {
+		a, err := dc.next(int(rec.NumRows()))
+		if err != nil {
+			return nil, err
+		}
+		j.arrs = append(j.arrs, a)
+	}
+	return array.NewRecordBatch(j.sch, j.arrs, rec.NumRows()), nil
+}
+
+// readErr reports a failed read of the file's data: the storage's error
+// when there was one (retry), else a corrupt file (replace it).
+func (o *openedFile) readErr(url string, err error) error {
+	if serr := o.raw.storageErr(); serr != nil {
+		return fmt.Errorf("read source file %s: %w", url, serr)
+	}
+	return fmt.Errorf("source file %s is corrupt (%v): %w; replace or remove the file, then run again", url, err, ErrUnreadable)
 }
 
 type throttledReader struct {
