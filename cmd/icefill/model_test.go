@@ -198,10 +198,23 @@ func (m *model) hasBeen(n *mnode) bool { return m.been[n] || m.main.ancestorOf(n
 // uncovered are the days main changed since b forked that b has not
 // recomputed since (what promote's rebase refuses for).
 func (m *model) uncovered(b *mbranch) []int {
-	if b.node.ancestorOf(m.main) {
-		return nil
+	var out []int
+	for d, at := range m.mainChanged(b) {
+		if ran, ok := b.ranAt[d]; !ok || ran <= at {
+			out = append(out, d)
+		}
 	}
+	slices.Sort(out)
+	return out
+}
+
+// mainChanged are the days main changed since b forked (skipping b's own
+// publications), each with the step of its last change.
+func (m *model) mainChanged(b *mbranch) map[int]int {
 	last := map[int]int{}
+	if b.node.ancestorOf(m.main) {
+		return last
+	}
 	for n := m.main; n != nil && !b.node.ancestorOf(n); n = n.parent {
 		if n.owner != "" && n.owner == b.name {
 			continue
@@ -210,14 +223,7 @@ func (m *model) uncovered(b *mbranch) []int {
 			last[d] = max(last[d], n.at)
 		}
 	}
-	var out []int
-	for d, at := range last {
-		if ran, ok := b.ranAt[d]; !ok || ran <= at {
-			out = append(out, d)
-		}
-	}
-	slices.Sort(out)
-	return out
+	return last
 }
 
 func (m *model) lastPromo() *mpromo {
@@ -598,8 +604,30 @@ func (s *seq) catchUp(b *mbranch) (int, int, string) {
 	if code != 0 {
 		s.fail("%s: exit %d:\n%s", what, code, out)
 	}
-	if len(days) > 0 {
-		s.recomputed(b, days, fmt.Sprintf("catch-up %s days %v", b.logic, days))
+	// Every uncovered day is recomputed, and more only among the days main
+	// changed since the fork: once trimming has cut main's or the branch's
+	// history, the product dates every difference at main's head (§6.2),
+	// while the model always knows the order.
+	got, changed := s.contentOf(s.table(), b.name), s.m.mainChanged(b)
+	var redo []int
+	for d := range modelDays {
+		if got[d] != b.node.content[d] {
+			if _, ok := changed[d]; !ok {
+				s.fail("%s (the model says days %v) recomputed day %d, which main did not change since the fork", what, days, d)
+			}
+			redo = append(redo, d)
+		}
+	}
+	for _, d := range days {
+		if !slices.Contains(redo, d) {
+			s.fail("%s (the model says days %v) did not recompute day %d", what, days, d)
+		}
+	}
+	if len(redo) > 0 {
+		s.recomputed(b, redo, fmt.Sprintf("catch-up %s days %v", b.logic, redo))
+	}
+	if len(redo) > len(days) {
+		return 0, code, fmt.Sprintf("%s (days %v; %v as the cut history left them undated)", what, days, redo)
 	}
 	return 0, code, fmt.Sprintf("%s (days %v)", what, days)
 }
