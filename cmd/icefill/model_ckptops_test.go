@@ -85,7 +85,10 @@ func (s *seq) recreate() (int, int, string) {
 	// bound to: the checkpoints still describe what the branch holds, so
 	// the days they cover are rightly skipped. Otherwise it starts from
 	// nothing.
-	sameSnapshot := s.m.main == old.node
+	// Read from the table: the model's nodes say which content a ref
+	// holds, not always which snapshot.
+	tbl := s.table()
+	sameSnapshot := tbl.SnapshotByName(old.name).SnapshotID == tbl.CurrentSnapshot().SnapshotID
 	s.dropRef(old.name)
 	delete(s.m.branches, slot)
 	b := &mbranch{name: old.name, logic: old.logic, ranAt: map[int]int{}}
@@ -126,9 +129,9 @@ func (s *seq) killResume() (int, int, string) {
 	b := s.branch(s.slot())
 	lo := s.rng.IntN(modelDays)
 	hi := min(modelDays-1, lo+s.rng.IntN(3))
-	before := s.m.main.content
+	before, head := s.m.main.content, int64(0)
 	if live := s.m.branches[s.slotOf(b)]; live != nil {
-		before = live.node.content
+		before, head = live.node.content, s.table().SnapshotByName(b.name).SnapshotID
 	}
 	after := time.Duration(s.rng.Int64N(int64(1500 * time.Millisecond)))
 	what := fmt.Sprintf("run %s %s days %d-%d killed after %v, resumed", b.name, b.logic, lo, hi, after.Round(time.Millisecond))
@@ -154,7 +157,12 @@ func (s *seq) killResume() (int, int, string) {
 		b.ranAt[d] = s.n
 		s.m.labels[got[d]] = fmt.Sprintf("%s (step %d)", what, s.n)
 	}
-	b.node = node
+	// Killed before its first commit and resumed over done days, the run
+	// left the branch at the very snapshot it was (perhaps main's): so
+	// does the model, or a later step would take it for another snapshot.
+	if len(node.changed) > 0 || s.table().SnapshotByName(b.name).SnapshotID != head {
+		b.node = node
+	}
 	return 0, 0, what
 }
 
