@@ -365,3 +365,24 @@ func (g *gate) files(ref string) map[string]string {
 	}
 	return out
 }
+
+// A branch whose base main has left (rollback --to an earlier snapshot)
+// keeps that base through the trimming of its own history, so catch-up and
+// promote can still tell what main changed (TestModel seed
+// 1796683064045022313). Before, its commits trimmed the base away and
+// promote refused for good: "share no history that is still in the metadata".
+func TestGatePromoteAfterMainLeftTheBranchBase(t *testing.T) {
+	g := newGate(t)
+	g.run("main", "legacy", 0, 2)
+	before := g.table().CurrentSnapshot().SnapshotID
+	g.run("main", "legacy", 3, 3)                  // the nightly job
+	g.run("clv-fix", "corrected", 0, 3)            // made from main after it
+	g.do(exitOK, "rollback", "--to", itoa(before)) // main leaves the branch's base
+	for range 2 {                                  // the branch's own history is trimmed past it
+		g.run("clv-fix", "corrected", 0, 3, "--force")
+	}
+	g.do(exitOK, "run", "--source", crashSrc, "--catch-up", "--branch", "clv-fix", "--logic", "corrected")
+	g.validate(exitOK, "--candidate", "clv-fix")
+	g.do(exitOK, "promote", "--branch", "clv-fix")
+	sameDays(t, "after the promotion", g.rows("main"), g.rows("clv-fix"), span(0, 3)...)
+}
