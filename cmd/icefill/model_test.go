@@ -100,6 +100,14 @@ import (
 //     10 as above, 7 and 8 (model_ckptops_test.go), and item 4's catch-up
 //     symptom.
 //
+// On the gate's own code it found: catch-up after a reset rollback
+// recomputing every day, the branch's recorded base still the rolled-back
+// snapshot (seed 1796676696195130612 with 20 steps, fixed by e1341de;
+// TestGateCatchUpAfterResetRollback), and a branch whose base main had left
+// by `rollback --to` trimming that base away, after which promote refused
+// for good (seed 1796683064045022313 with 30 steps;
+// TestGatePromoteAfterMainLeftTheBranchBase).
+//
 // To add an operation, append to modelOps: a weight and a func that runs
 // the command(s) with s.cli, predicts the exit code and the new state in
 // s.m, and returns the exit code it predicted (s.step checks the rest).
