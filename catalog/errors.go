@@ -3,7 +3,9 @@ package catalog
 import (
 	"context"
 	"errors"
+	"fmt"
 	"net"
+	"strings"
 
 	"github.com/apache/iceberg-go"
 	icecat "github.com/apache/iceberg-go/catalog"
@@ -32,8 +34,20 @@ func markErr(err error) error {
 	if _, marked := errkind.Of(err); marked {
 		return err
 	}
+	if strings.Contains(err.Error(), "database is locked") {
+		err = fmt.Errorf("%w (%s)", err, sqliteBusyHint)
+	}
 	return errkind.UnavailableError(err)
 }
+
+// sqliteBusyHint explains SQLite's "database is locked" (SQLITE_BUSY): the
+// embedded catalog allows one writer at a time, and a process paused or
+// stopped inside its catalog commit (SIGSTOP, a suspended laptop, a
+// debugger) keeps that lock until it runs again, however long; every other
+// writer gives up after the busy timeout. docs/commit-protocol.md §5.1.
+const sqliteBusyHint = "another process has held the embedded catalog's write lock for over 10 s: " +
+	"a paused, stopped or hung icefill, Spark or PyIceberg process using the same --catalog-db; " +
+	"nothing was committed: retry once it runs again or has ended"
 
 // markingCatalog is the iceberg-go catalog with every table load, creation
 // and commit error marked by markErr. Tables it returns commit through it,

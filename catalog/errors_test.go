@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"path/filepath"
+	"strings"
 	"testing"
 
 	"github.com/apache/iceberg-go"
@@ -36,6 +37,14 @@ func TestMarkErr(t *testing.T) {
 		if got != c.want || marked != c.marked {
 			t.Errorf("markErr(%v): %v,%v want %v,%v", c.err, got, marked, c.want, c.marked)
 		}
+	}
+	// SQLite's busy error says who holds the lock, and stays the error it was.
+	busy := errors.New("database is locked (5) (SQLITE_BUSY)")
+	if err := markErr(busy); !errors.Is(err, busy) || !strings.Contains(err.Error(), "paused, stopped or hung") {
+		t.Errorf("markErr(%v) = %v: want it wrapped with the hint", busy, err)
+	}
+	if err := markErr(rest.ErrServiceUnavailable); strings.Contains(err.Error(), "write lock") {
+		t.Errorf("markErr(%v) = %v: the SQLite hint on another error", rest.ErrServiceUnavailable, err)
 	}
 }
 

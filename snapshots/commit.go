@@ -382,6 +382,12 @@ func trimmableSnapshots(meta table.Metadata, branch string, keep int) []int64 {
 			protected[s.SnapshotID] = true
 		}
 	}
+	// The snapshot the branch was made from (or last promoted to) is where
+	// promote and catch-up start once this trimming has cut the branch's
+	// history; main may have left it (rollback --to), so nothing else keeps it.
+	if base := int64(meta.Properties().GetInt(baseProperty(branch), 0)); base != 0 {
+		protected[base] = true
+	}
 	var ids []int64
 	i := 0
 	for _, s := range table.AncestorsOf(head.SnapshotID, lookup) {

@@ -3,6 +3,7 @@ package main
 import (
 	"fmt"
 	"os"
+	"os/signal"
 	"strconv"
 	"strings"
 	"sync/atomic"
@@ -49,7 +50,7 @@ func faultFromEnv() (snapshots.Fault, error) {
 		}
 		switch action {
 		case "stop":
-			syscall.Kill(os.Getpid(), syscall.SIGSTOP)
+			stopUntilContinued()
 			return nil
 		case "lose":
 			return snapshots.ErrFaultLoseFiles
@@ -57,4 +58,21 @@ func faultFromEnv() (snapshots.Fault, error) {
 		syscall.Kill(os.Getpid(), syscall.SIGKILL)
 		select {} // the signal is on its way
 	}, nil
+}
+
+// stopUntilContinued stops the process (SIGSTOP) and returns once it is
+// continued (SIGCONT). kill(2) on its own process does not stop the caller
+// at once: the signal goes to the process, another of its threads may take
+// it, and until that thread is scheduled the caller runs on. On a busy
+// machine it ran on into the very commit it was meant to stop before
+// (stopped inside SQLite's COMMIT, holding the embedded catalog's write
+// lock, so gc then failed with "database is locked"), or to the end of the
+// run without stopping at all. Waiting for SIGCONT pins it at the fault
+// point whenever the stop lands.
+func stopUntilContinued() {
+	cont := make(chan os.Signal, 1)
+	signal.Notify(cont, syscall.SIGCONT)
+	defer signal.Stop(cont)
+	syscall.Kill(os.Getpid(), syscall.SIGSTOP)
+	<-cont
 }

@@ -9,6 +9,7 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/apache/iceberg-go"
 	"github.com/apache/iceberg-go/table"
 
 	"github.com/icefill/icefill/catalog"
@@ -305,3 +306,83 @@ func TestGateWriteMainNamesWebhook(t *testing.T) {
 }
 
 func itoa(n int64) string { return strconv.FormatInt(n, 10) }
+
+// A catch-up and rebase promotion after a reset rollback, TestModel's
+// seed 1796676696195130612 replayed: a branch is fast-forwarded onto main
+// and rolled back (reset), recomputes some days, enough that its own
+// history is trimmed past the fork (§5.3), and the nightly job changes one
+// day. Catch-up must recompute that day alone, and the rebase publish the
+// branch's days. Before e1341de the branch's recorded base was still the
+// rolled-back snapshot, which main no longer descends from, so catch-up
+// could not tell what main changed and recomputed every day (and, once the
+// trimmed history no longer reached main, promote refused for good).
+func TestGateCatchUpAfterResetRollback(t *testing.T) {
+	g := newGate(t)
+	g.run("main", "legacy", 0, 2)
+	legacy := g.rows("main")
+	g.run("clv-fix", "corrected", 1, 3, "--force")
+	g.run("clv-fix", "corrected", 4, 5, "--force")
+	g.validate(exitOK, "--candidate", "clv-fix")
+	g.do(exitOK, "promote", "--branch", "clv-fix")
+	g.do(exitOK, "rollback")
+	g.run("clv-fix", "corrected", 1, 3, "--force")
+	g.run("main", "legacy", 1, 1, "--force")
+	before := g.files("clv-fix")
+	g.do(exitOK, "run", "--source", crashSrc, "--catch-up", "--branch", "clv-fix", "--logic", "corrected")
+	after := g.files("clv-fix")
+	for _, n := range span(1, 5) {
+		if changed := before[day(n)] != after[day(n)]; changed != (n == 1) {
+			t.Errorf("catch-up (the nightly job changed day 1 only): %s recomputed %v, want %v", day(n), changed, n == 1)
+		}
+	}
+	g.validate(exitOK, "--candidate", "clv-fix")
+	g.do(exitOK, "promote", "--branch", "clv-fix")
+	main, fix := g.rows("main"), g.rows("clv-fix")
+	sameDays(t, "main's untouched day after the rebase", main, legacy, 0)
+	sameDays(t, "the branch's days after the rebase", main, fix, span(1, 5)...)
+}
+
+// files are ref's data file paths by day, sorted and joined.
+func (g *gate) files(ref string) map[string]string {
+	g.t.Helper()
+	tbl := g.table()
+	tasks, err := tbl.Scan(table.WithSnapshotID(tbl.SnapshotByName(ref).SnapshotID)).PlanFiles(context.Background())
+	if err != nil {
+		g.t.Fatal(err)
+	}
+	paths := map[string][]string{}
+	for _, task := range tasks {
+		for _, v := range task.File.Partition() {
+			if d, ok := v.(iceberg.Date); ok {
+				paths[features.Date(d).String()] = append(paths[features.Date(d).String()], task.File.FilePath())
+			}
+		}
+	}
+	out := map[string]string{}
+	for d, p := range paths {
+		slices.Sort(p)
+		out[d] = strings.Join(p, "\n")
+	}
+	return out
+}
+
+// A branch whose base main has left (rollback --to an earlier snapshot)
+// keeps that base through the trimming of its own history, so catch-up and
+// promote can still tell what main changed (TestModel seed
+// 1796683064045022313). Before, its commits trimmed the base away and
+// promote refused for good: "share no history that is still in the metadata".
+func TestGatePromoteAfterMainLeftTheBranchBase(t *testing.T) {
+	g := newGate(t)
+	g.run("main", "legacy", 0, 2)
+	before := g.table().CurrentSnapshot().SnapshotID
+	g.run("main", "legacy", 3, 3)                  // the nightly job
+	g.run("clv-fix", "corrected", 0, 3)            // made from main after it
+	g.do(exitOK, "rollback", "--to", itoa(before)) // main leaves the branch's base
+	for range 2 {                                  // the branch's own history is trimmed past it
+		g.run("clv-fix", "corrected", 0, 3, "--force")
+	}
+	g.do(exitOK, "run", "--source", crashSrc, "--catch-up", "--branch", "clv-fix", "--logic", "corrected")
+	g.validate(exitOK, "--candidate", "clv-fix")
+	g.do(exitOK, "promote", "--branch", "clv-fix")
+	sameDays(t, "after the promotion", g.rows("main"), g.rows("clv-fix"), span(0, 3)...)
+}

@@ -58,6 +58,9 @@ import (
 // (default 10); ICEFILL_MODEL_KEEP_GOING=1 runs every sequence and reports
 // each failed one instead of stopping at the first; ICEFILL_MODEL_SKIP=a,b
 // leaves out the named operations (to let sequences reach deeper states).
+// Operations that can reach a deeper state now weigh more (modelHot): a
+// rollback while a promotion is on main, a publish while a branch holds
+// what main does not, a fork right after a promotion.
 //
 // On the code before the gate (b59f9e5, with --write-main left out of the
 // test; runs with ICEFILL_MODEL_KEEP_GOING=1), it found:
@@ -75,11 +78,35 @@ import (
 //     change detection skipped other branches' publications;
 //   - a bug the issue did not list: re-promoting a branch by rebase when
 //     main still held the files of its earlier promotion exited 3 (the swap
-//     deleted and re-added the same files); swapPartitions now skips them.
+//     deleted and re-added the same files); swapPartitions now skips them;
+//   - item 5, with the generator's bias (modelHot, the fork operation) and
+//     the exit-3 rebase bug above fixed in place (a 3-line backport, else
+//     it ends most deep sequences first), the shallow operations and
+//     validate (it fails on a branch equal to main, item 3) skipped
+//     (ICEFILL_MODEL_SKIP=bad-name,validate-self,validate-empty,
+//     rollback-to-branch,validate-partial,validate,recreate,pause-gc,
+//     kill-resume), 150 sequences of 24 steps, 4m20s: rerun promoted, fix forked from main (so it
+//     carries rerun's days), rollback, fix promoted by fast-forward, a
+//     nightly day, rollback: main's day 3 keeps rerun's rolled-back content
+//     (1 sequence; seed 1796680905360953572, replays exactly), and 7
+//     sequences where the same cause (the event listed the branch state's
+//     days, not what the publication changed) made rollback refuse (exit 4)
+//     over a day the promotion never changed; 7 more rollbacks exited 3
+//     (not analysed). The generator without the bias and the fork had not
+//     reached it in any of the runs above; gate_test.go's
+//     TestGateRollbackRestoresEverythingPublished replays it;
+//   - with the current generator and every operation (100 sequences of 14
+//     steps, 1m42s, 72 failed, the backport in place): items 1, 3, 6 and
+//     10 as above, 7 and 8 (model_ckptops_test.go), and item 4's catch-up
+//     symptom.
 //
-// Item 5 (rollback leaving a forked branch's rolled-back days) needs a
-// long, specific interleaving the random walk did not reach in those runs;
-// gate_test.go's TestGateRollbackRestoresEverythingPublished covers it.
+// On the gate's own code it found: catch-up after a reset rollback
+// recomputing every day, the branch's recorded base still the rolled-back
+// snapshot (seed 1796676696195130612 with 20 steps, fixed by e1341de;
+// TestGateCatchUpAfterResetRollback), and a branch whose base main had left
+// by `rollback --to` trimming that base away, after which promote refused
+// for good (seed 1796683064045022313 with 30 steps;
+// TestGatePromoteAfterMainLeftTheBranchBase).
 //
 // To add an operation, append to modelOps: a weight and a func that runs
 // the command(s) with s.cli, predicts the exit code and the new state in
@@ -160,6 +187,7 @@ type mpromo struct {
 	branch     string
 	changes    map[int][2]string // day -> old, new
 	rolledBack bool
+	at         int // step
 }
 
 type model struct {
@@ -178,10 +206,23 @@ func (m *model) hasBeen(n *mnode) bool { return m.been[n] || m.main.ancestorOf(n
 // uncovered are the days main changed since b forked that b has not
 // recomputed since (what promote's rebase refuses for).
 func (m *model) uncovered(b *mbranch) []int {
-	if b.node.ancestorOf(m.main) {
-		return nil
+	var out []int
+	for d, at := range m.mainChanged(b) {
+		if ran, ok := b.ranAt[d]; !ok || ran <= at {
+			out = append(out, d)
+		}
 	}
+	slices.Sort(out)
+	return out
+}
+
+// mainChanged are the days main changed since b forked (skipping b's own
+// publications), each with the step of its last change.
+func (m *model) mainChanged(b *mbranch) map[int]int {
 	last := map[int]int{}
+	if b.node.ancestorOf(m.main) {
+		return last
+	}
 	for n := m.main; n != nil && !b.node.ancestorOf(n); n = n.parent {
 		if n.owner != "" && n.owner == b.name {
 			continue
@@ -190,14 +231,7 @@ func (m *model) uncovered(b *mbranch) []int {
 			last[d] = max(last[d], n.at)
 		}
 	}
-	var out []int
-	for d, at := range last {
-		if ran, ok := b.ranAt[d]; !ok || ran <= at {
-			out = append(out, d)
-		}
-	}
-	slices.Sort(out)
-	return out
+	return last
 }
 
 func (m *model) lastPromo() *mpromo {
@@ -376,7 +410,63 @@ func (s *seq) runDays(b *mbranch, days []int, what string) int {
 	return 0
 }
 
-func (s *seq) slotOf(b *mbranch) string { name, _, _ := strings.Cut(b.name, "-"); return name }
+func (s *seq) slotOf(b *mbranch) string { return slotName(b.name) }
+
+func slotName(branch string) string { name, _, _ := strings.Cut(branch, "-"); return name }
+
+// drop removes the ref of slot's live branch (if any) and retires its
+// name; it returns the dropped branch.
+func (s *seq) drop(slot string) *mbranch {
+	b := s.m.branches[slot]
+	if b == nil {
+		return nil
+	}
+	s.dropRef(b.name)
+	delete(s.m.branches, slot)
+	s.m.gen[slot]++
+	return b
+}
+
+// modelHot says when an operation can reach a deeper state than usual: a
+// promotion to roll back, a branch to publish, a promotion still on main
+// that a nightly day turns a rollback of into a restore, a promotion to
+// fork from. Its weight is then multiplied by hotBoost: without it the
+// walk rarely strings together the six or more steps item 5 needs.
+var modelHot = map[string]func(s *seq) bool{
+	"rollback": func(s *seq) bool { p := s.m.lastPromo(); return p != nil && s.m.main != p.from },
+	"publish":  func(s *seq) bool { return s.unpublished() != nil },
+	"promote": func(s *seq) bool {
+		for _, b := range s.m.branches {
+			if c := s.m.certs[b.name]; c != nil && c.cand == b.node && b.node != s.m.main {
+				return true
+			}
+		}
+		return false
+	},
+	"nightly": func(s *seq) bool { p := s.m.lastPromo(); return p != nil && s.m.main == p.to },
+	"fork":    func(s *seq) bool { p := s.m.lastPromo(); return p != nil && p.at >= s.n-2 },
+}
+
+const hotBoost = 4
+
+// unpublished is a live branch whose content main does not hold (the
+// slots in a fixed order, so that a seed replays), or nil.
+func (s *seq) unpublished() *mbranch {
+	for _, slot := range []string{"fix", "rerun"} {
+		if b := s.m.branches[slot]; b != nil && b.node != s.m.main {
+			return b
+		}
+	}
+	return nil
+}
+
+// weight is op's weight at the sequence's current state.
+func (s *seq) weight(op modelOp) int {
+	if hot := modelHot[op.name]; hot != nil && hot(s) {
+		return op.weight * hotBoost
+	}
+	return op.weight
+}
 
 func (s *seq) nightly(d int) {
 	code, out := s.cli("run", "--source", s.src, "--from", (modelFrom + features.Date(d)).String(), "--to", (modelFrom + features.Date(d)).String(),
@@ -449,6 +539,9 @@ var modelOps = []modelOp{
 	// the states after them) far more often than the three drawn apart.
 	{"publish", 3, func(s *seq) (int, int, string) {
 		b := s.branch(s.slot())
+		if c := s.unpublished(); c != nil && s.rng.IntN(4) > 0 {
+			b = c // mostly a branch with something to publish
+		}
 		for _, step := range []func() (int, int, string){
 			func() (int, int, string) { return s.catchUp(b) },
 			func() (int, int, string) { return s.validate(b, 0, modelDays-1) },
@@ -479,15 +572,26 @@ var modelOps = []modelOp{
 		return s.m.rollbackTo(s, b.node), code, "rollback --to " + b.name + "'s head"
 	}},
 	{"drop", 1, func(s *seq) (int, int, string) {
-		slot := s.slot()
-		b := s.m.branches[slot]
+		b := s.drop(s.slot())
 		if b == nil {
 			return 0, 0, "drop (no branch)"
 		}
-		s.dropRef(b.name)
-		delete(s.m.branches, slot)
-		s.m.gen[slot]++
 		return 0, 0, "drop branch " + b.name
+	}},
+	// A new branch forked from main as it is now, in the slot other than
+	// the last promotion's: right after a promotion it carries the promoted
+	// days, which a later promotion of it publishes too (item 5).
+	{"fork", 1, func(s *seq) (int, int, string) {
+		slot := s.slot()
+		if p := s.m.lastPromo(); p != nil {
+			slot = map[string]string{"fix": "rerun", "rerun": "fix"}[slotName(p.branch)]
+		}
+		s.drop(slot)
+		b := s.branch(slot)
+		lo := s.rng.IntN(modelDays)
+		hi := min(modelDays-1, lo+s.rng.IntN(3))
+		what := fmt.Sprintf("fork %s from main, run %s days %d-%d", b.name, b.logic, lo, hi)
+		return 0, s.runDays(b, []int{lo, hi}, what), what
 	}},
 	{"bad-name", 1, func(s *seq) (int, int, string) {
 		name := []string{"../../x", "a/b", "icefill-rebase-fix", "pre-promote-x", ""}[s.rng.IntN(5)]
@@ -508,8 +612,30 @@ func (s *seq) catchUp(b *mbranch) (int, int, string) {
 	if code != 0 {
 		s.fail("%s: exit %d:\n%s", what, code, out)
 	}
-	if len(days) > 0 {
-		s.recomputed(b, days, fmt.Sprintf("catch-up %s days %v", b.logic, days))
+	// Every uncovered day is recomputed, and more only among the days main
+	// changed since the fork: once trimming has cut main's or the branch's
+	// history, the product dates every difference at main's head (§6.2),
+	// while the model always knows the order.
+	got, changed := s.contentOf(s.table(), b.name), s.m.mainChanged(b)
+	var redo []int
+	for d := range modelDays {
+		if got[d] != b.node.content[d] {
+			if _, ok := changed[d]; !ok {
+				s.fail("%s (the model says days %v) recomputed day %d, which main did not change since the fork", what, days, d)
+			}
+			redo = append(redo, d)
+		}
+	}
+	for _, d := range days {
+		if !slices.Contains(redo, d) {
+			s.fail("%s (the model says days %v) did not recompute day %d", what, days, d)
+		}
+	}
+	if len(redo) > 0 {
+		s.recomputed(b, redo, fmt.Sprintf("catch-up %s days %v", b.logic, redo))
+	}
+	if len(redo) > len(days) {
+		return 0, code, fmt.Sprintf("%s (days %v; %v as the cut history left them undated)", what, days, redo)
 	}
 	return 0, code, fmt.Sprintf("%s (days %v)", what, days)
 }
@@ -592,7 +718,7 @@ func (m *model) promote(s *seq, b *mbranch) int {
 			return exitRefused
 		}
 	}
-	m.promos = append(m.promos, &mpromo{from: m.main, to: target, branch: b.name, changes: changes})
+	m.promos = append(m.promos, &mpromo{from: m.main, to: target, branch: b.name, changes: changes, at: s.n})
 	m.main, b.node, m.been[target] = target, target, true
 	return 0
 }
@@ -674,10 +800,6 @@ func TestModel(t *testing.T) {
 // runSequence runs one sequence; with ICEFILL_MODEL_KEEP_GOING set it
 // returns the failure instead of ending the test.
 func runSequence(t *testing.T, seed uint64, src, exp string, steps int, ops []modelOp) (msg string) {
-	total := 0
-	for _, op := range ops {
-		total += op.weight
-	}
 	defer func() {
 		if r := recover(); r != nil {
 			es, ok := r.(errSequence)
@@ -703,10 +825,14 @@ func runSequence(t *testing.T, seed uint64, src, exp string, steps int, ops []mo
 		}
 		s.m.been[s.m.main], s.m.nextDay = true, 3
 		for s.n = 1; s.n <= steps; s.n++ {
+			total := 0
+			for _, op := range ops {
+				total += s.weight(op)
+			}
 			r := s.rng.IntN(total)
 			var op modelOp
 			for _, op = range ops {
-				if r -= op.weight; r < 0 {
+				if r -= s.weight(op); r < 0 {
 					break
 				}
 			}
