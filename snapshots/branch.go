@@ -131,7 +131,7 @@ func (c *Committer) UpdateState(ctx context.Context, change func(*State) error) 
 		if err != nil {
 			return done(err)
 		}
-		committed, err := c.commitTxn(ctx, tbl, txn)
+		committed, err := c.commitTxn(ctx, tbl, txn, true)
 		if err != nil {
 			return false, err
 		}
@@ -178,6 +178,12 @@ func (c *Committer) CompactManifests(ctx context.Context, threshold int) (bool, 
 		dirty := map[int]bool{} // months of the manifests to cluster
 		loose := 0
 		for _, m := range manifests {
+			if m.ManifestContent() != iceberg.ManifestContentData {
+				// Rewrites leave delete manifests as they are: counting
+				// them would make a branch with many (another engine's
+				// deletes) rewrite the same months at every compaction.
+				continue
+			}
 			if lo, hi, ok := manifestMonths(m); ok && lo == hi && monthManifest(m) {
 				continue
 			} else if ok {
@@ -199,7 +205,7 @@ func (c *Committer) CompactManifests(ctx context.Context, threshold int) (bool, 
 		if err != nil || res.IsNoOp() {
 			return true, err
 		}
-		_, err = c.commitTxn(ctx, tbl, txn)
+		_, err = c.commitTxn(ctx, tbl, txn, true)
 		compacted = err == nil
 		return compacted, nil // a conflict: try again, harmless if it never lands
 	})

@@ -40,8 +40,10 @@ const (
 // error would (the disk-full case): a test of the written-files check.
 var ErrFaultLoseFiles = errors.New("fault injected: the data-file writer lost its files")
 
-// Committer commits partitions to one branch. It is safe for concurrent use:
-// every attempt starts from a freshly loaded table.
+// Committer commits partitions to one branch. It is safe for concurrent use
+// (its commits are serialized). A commit starts from the table the previous
+// one left, or from a fresh load after a failure, on format-1 tables and
+// whenever the branch's history is due for trimming (cacheUsable).
 type Committer struct {
 	Catalog catalog.Catalog
 	Ident   table.Identifier
@@ -152,7 +154,8 @@ func (c *Committer) Commit(ctx context.Context, pc PartitionCommit) (CommitResul
 		c.mu.Lock()
 		tbl, state, err := c.last, c.lastState, error(nil)
 		c.last, c.lastState = nil, nil
-		if tbl == nil || attempt > 1 {
+		fresh := tbl == nil || attempt > 1 || !c.cacheUsable(tbl)
+		if fresh {
 			tbl, state = nil, nil
 			tbl, err = c.Catalog.LoadTable(ctx, c.Ident)
 		}
@@ -185,7 +188,7 @@ func (c *Committer) Commit(ctx context.Context, pc PartitionCommit) (CommitResul
 			c.log().Debug("retrying partition commit", "partition", pc.DayText, "branch", c.Branch, "attempt", attempt, "cause", lastErr)
 		}
 		start := time.Now()
-		c.last, c.lastState, err = c.attempt(ctx, tbl, state, pc)
+		c.last, c.lastState, err = c.attempt(ctx, tbl, state, pc, fresh)
 		res.State = c.lastState
 		c.mu.Unlock()
 		if err == nil {
@@ -220,7 +223,8 @@ func (c *Committer) Commit(ctx context.Context, pc PartitionCommit) (CommitResul
 // attempt commits pc once on tbl, whose branch state is state. It returns
 // the committed table and the state it holds (nil when the catalog landed
 // another snapshot than the state is bound to: the next attempt reads it).
-func (c *Committer) attempt(ctx context.Context, tbl *table.Table, state *State, pc PartitionCommit) (*table.Table, *State, error) {
+// Only a freshly loaded tbl may trim the branch's history (commitTxn).
+func (c *Committer) attempt(ctx context.Context, tbl *table.Table, state *State, pc PartitionCommit, fresh bool) (*table.Table, *State, error) {
 	next := state.Clone()
 	cp := pc.Checkpoint
 	// The pin below makes this commit land on exactly this metadata, so its
@@ -273,7 +277,7 @@ func (c *Committer) attempt(ctx context.Context, tbl *table.Table, state *State,
 			return nil, nil, err
 		}
 	}
-	committed, err := c.commitTxn(ctx, tbl, txn)
+	committed, err := c.commitTxn(ctx, tbl, txn, fresh)
 	if err != nil {
 		return nil, nil, fmt.Errorf("commit partition %s: %w", pc.DayText, err)
 	}
@@ -316,9 +320,22 @@ const DefaultKeepHistory = 8
 // are committed: the checkpoints are in the state properties, not in the
 // snapshots, and nothing reads a branch snapshot other than its head and
 // the manifest rewrites just before it (LoadState).
-func (c *Committer) commitTxn(ctx context.Context, tbl *table.Table, txn *table.Transaction) (*table.Table, error) {
+//
+// What another ref needs is read from tbl, so only a freshly loaded table
+// trims (trim false skips it): a cached one may predate a tag or a
+// fast-forward promotion onto the branch's snapshots. The other refs are
+// then pinned as read, so that one moving before the commit lands makes
+// it retry on a fresh table instead of removing what that ref now holds.
+func (c *Committer) commitTxn(ctx context.Context, tbl *table.Table, txn *table.Transaction, trim bool) (*table.Table, error) {
 	var extra []table.Update
-	if ids := trimmableSnapshots(tbl.Metadata(), c.Branch, c.keepHistory()); len(ids) > 0 {
+	if ids := trimmableSnapshots(tbl.Metadata(), c.Branch, c.keepHistory()); trim && len(ids) > 0 {
+		for name := range tbl.Metadata().Refs() {
+			if name != c.Branch {
+				if err := txn.AssertRefSnapshotID(name); err != nil {
+					return nil, err
+				}
+			}
+		}
 		// Files stay: icefill's gc deletes the data files no snapshot
 		// references any more, after its grace period.
 		extra = append(extra, table.NewRemoveSnapshotsUpdate(ids, false))
@@ -400,6 +417,21 @@ func trimmableSnapshots(meta table.Metadata, branch string, keep int) []int64 {
 		i++
 	}
 	return ids
+}
+
+// cacheUsable reports whether the next commit may start from the table the
+// previous one left (c.last) instead of loading it. Not on format-1
+// tables: without sequence numbers only the branch pin guards the cached
+// state, and a branch moved back to the cached head by another tool
+// passes it. Not once the branch's trimmable history has reached the
+// number kept: trimming needs the refs as they are now, so every
+// keep-history commits one starts from a fresh load and trims.
+func (c *Committer) cacheUsable(tbl *table.Table) bool {
+	if tbl.Metadata().Version() < 2 {
+		return false
+	}
+	keep := c.keepHistory()
+	return keep < 0 || len(trimmableSnapshots(tbl.Metadata(), c.Branch, keep)) < max(keep, 1)
 }
 
 // pinnedTxn opens a transaction on branch whose commit requires the branch
