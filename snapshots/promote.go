@@ -430,8 +430,9 @@ func classify(err error) error {
 }
 
 // UncoveredDays lists the partitions main changed since branch forked from
-// it that the branch has not recomputed after the change (oldest first):
-// what `run --catch-up` recomputes before a promotion can rebase.
+// it that the branch has not recomputed after the change and whose files
+// on the branch are not main's (oldest first): what `run --catch-up`
+// recomputes before a promotion can rebase.
 func UncoveredDays(ctx context.Context, tbl *table.Table, branch string, state *State) ([]string, error) {
 	head, main := tbl.SnapshotByName(branch), tbl.CurrentSnapshot()
 	if head == nil || main == nil {
@@ -454,9 +455,31 @@ func UncoveredDays(ctx context.Context, tbl *table.Table, branch string, state *
 	if err != nil {
 		return nil, err
 	}
-	var out []string
+	var stale []features.Date
 	for _, day := range SortedDays(changes) {
 		if cp, done := state.Checkpoints[day.String()]; !done || !recomputedAfter(cp, changes[day]) {
+			stale = append(stale, day)
+		}
+	}
+	if len(stale) == 0 {
+		return nil, nil
+	}
+	// A day whose files on the branch are main's files has nothing to
+	// catch up, and a rebase leaves it as it is. This matters once
+	// trimming cut the history: a fast-forward promotion published the
+	// branch's own days, and comparing its recorded base with main dates
+	// them as main's changes.
+	onBranch, err := FilesByPartition(ctx, tbl, head.SnapshotID)
+	if err != nil {
+		return nil, err
+	}
+	onMain, err := FilesByPartition(ctx, tbl, main.SnapshotID)
+	if err != nil {
+		return nil, err
+	}
+	var out []string
+	for _, day := range stale {
+		if Digest(onBranch[day]) != Digest(onMain[day]) {
 			out = append(out, day.String())
 		}
 	}

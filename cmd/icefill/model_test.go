@@ -204,10 +204,14 @@ type model struct {
 func (m *model) hasBeen(n *mnode) bool { return m.been[n] || m.main.ancestorOf(n) }
 
 // uncovered are the days main changed since b forked that b has not
-// recomputed since (what promote's rebase refuses for).
+// recomputed since and where b does not hold main's content (what
+// promote's rebase refuses for).
 func (m *model) uncovered(b *mbranch) []int {
 	var out []int
 	for d, at := range m.mainChanged(b) {
+		if b.node.content[d] == m.main.content[d] {
+			continue
+		}
 		if ran, ok := b.ranAt[d]; !ok || ran <= at {
 			out = append(out, d)
 		}
