@@ -3,15 +3,11 @@ package snapshots
 import (
 	"context"
 	"fmt"
-	"iter"
 	"maps"
 	"path/filepath"
 	"slices"
 	"testing"
-	"time"
 
-	"github.com/apache/arrow-go/v18/arrow"
-	"github.com/apache/arrow-go/v18/arrow/memory"
 	"github.com/apache/iceberg-go"
 	"github.com/apache/iceberg-go/table"
 
@@ -39,28 +35,7 @@ func tinyCommitter(t *testing.T, branch string, keep int) (*catalog.Catalog, *Co
 // commitTiny commits a one-row partition of day 2020-01-01 + i.
 func commitTiny(t *testing.T, c *Committer, i int) {
 	t.Helper()
-	ctx := context.Background()
-	tbl, err := c.Catalog.LoadTable(ctx, c.Ident)
-	if err != nil {
-		t.Fatal(err)
-	}
-	day := features.MustParseDate("2020-01-01") + features.Date(i)
-	out := &features.Output{Date: day, Logic: features.Legacy, CustomerID: []features.CustomerID{features.CustomerFromV1(int64(i))},
-		Channel: []string{"email"}, Orders: []int64{1}, Gross: []int64{100}, Refund: []int64{0}, Net: []int64{100},
-		Country: []string{""}, CountryOK: []bool{false}}
-	rec := out.Record(memory.DefaultAllocator, features.LegacySchema)
-	defer rec.Release()
-	var files []iceberg.DataFile
-	for df, err := range table.WriteRecords(ctx, tbl, features.LegacySchema, iter.Seq2[arrow.RecordBatch, error](func(y func(arrow.RecordBatch, error) bool) { y(rec, nil) })) {
-		if err != nil {
-			t.Fatal(err)
-		}
-		files = append(files, df)
-	}
-	if _, err := c.Commit(ctx, PartitionCommit{Day: iceberg.Date(day), DayText: day.String(), Files: files,
-		Checkpoint: Checkpoint{Logic: "test", Fingerprint: fmt.Sprint("f", i), Attempt: fmt.Sprint("a", i), CommittedAt: time.Now().UnixMilli()}}); err != nil {
-		t.Fatal(err)
-	}
+	commitTinyAttempt(t, c, i, fmt.Sprint("a", i))
 }
 
 func branchRows(t *testing.T, tbl *table.Table, ref string) int64 {
