@@ -54,7 +54,7 @@ func (s *seq) backfillArgs(b *mbranch, lo, hi int, force bool) []string {
 // that just ran) if it was not.
 func (s *seq) live(b *mbranch) {
 	if _, ok := s.m.branches[s.slotOf(b)]; !ok {
-		b.node = s.m.main
+		b.node, b.base = s.m.main, s.m.main
 		s.m.branches[s.slotOf(b)] = b
 	}
 }
