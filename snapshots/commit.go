@@ -188,7 +188,11 @@ func (c *Committer) Commit(ctx context.Context, pc PartitionCommit) (CommitResul
 			c.log().Debug("retrying partition commit", "partition", pc.DayText, "branch", c.Branch, "attempt", attempt, "cause", lastErr)
 		}
 		start := time.Now()
-		c.last, c.lastState, err = c.attempt(ctx, tbl, state, pc, fresh)
+		// Only a first attempt trims: the pins on the other refs add
+		// conflicts, and a partition must not lose its attempts to a
+		// clean-up that the next commit can do as well.
+		trim := fresh && attempt == 1 && c.trimDue(tbl)
+		c.last, c.lastState, err = c.attempt(ctx, tbl, state, pc, trim)
 		res.State = c.lastState
 		c.mu.Unlock()
 		if err == nil {
@@ -223,8 +227,9 @@ func (c *Committer) Commit(ctx context.Context, pc PartitionCommit) (CommitResul
 // attempt commits pc once on tbl, whose branch state is state. It returns
 // the committed table and the state it holds (nil when the catalog landed
 // another snapshot than the state is bound to: the next attempt reads it).
-// Only a freshly loaded tbl may trim the branch's history (commitTxn).
-func (c *Committer) attempt(ctx context.Context, tbl *table.Table, state *State, pc PartitionCommit, fresh bool) (*table.Table, *State, error) {
+// trim lets it remove the branch's older snapshots (commitTxn); only for a
+// freshly loaded tbl.
+func (c *Committer) attempt(ctx context.Context, tbl *table.Table, state *State, pc PartitionCommit, trim bool) (*table.Table, *State, error) {
 	next := state.Clone()
 	cp := pc.Checkpoint
 	// The pin below makes this commit land on exactly this metadata, so its
@@ -277,7 +282,7 @@ func (c *Committer) attempt(ctx context.Context, tbl *table.Table, state *State,
 			return nil, nil, err
 		}
 	}
-	committed, err := c.commitTxn(ctx, tbl, txn, fresh)
+	committed, err := c.commitTxn(ctx, tbl, txn, trim)
 	if err != nil {
 		return nil, nil, fmt.Errorf("commit partition %s: %w", pc.DayText, err)
 	}
@@ -427,11 +432,15 @@ func trimmableSnapshots(meta table.Metadata, branch string, keep int) []int64 {
 // number kept: trimming needs the refs as they are now, so every
 // keep-history commits one starts from a fresh load and trims.
 func (c *Committer) cacheUsable(tbl *table.Table) bool {
-	if tbl.Metadata().Version() < 2 {
-		return false
-	}
+	return tbl.Metadata().Version() >= 2 && !c.trimDue(tbl)
+}
+
+// trimDue reports whether the branch's trimmable history has reached the
+// number of snapshots kept: trimming is batched so that only one commit in
+// keep-history starts from a fresh load and pins the other refs.
+func (c *Committer) trimDue(tbl *table.Table) bool {
 	keep := c.keepHistory()
-	return keep < 0 || len(trimmableSnapshots(tbl.Metadata(), c.Branch, keep)) < max(keep, 1)
+	return keep >= 0 && len(trimmableSnapshots(tbl.Metadata(), c.Branch, keep)) >= max(keep, 1)
 }
 
 // pinnedTxn opens a transaction on branch whose commit requires the branch

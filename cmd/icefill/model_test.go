@@ -622,6 +622,7 @@ func (s *seq) catchUp(b *mbranch) (int, int, string) {
 		return 0, code, what
 	}
 	days := s.m.uncovered(b)
+	cut := !shareHistory(s.table(), b.name)
 	code, out := s.cli("run", "--source", s.src, "--catch-up", "--branch", b.name, "--logic", b.logic, "--workers", "2")
 	if code != 0 {
 		s.fail("%s: exit %d:\n%s", what, code, out)
@@ -637,7 +638,7 @@ func (s *seq) catchUp(b *mbranch) (int, int, string) {
 			// The cut history's fallback compares the branch's recorded
 			// base with main: a day differing there counts as changed.
 			_, ok := changed[d]
-			if !ok && (b.base == nil || b.base.content[d] == s.m.main.content[d]) {
+			if !ok && (!cut || b.base == nil || b.base.content[d] == s.m.main.content[d]) {
 				s.fail("%s (the model says days %v) recomputed day %d, which main did not change since the fork nor differs from the branch's base", what, days, d)
 			}
 			redo = append(redo, d)
@@ -785,6 +786,27 @@ func (m *model) rollbackTo(s *seq, n *mnode) int {
 	m.main, m.been[n] = n, true
 	m.moveBases(undone)
 	return 0
+}
+
+// shareHistory reports whether ref's head and main's still have a common
+// snapshot in the table metadata (the product's catch-up then reads what
+// main changed from the commits, not from the recorded base).
+func shareHistory(tbl *table.Table, ref string) bool {
+	head, main := tbl.SnapshotByName(ref), tbl.CurrentSnapshot()
+	if head == nil || main == nil {
+		return true
+	}
+	lookup := tbl.Metadata().SnapshotByID
+	onBranch := map[int64]bool{}
+	for _, a := range table.AncestorsOf(head.SnapshotID, lookup) {
+		onBranch[a.SnapshotID] = true
+	}
+	for _, a := range table.AncestorsOf(main.SnapshotID, lookup) {
+		if onBranch[a.SnapshotID] {
+			return true
+		}
+	}
+	return false
 }
 
 // moveBases is what a reset does to the recorded bases: a branch based on
