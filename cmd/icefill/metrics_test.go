@@ -18,7 +18,6 @@ import (
 	dto "github.com/prometheus/client_model/go"
 	"github.com/prometheus/common/expfmt"
 
-	"github.com/icefill/icefill/catalog"
 	"github.com/icefill/icefill/snapshots"
 )
 
@@ -187,14 +186,7 @@ func value(fams map[string]*dto.MetricFamily, name string) float64 {
 // testTable loads the table of the embedded catalog in dir.
 func testTable(t *testing.T, dir string) *table.Table {
 	t.Helper()
-	cfg := catalog.DefaultConfig()
-	cfg.SQLitePath, cfg.Warehouse = filepath.Join(dir, "catalog.db"), filepath.Join(dir, "warehouse")
-	cat, err := catalog.Open(context.Background(), cfg)
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { cat.Close() })
-	tbl, err := cat.LoadTable(context.Background())
+	tbl, err := openCat(t, dir).LoadTable(context.Background())
 	if err != nil {
 		t.Fatal(err)
 	}
