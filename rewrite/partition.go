@@ -7,7 +7,9 @@ import (
 	"fmt"
 	"io"
 	"iter"
+	"log/slog"
 	"sync"
+	"time"
 
 	"github.com/apache/arrow-go/v18/arrow"
 	"github.com/apache/arrow-go/v18/arrow/memory"
@@ -44,12 +46,15 @@ type Inputs struct {
 	paths  sync.RWMutex
 	rowsMu sync.Mutex
 	rows   map[features.Date]int64
+	log    *slog.Logger
 }
 
 // InputOptions configure Inputs.
 type InputOptions struct {
 	// AllowMissing treats missing days as empty instead of failing.
 	AllowMissing bool
+	// Log hears, at debug level, of each day decoded (nil: slog.Default()).
+	Log *slog.Logger
 	// Workers is how many partitions run at once; it sizes the day cache.
 	Workers int
 	Read    source.ReadOptions
@@ -76,7 +81,10 @@ func NewInputs(ctx context.Context, src *source.Source, opts InputOptions) (*Inp
 	}
 	workers := max(opts.Workers, 1)
 	in := &Inputs{ctx: ctx, src: src, avail: avail, allowMissing: opts.AllowMissing, readOpts: opts.Read,
-		cache: newDayCache(features.LookbackDays + workers + 1), workers: workers, rows: map[features.Date]int64{}}
+		cache: newDayCache(features.LookbackDays + workers + 1), workers: workers, rows: map[features.Date]int64{}, log: opts.Log}
+	if in.log == nil {
+		in.log = slog.Default()
+	}
 	if opts.MemoryLimit > 0 {
 		features.SetMaxIdleScratch(int(min(128<<20, opts.MemoryLimit/16)))
 		in.budget = &spill.Budget{Limit: opts.MemoryLimit, ForceBuckets: opts.SpillBuckets, Workers: workers, EventBytes: opts.SpillEventBytes}
@@ -191,7 +199,14 @@ func (in *Inputs) day(ctx context.Context, d features.Date) (*features.Day, erro
 		return nil, nil
 	}
 	return in.cache.get(ctx, d, func(context.Context) (*features.Day, error) {
-		return in.src.ReadFiles(in.ctx, d, files, in.readOpts)
+		start := time.Now()
+		day, err := in.src.ReadFiles(in.ctx, d, files, in.readOpts)
+		if err == nil {
+			// With the partitions' phases (run.go), this shows when workers
+			// wait for a day another one decodes.
+			in.log.Debug("decoded source day", "day", d.String(), "files", len(files), "events", day.Len(), "took", time.Since(start).Round(time.Millisecond))
+		}
+		return day, err
 	})
 }
 

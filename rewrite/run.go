@@ -514,6 +514,9 @@ func (w *worker) do(ctx context.Context, pp PlannedPartition) (*Partition, snaps
 		}
 	}
 	p, err := w.in.Compute(ctx, day, w.opts.Logic, w.opts.RejectLimit)
+	if err == nil {
+		w.log.Debug("partition computed", "partition", day.String(), "events", p.InputRows, "rows", p.Rows(), "spilled", p.Spilled != nil, "took", time.Since(start).Round(time.Millisecond))
+	}
 	// Spilled rows stay on local disk until the partition is committed
 	// (data files may have to be written again) or has failed.
 	defer p.Release()
@@ -548,7 +551,11 @@ func (w *worker) do(ctx context.Context, pp PlannedPartition) (*Partition, snaps
 	// have deleted the files: write them again, a few times at most.
 	var res snapshots.CommitResult
 	for try := 1; ; try++ {
+		writing := time.Now()
 		files, written, err := w.writeDataFiles(ctx, p)
+		if err == nil {
+			w.log.Debug("data files written", "partition", day.String(), "files", len(files), "took", time.Since(writing).Round(time.Millisecond))
+		}
 		if errors.Is(err, errFilesGone) && try < maxRewrites {
 			// A clean-up deleted them while this process was paused
 			// between writing and checking them.

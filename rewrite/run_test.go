@@ -1,9 +1,12 @@
 package rewrite_test
 
 import (
+	"bytes"
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
+	"log/slog"
 	"os"
 	"path/filepath"
 	"regexp"
@@ -689,5 +692,54 @@ func TestEmptyDayFolderIsMissingAndSubfoldersIgnored(t *testing.T) {
 	}
 	if _, err := cat.LoadTable(context.Background()); err == nil {
 		t.Fatal("the table was created although the run stopped on missing input")
+	}
+}
+
+// TestRunLogsEachPhaseAtDebug checks the debug records that show a run's
+// schedule (docs/performance.md reads where workers wait from them): every
+// partition's compute and data files, and every source day's decode.
+func TestRunLogsEachPhaseAtDebug(t *testing.T) {
+	f := fixtureFor(t)
+	var buf bytes.Buffer // slog's handlers serialize their writes
+	log := slog.New(slog.NewJSONHandler(&buf, &slog.HandlerOptions{Level: slog.LevelDebug}))
+	src, err := source.Open(context.Background(), f.srcDir, objstore.S3Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	in, err := rewrite.NewInputs(context.Background(), src, rewrite.InputOptions{Workers: 2, Log: log})
+	if err != nil {
+		t.Fatal(err)
+	}
+	o := opts("phases")
+	o.Log = log
+	if _, err := rewrite.Run(context.Background(), f.catalog("c"), in, o); err != nil {
+		t.Fatal(err)
+	}
+	seen := map[string]int{}
+	for _, line := range strings.Split(strings.TrimSpace(buf.String()), "\n") {
+		var rec map[string]any
+		if err := json.Unmarshal([]byte(line), &rec); err != nil {
+			t.Fatalf("log line %q: %v", line, err)
+		}
+		if _, ok := rec["took"]; !ok {
+			continue
+		}
+		day, _ := rec["partition"].(string)
+		if d, ok := rec["day"].(string); ok {
+			day = d
+		}
+		seen[rec["msg"].(string)+" "+day]++
+	}
+	for _, d := range o.Days {
+		for _, msg := range []string{"partition computed", "data files written"} {
+			if seen[msg+" "+d.String()] != 1 {
+				t.Errorf("%q for partition %s logged %d times, want once", msg, d, seen[msg+" "+d.String()])
+			}
+		}
+	}
+	for d := first; d <= last; d++ { // the source starts at first
+		if seen["decoded source day "+d.String()] == 0 {
+			t.Errorf("no debug record of source day %s decoded", d)
+		}
 	}
 }
