@@ -3,16 +3,14 @@ package snapshots
 import (
 	"context"
 	"fmt"
-	"iter"
 	"testing"
 	"time"
 
-	"github.com/apache/arrow-go/v18/arrow"
-	"github.com/apache/arrow-go/v18/arrow/memory"
 	"github.com/apache/iceberg-go"
 	"github.com/apache/iceberg-go/table"
 
 	"github.com/icefill/icefill/features"
+	"github.com/icefill/icefill/internal/tinypart"
 )
 
 // commitTinyAttempt commits a one-row partition i with the given attempt id.
@@ -23,18 +21,9 @@ func commitTinyAttempt(t *testing.T, c *Committer, i int, attempt string) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	day := features.MustParseDate("2020-01-01") + features.Date(i)
-	out := &features.Output{Date: day, Logic: features.Legacy, CustomerID: []features.CustomerID{features.CustomerFromV1(int64(i))},
-		Channel: []string{"email"}, Orders: []int64{1}, Gross: []int64{100}, Refund: []int64{0}, Net: []int64{100},
-		Country: []string{""}, CountryOK: []bool{false}}
-	rec := out.Record(memory.DefaultAllocator, features.LegacySchema)
-	defer rec.Release()
-	var files []iceberg.DataFile
-	for df, err := range table.WriteRecords(ctx, tbl, features.LegacySchema, iter.Seq2[arrow.RecordBatch, error](func(y func(arrow.RecordBatch, error) bool) { y(rec, nil) })) {
-		if err != nil {
-			t.Fatal(err)
-		}
-		files = append(files, df)
+	day, files, err := tinypart.Write(ctx, tbl, i)
+	if err != nil {
+		t.Fatal(err)
 	}
 	if _, err := c.Commit(ctx, PartitionCommit{Day: iceberg.Date(day), DayText: day.String(), Files: files,
 		Checkpoint: Checkpoint{Logic: "test", Fingerprint: fmt.Sprint("f", i), Attempt: attempt, CommittedAt: time.Now().UnixMilli()}}); err != nil {

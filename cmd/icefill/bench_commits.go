@@ -3,22 +3,19 @@ package main
 import (
 	"context"
 	"fmt"
-	"iter"
 	"os"
 	"runtime/pprof"
 	"slices"
 	"strings"
 	"time"
 
-	"github.com/apache/arrow-go/v18/arrow"
-	"github.com/apache/arrow-go/v18/arrow/memory"
 	"github.com/apache/iceberg-go"
 	"github.com/apache/iceberg-go/table"
 	"github.com/urfave/cli/v2"
 
 	"github.com/icefill/icefill/catalog"
-	"github.com/icefill/icefill/features"
 	"github.com/icefill/icefill/internal/errkind"
+	"github.com/icefill/icefill/internal/tinypart"
 	"github.com/icefill/icefill/snapshots"
 )
 
@@ -74,18 +71,9 @@ func benchCatalogKind(c *cli.Context) string {
 // tinyPartition writes a one-row partition of day i (days from 2020-01-01)
 // and returns its data files.
 func tinyPartition(ctx context.Context, tbl *table.Table, i int) (iceberg.Date, string, []iceberg.DataFile, error) {
-	day := features.MustParseDate("2020-01-01") + features.Date(i)
-	out := &features.Output{Date: day, Logic: features.Legacy, CustomerID: []features.CustomerID{features.CustomerFromV1(int64(i))},
-		Channel: []string{"email"}, Orders: []int64{1}, Gross: []int64{100}, Refund: []int64{0}, Net: []int64{100},
-		Country: []string{""}, CountryOK: []bool{false}}
-	rec := out.Record(memory.DefaultAllocator, features.LegacySchema)
-	defer rec.Release()
-	var files []iceberg.DataFile
-	for df, err := range table.WriteRecords(ctx, tbl, features.LegacySchema, iter.Seq2[arrow.RecordBatch, error](func(y func(arrow.RecordBatch, error) bool) { y(rec, nil) })) {
-		if err != nil {
-			return 0, "", nil, err
-		}
-		files = append(files, df)
+	day, files, err := tinypart.Write(ctx, tbl, i)
+	if err != nil {
+		return 0, "", nil, err
 	}
 	return iceberg.Date(day), day.String(), files, nil
 }
