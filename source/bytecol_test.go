@@ -67,15 +67,7 @@ func TestDirectColumnsMatchArrowRead(t *testing.T) {
 		t.Run(tc.name, func(t *testing.T) {
 			dir := t.TempDir()
 			path := writeByteCase(t, dir, day, tc)
-			st, err := objstore.NewLocal(dir)
-			if err != nil {
-				t.Fatal(err)
-			}
-			src := New(st, dir)
-			files, err := src.Files(ctx, day)
-			if err != nil {
-				t.Fatal(err)
-			}
+			src, files := dayFiles(t, dir, day)
 			wantEvents, wantRejects, wantDay := arrowRead(t, path, files[0].Path, day, tc.batch)
 			if len(wantEvents) == 0 || len(wantRejects) == 0 && !tc.required {
 				t.Fatalf("the case is too thin: %d events, %d rejects", len(wantEvents), len(wantRejects))
@@ -353,15 +345,7 @@ func TestDirectColumnCorrupt(t *testing.T) {
 	if err := os.WriteFile(path, raw, 0o644); err != nil {
 		t.Fatal(err)
 	}
-	st, err := objstore.NewLocal(dir)
-	if err != nil {
-		t.Fatal(err)
-	}
-	src := New(st, dir)
-	files, err := src.Files(ctx, day)
-	if err != nil {
-		t.Fatal(err)
-	}
+	src, files := dayFiles(t, dir, day)
 	_, err = src.ReadFiles(ctx, day, files, ReadOptions{})
 	if !errors.Is(err, ErrUnreadable) {
 		t.Errorf("read: %v, want ErrUnreadable", err)
@@ -370,4 +354,19 @@ func TestDirectColumnCorrupt(t *testing.T) {
 	if !errors.Is(err, ErrUnreadable) {
 		t.Errorf("stream: %v, want ErrUnreadable", err)
 	}
+}
+
+// dayFiles opens the source rooted at dir and lists day's files.
+func dayFiles(t *testing.T, dir string, day features.Date) (*Source, []objstore.Object) {
+	t.Helper()
+	st, err := objstore.NewLocal(dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	src := New(st, dir)
+	files, err := src.Files(context.Background(), day)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return src, files
 }
