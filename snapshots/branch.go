@@ -131,7 +131,7 @@ func (c *Committer) UpdateState(ctx context.Context, change func(*State) error) 
 		if err != nil {
 			return done(err)
 		}
-		committed, err := c.commitTxn(ctx, tbl, txn, c.trimDue(tbl))
+		committed, err := c.commitTxn(ctx, tbl, txn, c.dueTrim(tbl))
 		if err != nil {
 			return false, err
 		}
@@ -205,7 +205,7 @@ func (c *Committer) CompactManifests(ctx context.Context, threshold int) (bool, 
 		if err != nil || res.IsNoOp() {
 			return true, err
 		}
-		_, err = c.commitTxn(ctx, tbl, txn, c.trimDue(tbl))
+		_, err = c.commitTxn(ctx, tbl, txn, c.dueTrim(tbl))
 		compacted = err == nil
 		return compacted, nil // a conflict: try again, harmless if it never lands
 	})

@@ -191,7 +191,10 @@ func (c *Committer) Commit(ctx context.Context, pc PartitionCommit) (CommitResul
 		// Only a first attempt trims: the pins on the other refs add
 		// conflicts, and a partition must not lose its attempts to a
 		// clean-up that the next commit can do as well.
-		trim := fresh && attempt == 1 && c.trimDue(tbl)
+		var trim []int64
+		if fresh && attempt == 1 {
+			trim = c.dueTrim(tbl)
+		}
 		c.last, c.lastState, err = c.attempt(ctx, tbl, state, pc, trim)
 		res.State = c.lastState
 		c.mu.Unlock()
@@ -227,9 +230,9 @@ func (c *Committer) Commit(ctx context.Context, pc PartitionCommit) (CommitResul
 // attempt commits pc once on tbl, whose branch state is state. It returns
 // the committed table and the state it holds (nil when the catalog landed
 // another snapshot than the state is bound to: the next attempt reads it).
-// trim lets it remove the branch's older snapshots (commitTxn); only for a
+// trim are the branch's older snapshots it removes (commitTxn); only for a
 // freshly loaded tbl.
-func (c *Committer) attempt(ctx context.Context, tbl *table.Table, state *State, pc PartitionCommit, trim bool) (*table.Table, *State, error) {
+func (c *Committer) attempt(ctx context.Context, tbl *table.Table, state *State, pc PartitionCommit, trim []int64) (*table.Table, *State, error) {
 	next := state.Clone()
 	cp := pc.Checkpoint
 	// The pin below makes this commit land on exactly this metadata, so its
@@ -327,13 +330,14 @@ const DefaultKeepHistory = 8
 // the manifest rewrites just before it (LoadState).
 //
 // What another ref needs is read from tbl, so only a freshly loaded table
-// trims (trim false skips it): a cached one may predate a tag or a
+// trims (trim are the snapshots to remove, from dueTrim; nil skips it): a
+// cached one may predate a tag or a
 // fast-forward promotion onto the branch's snapshots. The other refs are
 // then pinned as read, so that one moving before the commit lands makes
 // it retry on a fresh table instead of removing what that ref now holds.
-func (c *Committer) commitTxn(ctx context.Context, tbl *table.Table, txn *table.Transaction, trim bool) (*table.Table, error) {
+func (c *Committer) commitTxn(ctx context.Context, tbl *table.Table, txn *table.Transaction, trim []int64) (*table.Table, error) {
 	var extra []table.Update
-	if ids := trimmableSnapshots(tbl.Metadata(), c.Branch, c.keepHistory()); trim && len(ids) > 0 {
+	if len(trim) > 0 {
 		for name := range tbl.Metadata().Refs() {
 			if name != c.Branch {
 				if err := txn.AssertRefSnapshotID(name); err != nil {
@@ -343,7 +347,7 @@ func (c *Committer) commitTxn(ctx context.Context, tbl *table.Table, txn *table.
 		}
 		// Files stay: icefill's gc deletes the data files no snapshot
 		// references any more, after its grace period.
-		extra = append(extra, table.NewRemoveSnapshotsUpdate(ids, false))
+		extra = append(extra, table.NewRemoveSnapshotsUpdate(trim, false))
 	}
 	return commitStaged(ctx, c.Catalog, tbl, txn, extra...)
 }
@@ -432,15 +436,21 @@ func trimmableSnapshots(meta table.Metadata, branch string, keep int) []int64 {
 // number kept: trimming needs the refs as they are now, so every
 // keep-history commits one starts from a fresh load and trims.
 func (c *Committer) cacheUsable(tbl *table.Table) bool {
-	return tbl.Metadata().Version() >= 2 && !c.trimDue(tbl)
+	return tbl.Metadata().Version() >= 2 && c.dueTrim(tbl) == nil
 }
 
-// trimDue reports whether the branch's trimmable history has reached the
-// number of snapshots kept: trimming is batched so that only one commit in
-// keep-history starts from a fresh load and pins the other refs.
-func (c *Committer) trimDue(tbl *table.Table) bool {
+// dueTrim returns the branch's trimmable snapshots once there are as many
+// as the number kept, nil before: trimming is batched so that only one
+// commit in keep-history starts from a fresh load and pins the other refs.
+func (c *Committer) dueTrim(tbl *table.Table) []int64 {
 	keep := c.keepHistory()
-	return keep >= 0 && len(trimmableSnapshots(tbl.Metadata(), c.Branch, keep)) >= max(keep, 1)
+	if keep < 0 {
+		return nil
+	}
+	if ids := trimmableSnapshots(tbl.Metadata(), c.Branch, keep); len(ids) >= max(keep, 1) {
+		return ids
+	}
+	return nil
 }
 
 // pinnedTxn opens a transaction on branch whose commit requires the branch
