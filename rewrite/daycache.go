@@ -38,8 +38,11 @@ func newDayCache(maxDays int) *dayCache {
 	return &dayCache{maxDays: maxDays, lru: list.New(), entries: map[features.Date]*cacheEntry{}, loading: map[features.Date]*loadCall{}}
 }
 
-// get returns day d, loading it with load on a miss.
-func (c *dayCache) get(ctx context.Context, d features.Date, load func(context.Context) (*features.Day, error)) (*features.Day, error) {
+// get returns day d, loading it with load on a miss. While another
+// goroutine loads d, get calls help (when not nil) for as long as it does
+// useful work instead of waiting idle; help returns false when it had
+// nothing to do.
+func (c *dayCache) get(ctx context.Context, d features.Date, load func(context.Context) (*features.Day, error), help func() bool) (*features.Day, error) {
 	c.mu.Lock()
 	if e, ok := c.entries[d]; ok {
 		c.lru.MoveToFront(e.elem)
@@ -48,6 +51,18 @@ func (c *dayCache) get(ctx context.Context, d features.Date, load func(context.C
 	}
 	if call, ok := c.loading[d]; ok {
 		c.mu.Unlock()
+		for help != nil {
+			select {
+			case <-call.done:
+				return call.day, call.err
+			case <-ctx.Done():
+				return nil, ctx.Err()
+			default:
+			}
+			if !help() {
+				break
+			}
+		}
 		select {
 		case <-call.done:
 			return call.day, call.err
@@ -55,10 +70,39 @@ func (c *dayCache) get(ctx context.Context, d features.Date, load func(context.C
 			return nil, ctx.Err()
 		}
 	}
+	call := c.startLoad(d)
+	c.mu.Unlock()
+	c.finishLoad(ctx, d, call, load)
+	return call.day, call.err
+}
+
+// prefetch loads day d into the cache unless it is there or loading
+// already; it never waits for another goroutine's load. A failed load is
+// not kept: the partition that needs the day loads it again and reports
+// the error itself.
+func (c *dayCache) prefetch(ctx context.Context, d features.Date, load func(context.Context) (*features.Day, error)) {
+	c.mu.Lock()
+	if _, ok := c.entries[d]; ok {
+		c.mu.Unlock()
+		return
+	}
+	if _, ok := c.loading[d]; ok {
+		c.mu.Unlock()
+		return
+	}
+	call := c.startLoad(d)
+	c.mu.Unlock()
+	c.finishLoad(ctx, d, call, load)
+}
+
+// startLoad registers a load of d; c.mu is held.
+func (c *dayCache) startLoad(d features.Date) *loadCall {
 	call := &loadCall{done: make(chan struct{})}
 	c.loading[d] = call
-	c.mu.Unlock()
+	return call
+}
 
+func (c *dayCache) finishLoad(ctx context.Context, d features.Date, call *loadCall, load func(context.Context) (*features.Day, error)) {
 	call.day, call.err = load(ctx)
 	c.mu.Lock()
 	delete(c.loading, d)
@@ -67,7 +111,13 @@ func (c *dayCache) get(ctx context.Context, d features.Date, load func(context.C
 	}
 	c.mu.Unlock()
 	close(call.done)
-	return call.day, call.err
+}
+
+// grow makes room for n more days.
+func (c *dayCache) grow(n int) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	c.maxDays += n
 }
 
 func (c *dayCache) put(d features.Date, day *features.Day) {

@@ -34,6 +34,8 @@ type Inputs struct {
 	readOpts     source.ReadOptions
 	cache        *dayCache
 	workers      int
+	// ahead, when set (ReadAhead), picks days to decode while waiting.
+	ahead *readAhead
 
 	// budget is the memory budget; spill computes the partitions whose
 	// window does not fit it (nil: everything in memory).
@@ -174,7 +176,7 @@ func (in *Inputs) Estimate(ctx context.Context, d features.Date, logic features.
 		est.WindowRows += n
 		est.MaxDayRows = max(est.MaxDayRows, n)
 	}
-	if in.budget != nil && !in.budget.FitsInMemory(features.LookbackDays+in.workers+1, est.MaxDayRows) {
+	if in.budget != nil && !in.budget.FitsInMemory(in.cacheDays(), est.MaxDayRows) {
 		est.Spill = true
 		est.Buckets = in.budget.Buckets(est.WindowRows)
 		est.TooLarge = in.budget.CheckWindow(est.WindowRows)
@@ -198,16 +200,27 @@ func (in *Inputs) day(ctx context.Context, d features.Date) (*features.Day, erro
 	if files == nil {
 		return nil, nil
 	}
-	return in.cache.get(ctx, d, func(context.Context) (*features.Day, error) {
+	var help func() bool
+	if in.ahead != nil {
+		in.ahead.request(d)
+		help = in.helpLoad
+	}
+	return in.cache.get(ctx, d, in.loader(d, files, false), help)
+}
+
+// loader decodes day d from its files, under the job's context: a decode
+// shared by several partitions must not fail with the one that started it.
+func (in *Inputs) loader(d features.Date, files []objstore.Object, ahead bool) func(context.Context) (*features.Day, error) {
+	return func(context.Context) (*features.Day, error) {
 		start := time.Now()
 		day, err := in.src.ReadFiles(in.ctx, d, files, in.readOpts)
 		if err == nil {
 			// With the partitions' phases (run.go), this shows when workers
 			// wait for a day another one decodes.
-			in.log.Debug("decoded source day", "day", d.String(), "files", len(files), "events", day.Len(), "took", time.Since(start).Round(time.Millisecond))
+			in.log.Debug("decoded source day", "day", d.String(), "files", len(files), "events", day.Len(), "ahead", ahead, "took", time.Since(start).Round(time.Millisecond))
 		}
 		return day, err
-	})
+	}
 }
 
 // Partition is one computed partition, ready to write.

@@ -214,6 +214,12 @@ func Run(ctx context.Context, cat *catalog.Catalog, in *Inputs, opts RunOptions)
 	if err := recordPlan(ctx, committer, opts, base, state, plan); err != nil {
 		return res, err
 	}
+	todoDays := make([]features.Date, 0, len(plan.Todo()))
+	for _, pp := range plan.Todo() {
+		todoDays = append(todoDays, pp.Day)
+	}
+	in.ReadAhead(ctx, todoDays, opts.Logic)
+	log.Debug("source days decoded ahead of need, at most", "days", in.ReadAheadDays())
 
 	// Files left by interrupted attempts: safe to delete once old enough
 	// that no live writer can still be about to commit them.

@@ -743,3 +743,44 @@ func TestRunLogsEachPhaseAtDebug(t *testing.T) {
 		}
 	}
 }
+
+// Days are decoded ahead only for in-memory partitions, one more per
+// worker and only when the budget holds them; never for the external path.
+func TestReadAheadOnlyForTheInMemoryPath(t *testing.T) {
+	f := fixtureFor(t)
+	src, err := source.Open(context.Background(), f.srcDir, objstore.S3Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	days := features.DaysBetween(first+7, last)
+	for _, tc := range []struct {
+		name string
+		opts rewrite.InputOptions
+		want int
+	}{
+		{"no budget", rewrite.InputOptions{Workers: 2}, 4},
+		{"within the budget", rewrite.InputOptions{Workers: 3, MemoryLimit: 1 << 30, SpillDir: spillDir(t)}, 6},
+		{"every partition spills", rewrite.InputOptions{Workers: 2, MemoryLimit: 1 << 30, SpillBuckets: 4, SpillDir: spillDir(t)}, 0},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			in, err := rewrite.NewInputs(context.Background(), src, tc.opts)
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer in.Close()
+			in.ReadAhead(context.Background(), days, features.Corrected)
+			if got := in.ReadAheadDays(); got != tc.want {
+				t.Errorf("reads %d days ahead, want %d", got, tc.want)
+			}
+		})
+	}
+}
+
+func spillDir(t *testing.T) *spill.Dir {
+	t.Helper()
+	sd, err := spill.OpenDir(t.TempDir())
+	if err != nil {
+		t.Fatal(err)
+	}
+	return sd
+}

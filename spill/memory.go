@@ -220,7 +220,16 @@ func (b Budget) FitsInMemory(cacheDays int, dayRows int64) bool {
 	if b.ForceBuckets > 0 {
 		return false
 	}
-	return int64(cacheDays)*dayRows*InMemoryBytesPerEvent+reserve <= b.GoLimit()
+	return b.FitsDecoded(int64(cacheDays) * dayRows)
+}
+
+// FitsDecoded reports whether decoded days holding rows events in all fit
+// the budget.
+func (b Budget) FitsDecoded(rows int64) bool {
+	if b.ForceBuckets > 0 {
+		return false
+	}
+	return rows*InMemoryBytesPerEvent+reserve <= b.GoLimit()
 }
 
 // filterBytes is the largest buyer filter of a day (see newFilter).

@@ -218,6 +218,7 @@ func benchPass(ctx context.Context, src *source.Source, out objstore.Store, part
 		return benchResult{}, err
 	}
 	defer in.Close()
+	in.ReadAhead(ctx, partitions, logic)
 	schema := features.FullSchema
 	if logic == features.Legacy {
 		schema = features.LegacySchema

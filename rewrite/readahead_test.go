@@ -1,0 +1,141 @@
+package rewrite
+
+import (
+	"context"
+	"errors"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/icefill/icefill/features"
+)
+
+// Days are picked in the order partitions first need them, skipping the
+// ones a partition asked for already, never more than limit ahead of the
+// requests.
+func TestReadAheadPicksTheNextNeededDays(t *testing.T) {
+	d := features.MustParseDate("2024-01-10")
+	r := &readAhead{order: []features.Date{d, d - 1, d - 2, d - 3, d - 4, d - 5}, limit: 2,
+		requested: map[features.Date]bool{}, ahead: map[features.Date]bool{}}
+	pick := func() string {
+		if day, ok := r.pick(); ok {
+			return day.String()
+		}
+		return "none"
+	}
+	r.request(d)
+	r.request(d - 2) // asked for out of order: never picked
+	steps := []struct {
+		request features.Date
+		want    string
+	}{
+		{want: "2024-01-09"},
+		{want: "2024-01-07"},
+		{want: "none"}, // two ahead: the limit
+		{request: d - 1, want: "2024-01-06"},
+		{want: "none"},
+		{request: d - 3, want: "2024-01-05"},
+		{request: d - 4, want: "none"}, // nothing left to pick
+	}
+	for i, s := range steps {
+		if s.request != 0 {
+			r.request(s.request)
+		}
+		if got := pick(); got != s.want {
+			t.Fatalf("step %d: picked %s, want %s", i, got, s.want)
+		}
+	}
+}
+
+// A goroutine that would wait for a day another one loads does useful
+// work instead, for as long as there is some, then waits.
+func TestDayCacheHelpsWhileAnotherLoads(t *testing.T) {
+	c := newDayCache(4)
+	d := features.MustParseDate("2024-01-10")
+	release := make(chan struct{})
+	started := make(chan struct{})
+	want := features.NewDayBuilder(d, 0).Finish()
+	go c.get(context.Background(), d, func(context.Context) (*features.Day, error) {
+		close(started)
+		<-release
+		return want, nil
+	}, nil)
+	<-started
+	var helped atomic.Int32
+	help := func() bool {
+		if helped.Add(1) == 3 {
+			close(release) // the load ends while the helper still has work
+			return false
+		}
+		return true
+	}
+	got, err := c.get(context.Background(), d, func(context.Context) (*features.Day, error) {
+		t.Error("loaded a day that was loading already")
+		return nil, nil
+	}, help)
+	if err != nil || got != want {
+		t.Fatalf("got %p, %v; want the loaded day", got, err)
+	}
+	if helped.Load() != 3 {
+		t.Errorf("helped %d times, want 3 (until help had nothing to do)", helped.Load())
+	}
+}
+
+// A day loaded ahead that fails is not kept: the partition that needs it
+// loads it again and sees the error itself. Prefetching a day that is
+// loading never waits.
+func TestDayCachePrefetch(t *testing.T) {
+	c := newDayCache(4)
+	d := features.MustParseDate("2024-01-10")
+	bad := errors.New("bad file")
+	c.prefetch(context.Background(), d, func(context.Context) (*features.Day, error) { return nil, bad })
+	loads := 0
+	_, err := c.get(context.Background(), d, func(context.Context) (*features.Day, error) {
+		loads++
+		return nil, bad
+	}, nil)
+	if !errors.Is(err, bad) || loads != 1 {
+		t.Fatalf("after a failed prefetch: err %v after %d loads; want the error from a load of its own", err, loads)
+	}
+
+	release := make(chan struct{})
+	started := make(chan struct{})
+	go c.get(context.Background(), d, func(context.Context) (*features.Day, error) {
+		close(started)
+		<-release
+		return features.NewDayBuilder(d, 0).Finish(), nil
+	}, nil)
+	<-started
+	done := make(chan struct{})
+	go func() {
+		c.prefetch(context.Background(), d, func(context.Context) (*features.Day, error) {
+			t.Error("prefetched a day that was loading already")
+			return nil, nil
+		})
+		close(done)
+	}()
+	select {
+	case <-done:
+	case <-time.After(10 * time.Second):
+		t.Fatal("prefetch waited for another goroutine's load")
+	}
+	close(release)
+}
+
+// The read-ahead days fit the budget when the largest days the cache can
+// hold fit it together.
+func TestLargestDays(t *testing.T) {
+	for _, tc := range []struct {
+		rows []int64
+		n    int
+		want int64
+	}{
+		{[]int64{10, 50, 20, 40, 30}, 3, 120},
+		{[]int64{10, 50}, 3, 60},
+		{nil, 3, 0},
+	} {
+		if got := largestDays(tc.rows, tc.n); got != tc.want {
+			t.Errorf("largestDays(%v, %d) = %d, want %d", tc.rows, tc.n, got, tc.want)
+		}
+	}
+}
