@@ -5,6 +5,7 @@ import (
 	"cmp"
 	"fmt"
 	"math/bits"
+	"runtime"
 	"slices"
 	"sort"
 	"sync"
@@ -181,16 +182,25 @@ func dedup(days []*Day) deadSet {
 		}
 	}
 	// Ids seen on two days or more: resolve them with all their copies.
-	var cands []dupCand
+	// The hashes each pair of days shares are cached per pair; the pairs
+	// not cached yet (those of the window's new day) are merged on all
+	// cores first.
+	var pairs [][2]int
 	for r1 := range days {
 		for r2 := r1 + 1; r2 < len(days); r2++ {
-			p1, p2 := sharedHashes(days[r1], days[r2])
-			for i := range p1 {
-				h := keyHash(idx[r1].keys[p1[i]])
-				cands = append(cands,
-					dupCand{hash: h, rank: int32(r1), pos: p1[i]},
-					dupCand{hash: h, rank: int32(r2), pos: p2[i]})
-			}
+			pairs = append(pairs, [2]int{r1, r2})
+		}
+	}
+	parallel(len(pairs), func(i int) { sharedHashes(days[pairs[i][0]], days[pairs[i][1]]) })
+	var cands []dupCand
+	for _, pr := range pairs {
+		r1, r2 := pr[0], pr[1]
+		p1, p2 := sharedHashes(days[r1], days[r2])
+		for i := range p1 {
+			h := keyHash(idx[r1].keys[p1[i]])
+			cands = append(cands,
+				dupCand{hash: h, rank: int32(r1), pos: p1[i]},
+				dupCand{hash: h, rank: int32(r2), pos: p2[i]})
 		}
 	}
 	slices.SortFunc(cands, func(a, b dupCand) int {
@@ -298,12 +308,77 @@ type rowAgg struct {
 }
 
 // attribute aggregates dt = D's surviving orders and refunds per customer
-// and attributed channel, and computes the three features.
+// and attributed channel, and computes the three features. Customers are
+// independent, so ranges of them are computed on all cores and their rows
+// joined in customer order: a partition computed while the other workers
+// idle (the last one of a run) does not leave their cores unused.
 func attribute(days []*Day, dead deadSet) *Output {
+	d := days[0]
+	parts := runtime.GOMAXPROCS(0)
+	if forcedParts > 0 {
+		parts = forcedParts
+	}
+	ranges := splitCustomers(len(d.custHi), parts, forcedParts > 0)
+	outs := make([]*Output, len(ranges))
+	parallel(len(ranges), func(i int) { outs[i] = attributeRange(days, dead, ranges[i][0], ranges[i][1]) })
+	out := outs[0]
+	for _, o := range outs[1:] {
+		out.appendOutput(o)
+	}
+	return out
+}
+
+// minCustomersPerRange keeps small partitions on one goroutine.
+const minCustomersPerRange = 16 << 10
+
+// forcedParts, when positive, cuts every partition's customers into that
+// many ranges, however few they are (tests).
+var forcedParts int
+
+// splitCustomers cuts n customers into at most parts ranges [from, to),
+// each of minCustomersPerRange or more unless small ranges are allowed.
+func splitCustomers(n, parts int, small bool) [][2]int {
+	if !small {
+		parts = min(parts, n/minCustomersPerRange)
+	}
+	parts = max(1, parts)
+	out := make([][2]int, parts)
+	for i := range out {
+		out[i] = [2]int{n * i / parts, n * (i + 1) / parts}
+	}
+	return out
+}
+
+// parallel runs f(0) … f(n-1) on up to GOMAXPROCS goroutines and waits.
+func parallel(n int, f func(i int)) {
+	if n == 1 {
+		f(0)
+		return
+	}
+	var wg sync.WaitGroup
+	work := make(chan int, n)
+	for i := 0; i < n; i++ {
+		work <- i
+	}
+	close(work)
+	for g := 0; g < min(n, runtime.GOMAXPROCS(0)); g++ {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for i := range work {
+				f(i)
+			}
+		}()
+	}
+	wg.Wait()
+}
+
+// attributeRange is attribute for the customers from ≤ k < to of dt = D.
+func attributeRange(days []*Day, dead deadSet, from, to int) *Output {
 	d := days[0]
 	out := &Output{Date: d.Date, Logic: Corrected}
 	// A customer's rows are one per channel: usually one.
-	n := customersWith(d, Order, Refund)
+	n := customersWith(d, from, to, Order, Refund)
 	out.reserve(n+n/8+16, true)
 	chNames := channelNames()
 	ctNames := countrySymbols.snapshot()
@@ -326,7 +401,7 @@ func attribute(days []*Day, dead deadSet) *Output {
 	idCmp := func(a, b paidRef) int {
 		return bytes.Compare(days[a.rank].id(a.ev), days[b.rank].id(b.ev))
 	}
-	for k := range d.custHi {
+	for k := from; k < to; k++ {
 		lo, hi := d.customerRange(k)
 		counted := false
 		for e := lo; e < hi; e++ {

@@ -117,6 +117,19 @@ func TestDifferentialAgainstReference(t *testing.T) {
 		for _, logic := range []features.Logic{features.Legacy, features.Corrected} {
 			for d := from; d <= from+13; d++ {
 				got := toRefRows(computeFast(t, src, d, logic, source.ReadOptions{}, nil))
+				for _, parts := range []int{3, 1000} {
+					if logic != features.Corrected {
+						break
+					}
+					// Large partitions attribute ranges of customers
+					// apart and join them; 1000 ranges leave most empty.
+					restore := features.SplitAttribution(parts)
+					split := toRefRows(computeFast(t, src, d, logic, source.ReadOptions{}, nil))
+					restore()
+					if !reflect.DeepEqual(split, got) {
+						t.Errorf("seed %d %s: attribution in %d ranges of customers gave other rows than in one", seed, d, parts)
+					}
+				}
 				want, _ := referenceCompute(t, dir, d.String(), string(logic))
 				if len(want) == 0 {
 					t.Fatalf("seed %d %s %s: the reference produced no rows; the generator is too thin", seed, logic, d)

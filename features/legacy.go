@@ -6,7 +6,7 @@ package features
 // the day (even a touch after the order), and ignores refunds.
 func ComputeLegacy(d *Day) *Output {
 	out := &Output{Date: d.Date, Logic: Legacy}
-	out.reserve(customersWith(d, Order, Order), false)
+	out.reserve(customersWith(d, 0, len(d.custHi), Order, Order), false)
 	chNames := channelNames()
 	ctNames := countrySymbols.snapshot()
 	typ, chn := d.typ, d.chn

@@ -192,11 +192,11 @@ func (o *Output) reserve(n int, features bool) {
 	}
 }
 
-// customersWith counts d's customers having an event of type a or b: an
-// estimate of the rows a partition produces.
-func customersWith(d *Day, a, b EventType) int {
+// customersWith counts d's customers from ≤ k < to having an event of type
+// a or b: an estimate of the rows they produce.
+func customersWith(d *Day, from, to int, a, b EventType) int {
 	n := 0
-	for k := range d.custHi {
+	for k := from; k < to; k++ {
 		lo, hi := d.customerRange(k)
 		for _, t := range d.typ[lo:hi] {
 			if t == a || t == b {
@@ -206,6 +206,22 @@ func customersWith(d *Day, a, b EventType) int {
 		}
 	}
 	return n
+}
+
+// appendOutput appends o2's rows (which must sort after o's).
+func (o *Output) appendOutput(o2 *Output) {
+	o.CustomerID = append(o.CustomerID, o2.CustomerID...)
+	o.Channel = append(o.Channel, o2.Channel...)
+	o.Orders = append(o.Orders, o2.Orders...)
+	o.Gross = append(o.Gross, o2.Gross...)
+	o.Refund = append(o.Refund, o2.Refund...)
+	o.Net = append(o.Net, o2.Net...)
+	o.Country = append(o.Country, o2.Country...)
+	o.CountryOK = append(o.CountryOK, o2.CountryOK...)
+	o.Touches7d = append(o.Touches7d, o2.Touches7d...)
+	o.DistinctChannels7d = append(o.DistinctChannels7d, o2.DistinctChannels7d...)
+	o.AvgHours = append(o.AvgHours, o2.AvgHours...)
+	o.AvgHoursOK = append(o.AvgHoursOK, o2.AvgHoursOK...)
 }
 
 func (o *Output) appendRow(c CustomerID, channel string, orders, gross, refund int64, country uint16, countryNames []string) {
