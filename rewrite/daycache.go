@@ -20,6 +20,9 @@ type dayCache struct {
 	lru     *list.List // of *cacheEntry, front = most recent
 	entries map[features.Date]*cacheEntry
 	loading map[features.Date]*loadCall
+	// ahead are the days prefetched and not asked for yet: they are not
+	// evicted before then (the cache makes room for them, see grow).
+	ahead map[features.Date]bool
 }
 
 type cacheEntry struct {
@@ -35,7 +38,7 @@ type loadCall struct {
 }
 
 func newDayCache(maxDays int) *dayCache {
-	return &dayCache{maxDays: maxDays, lru: list.New(), entries: map[features.Date]*cacheEntry{}, loading: map[features.Date]*loadCall{}}
+	return &dayCache{maxDays: maxDays, lru: list.New(), entries: map[features.Date]*cacheEntry{}, loading: map[features.Date]*loadCall{}, ahead: map[features.Date]bool{}}
 }
 
 // get returns day d, loading it with load on a miss. While another
@@ -46,9 +49,11 @@ func (c *dayCache) get(ctx context.Context, d features.Date, load func(context.C
 	c.mu.Lock()
 	if e, ok := c.entries[d]; ok {
 		c.lru.MoveToFront(e.elem)
+		delete(c.ahead, d)
 		c.mu.Unlock()
 		return e.day, nil
 	}
+	delete(c.ahead, d)
 	if call, ok := c.loading[d]; ok {
 		c.mu.Unlock()
 		for help != nil {
@@ -91,6 +96,7 @@ func (c *dayCache) prefetch(ctx context.Context, d features.Date, load func(cont
 		return
 	}
 	call := c.startLoad(d)
+	c.ahead[d] = true
 	c.mu.Unlock()
 	c.finishLoad(ctx, d, call, load)
 }
@@ -108,6 +114,8 @@ func (c *dayCache) finishLoad(ctx context.Context, d features.Date, call *loadCa
 	delete(c.loading, d)
 	if call.err == nil && call.day != nil {
 		c.put(d, call.day)
+	} else {
+		delete(c.ahead, d)
 	}
 	c.mu.Unlock()
 	close(call.done)
@@ -124,10 +132,14 @@ func (c *dayCache) put(d features.Date, day *features.Day) {
 	e := &cacheEntry{date: d, day: day}
 	e.elem = c.lru.PushFront(e)
 	c.entries[d] = e
-	for c.lru.Len() > c.maxDays {
-		old := c.lru.Back().Value.(*cacheEntry)
-		c.lru.Remove(old.elem)
-		delete(c.entries, old.date)
+	for old := c.lru.Back(); c.lru.Len() > c.maxDays && old != nil; {
+		e := old.Value.(*cacheEntry)
+		old = old.Prev()
+		if c.ahead[e.date] {
+			continue
+		}
+		c.lru.Remove(e.elem)
+		delete(c.entries, e.date)
 	}
 }
 
@@ -137,4 +149,5 @@ func (c *dayCache) purge() {
 	defer c.mu.Unlock()
 	c.lru.Init()
 	clear(c.entries)
+	clear(c.ahead)
 }

@@ -9,9 +9,9 @@ import (
 )
 
 // readAhead picks the days a worker decodes while it would otherwise wait
-// for a day another worker is decoding: the days the partitions to come
-// will need next, in the order they will first need them, at most limit of
-// them decoded before any partition asks for them.
+// for a day another worker is decoding: among the days the partitions to
+// come will need next, the largest first (see pick), at most limit of them
+// decoded before any partition asks for them.
 //
 // Without it, workers taking partitions newest first often need the same
 // new lookback day at about the same time; one decodes it and the other
@@ -22,28 +22,44 @@ type readAhead struct {
 	order []features.Date // days by first need
 	next  int             // order[:next] were requested or picked
 	limit int
+	// rows sizes the days (nil: unknown).
+	rows map[features.Date]int64
 	// requested are the days a partition has asked for; ahead the days
 	// picked and not requested yet (they count against limit).
 	requested map[features.Date]bool
 	ahead     map[features.Date]bool
 }
 
-// pick returns the next day to decode ahead, if any may be.
+// pick returns the next day to decode ahead, if any may be: the largest of
+// the next limit days not asked for yet. A day several times the usual
+// size, decoded by the partition that first needs it, would keep the
+// workers of its neighbours waiting; decoded ahead, it is ready in time.
 func (r *readAhead) pick() (features.Date, bool) {
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	if len(r.ahead) >= r.limit {
 		return 0, false
 	}
-	for r.next < len(r.order) {
-		d := r.order[r.next]
+	for r.next < len(r.order) && (r.requested[r.order[r.next]] || r.ahead[r.order[r.next]]) {
 		r.next++
-		if !r.requested[d] && !r.ahead[d] {
-			r.ahead[d] = true
-			return d, true
+	}
+	best, seen := -1, 0
+	for i := r.next; i < len(r.order) && seen < r.limit; i++ {
+		d := r.order[i]
+		if r.requested[d] || r.ahead[d] {
+			continue
+		}
+		seen++
+		if best < 0 || r.rows[d] > r.rows[r.order[best]] {
+			best = i
 		}
 	}
-	return 0, false
+	if best < 0 {
+		return 0, false
+	}
+	d := r.order[best]
+	r.ahead[d] = true
+	return d, true
 }
 
 // request records that a partition asks for day d.
@@ -66,6 +82,7 @@ func (in *Inputs) ReadAhead(ctx context.Context, partitions []features.Date, log
 	var order []features.Date
 	var rows []int64
 	seen := map[features.Date]bool{}
+	sizes := map[features.Date]int64{}
 	for _, d := range partitions {
 		if in.budget != nil {
 			if est, err := in.Estimate(ctx, d, logic); err != nil || est.Spill {
@@ -83,6 +100,7 @@ func (in *Inputs) ReadAhead(ctx context.Context, partitions []features.Date, log
 			if in.budget != nil {
 				n, _ := in.dayRows(ctx, day) // sized by Estimate above
 				rows = append(rows, n)
+				sizes[day] = n
 			}
 		}
 	}
@@ -91,7 +109,7 @@ func (in *Inputs) ReadAhead(ctx context.Context, partitions []features.Date, log
 	if in.budget != nil && !in.budget.FitsDecoded(largestDays(rows, in.cacheDays()+limit)) {
 		return
 	}
-	in.ahead = &readAhead{order: order, limit: limit, requested: map[features.Date]bool{}, ahead: map[features.Date]bool{}}
+	in.ahead = &readAhead{order: order, limit: limit, rows: sizes, requested: map[features.Date]bool{}, ahead: map[features.Date]bool{}}
 	in.cache.grow(limit)
 }
 

@@ -3,6 +3,7 @@ package rewrite
 import (
 	"context"
 	"errors"
+	"slices"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -44,6 +45,64 @@ func TestReadAheadPicksTheNextNeededDays(t *testing.T) {
 		if got := pick(); got != s.want {
 			t.Fatalf("step %d: picked %s, want %s", i, got, s.want)
 		}
+	}
+}
+
+// Among the next days not asked for yet, the largest is decoded first: a
+// day several times the usual size must not hold up the partitions that
+// need it.
+func TestReadAheadPicksTheLargestOfTheNextDays(t *testing.T) {
+	d := features.MustParseDate("2024-01-10")
+	rows := map[features.Date]int64{d - 1: 10, d - 2: 10, d - 3: 40, d - 4: 10, d - 5: 99}
+	r := &readAhead{order: []features.Date{d, d - 1, d - 2, d - 3, d - 4, d - 5}, limit: 3, rows: rows,
+		requested: map[features.Date]bool{}, ahead: map[features.Date]bool{}}
+	r.request(d)
+	var got []string
+	for {
+		day, ok := r.pick()
+		if !ok {
+			break
+		}
+		got = append(got, day.String())
+	}
+	// The largest of d−1…d−3, then the first of three equal ones, then
+	// d−5: it was beyond the next three days until two were picked.
+	want := []string{"2024-01-07", "2024-01-09", "2024-01-05"}
+	if !slices.Equal(got, want) {
+		t.Fatalf("picked %v, want %v", got, want)
+	}
+}
+
+// A day decoded ahead stays until a partition asks for it, even when it is
+// the least recently used: decoding it again would undo the read-ahead.
+func TestDayCacheKeepsDaysDecodedAhead(t *testing.T) {
+	c := newDayCache(2)
+	d := features.MustParseDate("2024-01-10")
+	load := func(day features.Date) func(context.Context) (*features.Day, error) {
+		return func(context.Context) (*features.Day, error) { return features.NewDayBuilder(day, 0).Finish(), nil }
+	}
+	c.prefetch(context.Background(), d-5, load(d-5))
+	for day := d; day > d-4; day-- {
+		c.get(context.Background(), day, load(day), nil)
+	}
+	loads := 0
+	c.get(context.Background(), d-5, func(context.Context) (*features.Day, error) {
+		loads++
+		return features.NewDayBuilder(d-5, 0).Finish(), nil
+	}, nil)
+	if loads != 0 {
+		t.Fatal("a day decoded ahead was evicted before it was asked for")
+	}
+	// Asked for once, it is an ordinary cached day again.
+	for day := d - 6; day > d-10; day-- {
+		c.get(context.Background(), day, load(day), nil)
+	}
+	c.get(context.Background(), d-5, func(context.Context) (*features.Day, error) {
+		loads++
+		return features.NewDayBuilder(d-5, 0).Finish(), nil
+	}, nil)
+	if loads != 1 {
+		t.Fatal("a day decoded ahead and used was never evicted")
 	}
 }
 
