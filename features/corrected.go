@@ -21,8 +21,20 @@ const window = 7 * MicrosPerDay
 // ComputeCorrected runs the corrected logic (spec §4) for partition d with
 // the days of its lookback (any order; days missing from the source are
 // simply absent). Only the touches and the event ids of lookback days are
-// used.
+// used. Parts of the work run on all cores (see attribute).
 func ComputeCorrected(d *Day, lookback []*Day) (*Output, error) {
+	return computeCorrected(d, lookback, runtime.GOMAXPROCS(0))
+}
+
+// ComputeCorrectedOneCore is ComputeCorrected on the calling goroutine
+// alone, for callers that already compute one bucket per core within a
+// memory budget (the external path): joining the rows of ranges of
+// customers would hold them twice.
+func ComputeCorrectedOneCore(d *Day, lookback []*Day) (*Output, error) {
+	return computeCorrected(d, lookback, 1)
+}
+
+func computeCorrected(d *Day, lookback []*Day, cores int) (*Output, error) {
 	days := []*Day{d}
 	for _, l := range lookback {
 		if l == nil {
@@ -42,8 +54,8 @@ func ComputeCorrected(d *Day, lookback []*Day) (*Output, error) {
 			return nil, fmt.Errorf("corrected logic for %s: lookback day %s given twice", d.Date, days[i].Date)
 		}
 	}
-	dead := dedup(days)
-	out := attribute(days, dead)
+	dead := dedup(days, cores)
+	out := attribute(days, dead, cores)
 	return out, nil
 }
 
@@ -168,7 +180,7 @@ func mergeShared(a, b []uint64) (pa, pb []int32) {
 // dedup finds every event_id seen more than once in the window: each day's
 // own losing copies (cached per day) and the hashes shared by each pair of
 // days (cached per pair), then resolves only the latter.
-func dedup(days []*Day) deadSet {
+func dedup(days []*Day, cores int) deadSet {
 	dead := make(deadSet, len(days))
 	idx := make([]*idIndex, len(days))
 	for r, day := range days {
@@ -191,7 +203,7 @@ func dedup(days []*Day) deadSet {
 			pairs = append(pairs, [2]int{r1, r2})
 		}
 	}
-	parallel(len(pairs), func(i int) { sharedHashes(days[pairs[i][0]], days[pairs[i][1]]) })
+	parallel(len(pairs), cores, func(i int) { sharedHashes(days[pairs[i][0]], days[pairs[i][1]]) })
 	var cands []dupCand
 	for _, pr := range pairs {
 		r1, r2 := pr[0], pr[1]
@@ -309,21 +321,31 @@ type rowAgg struct {
 
 // attribute aggregates dt = D's surviving orders and refunds per customer
 // and attributed channel, and computes the three features. Customers are
-// independent, so ranges of them are computed on all cores and their rows
-// joined in customer order: a partition computed while the other workers
-// idle (the last one of a run) does not leave their cores unused.
-func attribute(days []*Day, dead deadSet) *Output {
+// independent, so ranges of them are computed on up to cores goroutines
+// and their rows joined in customer order: a partition computed while the
+// other workers idle (the last one of a run) does not leave their cores
+// unused.
+func attribute(days []*Day, dead deadSet, cores int) *Output {
 	d := days[0]
-	parts := runtime.GOMAXPROCS(0)
+	parts := cores
 	if forcedParts > 0 {
 		parts = forcedParts
 	}
 	ranges := splitCustomers(len(d.custHi), parts, forcedParts > 0)
 	outs := make([]*Output, len(ranges))
-	parallel(len(ranges), func(i int) { outs[i] = attributeRange(days, dead, ranges[i][0], ranges[i][1]) })
-	out := outs[0]
-	for _, o := range outs[1:] {
+	parallel(len(ranges), cores, func(i int) { outs[i] = attributeRange(days, dead, ranges[i][0], ranges[i][1]) })
+	if len(outs) == 1 {
+		return outs[0]
+	}
+	n := 0
+	for _, o := range outs {
+		n += o.Len()
+	}
+	out := &Output{Date: d.Date, Logic: Corrected}
+	out.reserve(n, true)
+	for i, o := range outs {
 		out.appendOutput(o)
+		outs[i] = nil
 	}
 	return out
 }
@@ -349,10 +371,12 @@ func splitCustomers(n, parts int, small bool) [][2]int {
 	return out
 }
 
-// parallel runs f(0) … f(n-1) on up to GOMAXPROCS goroutines and waits.
-func parallel(n int, f func(i int)) {
-	if n == 1 {
-		f(0)
+// parallel runs f(0) … f(n-1) on up to cores goroutines and waits.
+func parallel(n, cores int, f func(i int)) {
+	if n == 1 || cores <= 1 {
+		for i := 0; i < n; i++ {
+			f(i)
+		}
 		return
 	}
 	var wg sync.WaitGroup
@@ -361,7 +385,7 @@ func parallel(n int, f func(i int)) {
 		work <- i
 	}
 	close(work)
-	for g := 0; g < min(n, runtime.GOMAXPROCS(0)); g++ {
+	for g := 0; g < min(n, cores); g++ {
 		wg.Add(1)
 		go func() {
 			defer wg.Done()

@@ -208,7 +208,8 @@ func customersWith(d *Day, from, to int, a, b EventType) int {
 	return n
 }
 
-// appendOutput appends o2's rows (which must sort after o's).
+// appendOutput appends o2's rows (which must sort after o's) to a
+// corrected output.
 func (o *Output) appendOutput(o2 *Output) {
 	o.CustomerID = append(o.CustomerID, o2.CustomerID...)
 	o.Channel = append(o.Channel, o2.Channel...)

@@ -21,7 +21,7 @@ type dayCache struct {
 	entries map[features.Date]*cacheEntry
 	loading map[features.Date]*loadCall
 	// ahead are the days prefetched and not asked for yet: they are not
-	// evicted before then (the cache makes room for them, see grow).
+	// evicted before then, and they are held beside the maxDays others.
 	ahead map[features.Date]bool
 }
 
@@ -121,18 +121,17 @@ func (c *dayCache) finishLoad(ctx context.Context, d features.Date, call *loadCa
 	close(call.done)
 }
 
-// grow makes room for n more days.
-func (c *dayCache) grow(n int) {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	c.maxDays += n
-}
-
 func (c *dayCache) put(d features.Date, day *features.Day) {
 	e := &cacheEntry{date: d, day: day}
 	e.elem = c.lru.PushFront(e)
 	c.entries[d] = e
-	for old := c.lru.Back(); c.lru.Len() > c.maxDays && old != nil; {
+	pinned := 0
+	for d := range c.ahead {
+		if _, ok := c.entries[d]; ok {
+			pinned++
+		}
+	}
+	for old := c.lru.Back(); c.lru.Len()-pinned > c.maxDays && old != nil; {
 		e := old.Value.(*cacheEntry)
 		old = old.Prev()
 		if c.ahead[e.date] {
@@ -140,6 +139,21 @@ func (c *dayCache) put(d features.Date, day *features.Day) {
 		}
 		c.lru.Remove(e.elem)
 		delete(c.entries, e.date)
+	}
+}
+
+// unpin makes day d, if it was prefetched, an ordinary cached day, the
+// most recently used: a partition is about to ask for it, or none ever
+// will.
+func (c *dayCache) unpin(d features.Date) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if !c.ahead[d] {
+		return
+	}
+	delete(c.ahead, d)
+	if e, ok := c.entries[d]; ok {
+		c.lru.MoveToFront(e.elem)
 	}
 }
 

@@ -9,6 +9,7 @@ import (
 	"iter"
 	"log/slog"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/apache/arrow-go/v18/arrow"
@@ -34,8 +35,11 @@ type Inputs struct {
 	readOpts     source.ReadOptions
 	cache        *dayCache
 	workers      int
-	// ahead, when set (ReadAhead), picks days to decode while waiting.
-	ahead *readAhead
+	// ahead, when set (ReadAhead), picks days to decode while waiting;
+	// spillWaiting counts the partitions waiting to run on the external
+	// path (no day is read ahead meanwhile).
+	ahead        *readAhead
+	spillWaiting atomic.Int32
 
 	// budget is the memory budget; spill computes the partitions whose
 	// window does not fit it (nil: everything in memory).
@@ -202,7 +206,6 @@ func (in *Inputs) day(ctx context.Context, d features.Date) (*features.Day, erro
 	}
 	var help func() bool
 	if in.ahead != nil {
-		in.ahead.request(d)
 		help = in.helpLoad
 	}
 	return in.cache.get(ctx, d, in.loader(d, files, false), help)
@@ -325,6 +328,7 @@ func (in *Inputs) InputFingerprint(ctx context.Context, d features.Date, logic f
 // Compute reads partition d's input days (in parallel) and runs logic.
 // A partition whose rejected share exceeds rejectLimit fails.
 func (in *Inputs) Compute(ctx context.Context, d features.Date, logic features.Logic, rejectLimit float64) (*Partition, error) {
+	in.claim(d, logic)
 	fp, own, err := in.InputFingerprint(ctx, d, logic)
 	if err != nil {
 		return nil, err
@@ -335,7 +339,9 @@ func (in *Inputs) Compute(ctx context.Context, d features.Date, logic features.L
 			return nil, err
 		}
 		if est.Spill {
+			in.spillWaiting.Add(1)
 			in.paths.Lock()
+			in.spillWaiting.Add(-1)
 			defer in.paths.Unlock()
 			return in.computeSpilled(ctx, d, logic, rejectLimit, est, fp, own)
 		}

@@ -72,16 +72,18 @@ func (r *readAhead) request(d features.Date) {
 
 // ReadAhead tells Inputs the partitions about to be computed, in the order
 // workers will take them, so that a worker waiting for a day another one
-// decodes can decode the next needed day instead. For this the day cache
-// keeps two more days per worker, only when the largest days the cache can
-// then hold still fit the memory budget together. Partitions that will
-// run on the external path are left out, and so are those whose files
-// cannot be sized: their own compute reports why. Call it before
-// computing.
+// decodes can decode one of the next needed days instead. The days decoded
+// ahead are held beside the cache's usual days, two per worker at most,
+// and only when the largest days the cache could then hold fit the memory
+// budget together. Partitions that will run on the external path are left
+// out, and so are those whose files cannot be sized: their own compute
+// reports why. The legacy logic reads no day twice, so nothing waits and
+// nothing is read ahead. Call it before computing.
 func (in *Inputs) ReadAhead(ctx context.Context, partitions []features.Date, logic features.Logic) {
+	if logic != features.Corrected {
+		return
+	}
 	var order []features.Date
-	var rows []int64
-	seen := map[features.Date]bool{}
 	sizes := map[features.Date]int64{}
 	for _, d := range partitions {
 		if in.budget != nil {
@@ -92,26 +94,60 @@ func (in *Inputs) ReadAhead(ctx context.Context, partitions []features.Date, log
 		window := append([]features.Date{d}, features.LookbackOf(d, logic)...)
 		slices.Reverse(window[1:]) // the newest lookback day first
 		for _, day := range window {
-			if seen[day] || in.avail.Files(day) == nil {
+			if _, seen := sizes[day]; seen || in.avail.Files(day) == nil {
 				continue
 			}
-			seen[day] = true
+			sizes[day] = 0
 			order = append(order, day)
 			if in.budget != nil {
-				n, _ := in.dayRows(ctx, day) // sized by Estimate above
-				rows = append(rows, n)
-				sizes[day] = n
+				sizes[day], _ = in.dayRows(ctx, day) // sized by Estimate above
 			}
 		}
 	}
-	limit := 2 * in.workers
-	// The cache's worst case: its largest days all held at once.
-	if in.budget != nil && !in.budget.FitsDecoded(largestDays(rows, in.cacheDays()+limit)) {
+	var fits func(int64) bool
+	if in.budget != nil {
+		fits = in.budget.FitsDecoded
+	}
+	in.ahead = planReadAhead(order, sizes, fits, in.cacheDays(), 2*in.workers)
+}
+
+// planReadAhead returns the read-ahead of days order (sized by rows), or
+// nil when there is nothing to read ahead or when the cache's worst case,
+// its largest cacheDays+limit days held at once, does not fit (fits nil:
+// no budget).
+func planReadAhead(order []features.Date, rows map[features.Date]int64, fits func(rows int64) bool, cacheDays, limit int) *readAhead {
+	if len(order) == 0 || limit < 1 {
+		return nil
+	}
+	if fits != nil {
+		sizes := make([]int64, 0, len(rows))
+		for _, n := range rows {
+			sizes = append(sizes, n)
+		}
+		if !fits(largestDays(sizes, cacheDays+limit)) {
+			return nil
+		}
+	}
+	return &readAhead{order: order, limit: limit, rows: rows, requested: map[features.Date]bool{}, ahead: map[features.Date]bool{}}
+}
+
+// claim records that partition d is under way (or will never be): its
+// days are not picked to read ahead any more, and those already decoded
+// ahead become ordinary cached days.
+func (in *Inputs) claim(d features.Date, logic features.Logic) {
+	if in.ahead == nil {
 		return
 	}
-	in.ahead = &readAhead{order: order, limit: limit, rows: sizes, requested: map[features.Date]bool{}, ahead: map[features.Date]bool{}}
-	in.cache.grow(limit)
+	for _, day := range append([]features.Date{d}, features.LookbackOf(d, logic)...) {
+		in.ahead.request(day)
+		in.cache.unpin(day)
+	}
 }
+
+// Skip tells Inputs that partition d will not be computed after all
+// (another process committed it), so days read ahead for it are not held
+// for it.
+func (in *Inputs) Skip(d features.Date, logic features.Logic) { in.claim(d, logic) }
 
 // largestDays is the sum of the n largest of rows.
 func largestDays(rows []int64, n int) int64 {
@@ -137,8 +173,13 @@ func (in *Inputs) ReadAheadDays() int {
 // before reading ahead.
 func (in *Inputs) cacheDays() int { return features.LookbackDays + in.workers + 1 }
 
-// helpLoad decodes one day ahead, if one is due; see readAhead.
+// helpLoad decodes one day ahead, if one is due; see readAhead. Not while
+// a partition waits to run on the external path: it waits for the
+// in-memory partitions under way, then drops the days they cached.
 func (in *Inputs) helpLoad() bool {
+	if in.spillWaiting.Load() > 0 {
+		return false
+	}
 	d, ok := in.ahead.pick()
 	if !ok {
 		return false

@@ -198,3 +198,62 @@ func TestLargestDays(t *testing.T) {
 		}
 	}
 }
+
+// Read-ahead is planned only with days to read and only when the largest
+// days the cache can then hold fit the budget together.
+func TestPlanReadAhead(t *testing.T) {
+	d := features.MustParseDate("2024-01-10")
+	order := []features.Date{d, d - 1, d - 2, d - 3}
+	rows := map[features.Date]int64{d: 5, d - 1: 50, d - 2: 7, d - 3: 40}
+	var asked int64
+	fitsBelow := func(limit int64) func(int64) bool {
+		return func(n int64) bool { asked = n; return n <= limit }
+	}
+	for _, tc := range []struct {
+		name  string
+		order []features.Date
+		fits  func(int64) bool
+		want  bool
+		asked int64
+	}{
+		{"no budget", order, nil, true, 0},
+		{"fits", order, fitsBelow(97), true, 97},
+		{"largest days do not fit", order, fitsBelow(96), false, 97},
+		{"nothing to read", nil, fitsBelow(1000), false, 0},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			asked = 0
+			// cacheDays 1 + limit 2: the three largest days, 50+40+7.
+			r := planReadAhead(tc.order, rows, tc.fits, 1, 2)
+			if (r != nil) != tc.want || asked != tc.asked {
+				t.Errorf("planned %v after asking the budget for %d rows; want %v after %d", r != nil, asked, tc.want, tc.asked)
+			}
+		})
+	}
+}
+
+// A partition under way claims its window: none of its days is picked to
+// read ahead any more, and those decoded ahead are ordinary cached days.
+func TestClaimReleasesTheWindow(t *testing.T) {
+	d := features.MustParseDate("2024-01-10")
+	var order []features.Date
+	for day := d; day > d-12; day-- {
+		order = append(order, day)
+	}
+	in := &Inputs{cache: newDayCache(20), ahead: planReadAhead(order, nil, nil, 1, 3)}
+	load := func(context.Context) (*features.Day, error) { return features.NewDayBuilder(d, 0).Finish(), nil }
+	for i := 0; i < 3; i++ {
+		day, ok := in.ahead.pick()
+		if !ok {
+			t.Fatal("nothing picked")
+		}
+		in.cache.prefetch(context.Background(), day, load)
+	}
+	in.claim(d, features.Corrected) // d−7 … d, the three picked days among them
+	if len(in.cache.ahead) != 0 || len(in.ahead.ahead) != 0 {
+		t.Fatalf("after the claim: %d days pinned in the cache, %d counted ahead; want none", len(in.cache.ahead), len(in.ahead.ahead))
+	}
+	if day, ok := in.ahead.pick(); !ok || day != d-8 {
+		t.Errorf("picked %s after the claim, want %s (the first day outside the window)", day, d-8)
+	}
+}

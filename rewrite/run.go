@@ -515,6 +515,7 @@ func (w *worker) do(ctx context.Context, pp PlannedPartition) (*Partition, snaps
 	if pp.Status != StatusForced && pp.Status != StatusFilesBad {
 		if tbl, err := w.cat.LoadTable(ctx); err == nil {
 			if st, err := snapshots.LoadState(tbl, w.opts.Branch); err == nil && st.Current(day.String(), w.opts.Logic.Version(), pp.Fingerprint) {
+				w.in.Skip(day, w.opts.Logic)
 				return nil, snapshots.CommitResult{}, nil
 			}
 		}

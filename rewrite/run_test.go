@@ -744,8 +744,9 @@ func TestRunLogsEachPhaseAtDebug(t *testing.T) {
 	}
 }
 
-// Days are decoded ahead only for in-memory partitions, one more per
-// worker and only when the budget holds them; never for the external path.
+// Days are decoded ahead only for in-memory partitions of the corrected
+// logic, two per worker at most and only when the budget holds them; never
+// for the external path.
 func TestReadAheadOnlyForTheInMemoryPath(t *testing.T) {
 	f := fixtureFor(t)
 	src, err := source.Open(context.Background(), f.srcDir, objstore.S3Options{})
@@ -754,13 +755,15 @@ func TestReadAheadOnlyForTheInMemoryPath(t *testing.T) {
 	}
 	days := features.DaysBetween(first+7, last)
 	for _, tc := range []struct {
-		name string
-		opts rewrite.InputOptions
-		want int
+		name  string
+		opts  rewrite.InputOptions
+		logic features.Logic
+		want  int
 	}{
-		{"no budget", rewrite.InputOptions{Workers: 2}, 4},
-		{"within the budget", rewrite.InputOptions{Workers: 3, MemoryLimit: 1 << 30, SpillDir: spillDir(t)}, 6},
-		{"every partition spills", rewrite.InputOptions{Workers: 2, MemoryLimit: 1 << 30, SpillBuckets: 4, SpillDir: spillDir(t)}, 0},
+		{"no budget", rewrite.InputOptions{Workers: 2}, features.Corrected, 4},
+		{"within the budget", rewrite.InputOptions{Workers: 3, MemoryLimit: 1 << 30, SpillDir: spillDir(t)}, features.Corrected, 6},
+		{"every partition spills", rewrite.InputOptions{Workers: 2, MemoryLimit: 1 << 30, SpillBuckets: 4, SpillDir: spillDir(t)}, features.Corrected, 0},
+		{"legacy reads each day once", rewrite.InputOptions{Workers: 2}, features.Legacy, 0},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			in, err := rewrite.NewInputs(context.Background(), src, tc.opts)
@@ -768,7 +771,7 @@ func TestReadAheadOnlyForTheInMemoryPath(t *testing.T) {
 				t.Fatal(err)
 			}
 			defer in.Close()
-			in.ReadAhead(context.Background(), days, features.Corrected)
+			in.ReadAhead(context.Background(), days, tc.logic)
 			if got := in.ReadAheadDays(); got != tc.want {
 				t.Errorf("reads %d days ahead, want %d", got, tc.want)
 			}

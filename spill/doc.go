@@ -2,5 +2,5 @@
 // a partition whose window of days does not fit the memory budget by
 // bucketing the window's events on local disk, so that each bucket is
 // computed in memory by the same kernel as the in-memory path
-// (features.ComputeCorrected / ComputeLegacy), with identical rows.
+// (features.ComputeCorrectedOneCore / ComputeLegacy), with identical rows.
 package spill

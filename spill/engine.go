@@ -634,7 +634,7 @@ func (b *bucket) compute(window []features.Date, logic features.Logic) (*feature
 	if logic == features.Legacy {
 		return features.ComputeLegacy(days[0]), nil
 	}
-	return features.ComputeCorrected(days[0], days[1:])
+	return features.ComputeCorrectedOneCore(days[0], days[1:])
 }
 
 // errStopped ends a worker whose bucket comes after a failed one.

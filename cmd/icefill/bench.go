@@ -218,12 +218,12 @@ func benchPass(ctx context.Context, src *source.Source, out objstore.Store, part
 		return benchResult{}, err
 	}
 	defer in.Close()
-	in.ReadAhead(ctx, partitions, logic)
 	schema := features.FullSchema
 	if logic == features.Legacy {
 		schema = features.LegacySchema
 	}
 	start, cpu0 := time.Now(), cpuTime()
+	in.ReadAhead(ctx, partitions, logic) // reads the footers, as Compute would
 	var mu sync.Mutex
 	var firstErr error
 	var events, rows int64
