@@ -47,13 +47,12 @@ func newDayCache(maxDays int) *dayCache {
 // nothing to do.
 func (c *dayCache) get(ctx context.Context, d features.Date, load func(context.Context) (*features.Day, error), help func() bool) (*features.Day, error) {
 	c.mu.Lock()
+	delete(c.ahead, d) // asked for: an ordinary cached day from now on
 	if e, ok := c.entries[d]; ok {
 		c.lru.MoveToFront(e.elem)
-		delete(c.ahead, d)
 		c.mu.Unlock()
 		return e.day, nil
 	}
-	delete(c.ahead, d)
 	if call, ok := c.loading[d]; ok {
 		c.mu.Unlock()
 		for help != nil {

@@ -86,10 +86,11 @@ func TestDayCacheKeepsDaysDecodedAhead(t *testing.T) {
 		c.get(context.Background(), day, load(day), nil)
 	}
 	loads := 0
-	c.get(context.Background(), d-5, func(context.Context) (*features.Day, error) {
+	countLoads := func(context.Context) (*features.Day, error) {
 		loads++
 		return features.NewDayBuilder(d-5, 0).Finish(), nil
-	}, nil)
+	}
+	c.get(context.Background(), d-5, countLoads, nil)
 	if loads != 0 {
 		t.Fatal("a day decoded ahead was evicted before it was asked for")
 	}
@@ -97,10 +98,7 @@ func TestDayCacheKeepsDaysDecodedAhead(t *testing.T) {
 	for day := d - 6; day > d-10; day-- {
 		c.get(context.Background(), day, load(day), nil)
 	}
-	c.get(context.Background(), d-5, func(context.Context) (*features.Day, error) {
-		loads++
-		return features.NewDayBuilder(d-5, 0).Finish(), nil
-	}, nil)
+	c.get(context.Background(), d-5, countLoads, nil)
 	if loads != 1 {
 		t.Fatal("a day decoded ahead and used was never evicted")
 	}

@@ -214,12 +214,6 @@ func Run(ctx context.Context, cat *catalog.Catalog, in *Inputs, opts RunOptions)
 	if err := recordPlan(ctx, committer, opts, base, state, plan); err != nil {
 		return res, err
 	}
-	todoDays := make([]features.Date, 0, len(plan.Todo()))
-	for _, pp := range plan.Todo() {
-		todoDays = append(todoDays, pp.Day)
-	}
-	in.ReadAhead(ctx, todoDays, opts.Logic)
-	log.Debug("source days decoded ahead of need, at most", "days", in.ReadAheadDays())
 
 	// Files left by interrupted attempts: safe to delete once old enough
 	// that no live writer can still be about to commit them.
@@ -234,6 +228,12 @@ func Run(ctx context.Context, cat *catalog.Catalog, in *Inputs, opts RunOptions)
 	}
 
 	todo := plan.Todo()
+	todoDays := make([]features.Date, len(todo))
+	for i, pp := range todo {
+		todoDays[i] = pp.Day
+	}
+	in.ReadAhead(ctx, todoDays, opts.Logic)
+	log.Debug("source days decoded ahead of need, at most", "days", in.ReadAheadDays())
 	w := &worker{cat: cat, in: in, opts: opts, committer: committer, log: log, tbl: tbl}
 	var mu sync.Mutex
 	next := make(chan PlannedPartition)
